@@ -1,0 +1,54 @@
+"""Atomic file writes: temp file in the same folder, fsync, os.replace; mode and symlinks kept."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
+    """Replace the file at `path` with `data` so readers see the old or the new bytes, never a mix.
+
+    A symlink is followed and its target replaced (the link stays a link). The file keeps its
+    permission bits; a new file gets `mode` (default 0o644 less the umask).
+    """
+    real = Path(os.path.realpath(path))
+    folder = real.parent
+    try:
+        keep_mode = stat.S_IMODE(real.stat().st_mode)
+    except FileNotFoundError:
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o644 & ~umask
+        keep_mode = mode
+    fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, keep_mode)
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
+    """`atomic_write_bytes` for UTF-8 text (no newline translation)."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
