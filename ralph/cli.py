@@ -32,7 +32,7 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console entry point: run the CLI, turning RalphError into a one-line message and exit code."""
+    """Console entry point: a RalphError becomes one line on stderr and an exit code."""
     try:
         rv = cli.main(standalone_mode=False)
     except click.exceptions.Abort:

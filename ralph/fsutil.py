@@ -9,7 +9,9 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+) -> None:
     """Replace the file at `path` with `data` so readers see the old or the new bytes, never a mix.
 
     A symlink is followed and its target replaced (the link stays a link). The file keeps its

@@ -1,0 +1,93 @@
+"""The run record: one JSON object per line in `.ralph/runs/<run-id>.jsonl`, flushed per event.
+
+Secrets are redacted before anything is written; long strings are shortened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+_SECRET_PATTERNS = [
+    re.compile(r"sk-(?:ant-)?[A-Za-z0-9_\-]{16,}"),  # Anthropic / OpenAI keys
+    re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}"),  # AWS access key ids
+    re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}"),  # GitHub tokens
+    re.compile(r"xox[abpr]-[A-Za-z0-9\-]{10,}"),  # Slack tokens
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{12,}"),
+    re.compile(
+        r"(?i)((?:api[_-]?key|secret|token|password|passwd)[\"']?\s*[:=]\s*[\"']?)[^\s\"']{6,}"
+    ),
+]
+MAX_FIELD_CHARS = 2_000
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a credential with `[REDACTED]`."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(
+            lambda m: (m.group(1) if m.re.groups else "") + "[REDACTED]",
+            text,
+        )
+    return text
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        value = redact(value)
+        if len(value) > MAX_FIELD_CHARS:
+            value = value[:MAX_FIELD_CHARS] + f"…[{len(value) - MAX_FIELD_CHARS} more chars]"
+        return value
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def new_run_id() -> str:
+    """A sortable, readable run id: UTC time plus a short random suffix."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+class RunLog:
+    """Append-only JSONL record of one run. Each event is written and flushed immediately."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    @classmethod
+    def create(cls, runs_dir: Path) -> RunLog:
+        run_id = new_run_id()
+        return cls(runs_dir / f"{run_id}.jsonl", run_id)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        record = {"ts": round(time.time(), 3), "event": event, **_clean(fields)}
+        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self._file.flush()  # survives a kill -9 of ralph; fsync per event would cost more
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_run(path: Path) -> list[dict[str, Any]]:
+    """Read a run record, skipping a torn last line (a run killed mid-write)."""
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events

@@ -1,0 +1,250 @@
+"""One step in a fresh model session: prompt, tool calls through the guard, and the outcome.
+
+`run_step` is the whole loop of one step. Everything that differs (the model, the policy and
+its modes, the tools, the record) lives in the collaborators of `Session`. The harness, not
+the model, decides when a step is done: `finish_step(done)` only counts once the step's
+`verify:` command exits 0.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec, Usage
+
+Outcome = Literal["done", "failed", "blocked", "awaiting_approval", "interrupted", "deferred"]
+
+SYSTEM_PROMPT = """\
+You are a careful software engineer working on exactly one step of a plan, in a fresh session.
+The user message holds the step, where it sits in the plan, and facts about the workspace.
+
+How to work:
+- Use the tools to look, change files and run commands in the workspace. Change only what
+  the step asks for.
+- Every tool call is checked against a policy. A refused call did not run; do not retry it in
+  another form. If it needs a person's approval, carry on with what you can, or finish the step
+  as blocked.
+- No person is reading this conversation: do not ask questions; decide, or finish as blocked.
+- Do not edit the plan's checkboxes or notes: the harness records progress.
+- When the step is complete, call finish_step(outcome="done", summary=...) with one line saying what
+  you did. If the step has a verify command, the harness runs it and only a zero exit status counts.
+- If the step cannot be done, call finish_step(outcome="blocked", summary=...) saying why.
+"""
+
+REMINDER = (
+    "Your reply had no tool call. Work with the tools, and call finish_step when the step is "
+    "done or cannot be done."
+)
+MAX_NUDGES = 3
+VERIFY_TAIL_CHARS = 300
+
+
+class Provider(Protocol):
+    model: str
+
+    def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Reply: ...
+
+
+class Guard(Protocol):
+    def review(self, call: ToolCall) -> Any: ...
+
+
+class Toolbox(Protocol):
+    def run(self, call: ToolCall) -> ToolResult: ...
+
+    def run_command(self, command: str, timeout_s: float | None = None) -> tuple[int, str]: ...
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits of one attempt; running out is a failed attempt with the reason."""
+
+    max_turns: int = 50
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    max_time: float | None = None
+
+
+@dataclass
+class Attempt:
+    """What one attempt at a step came to, with its receipt."""
+
+    outcome: Outcome
+    summary: str
+    turns: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = 0.0
+    seconds: float = 0.0
+    approval_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Session:
+    """The collaborators of one step's session."""
+
+    provider: Provider
+    guard: Guard
+    toolbox: Toolbox
+    tools: list[ToolSpec]
+    budget: Budget = field(default_factory=Budget)
+    price: Callable[[Usage], float | None] = lambda usage: None
+    emit: Callable[..., None] = lambda event, **fields: None
+    interrupted: Callable[[], bool] = lambda: False
+
+
+class _OutOfBudget(Exception):
+    pass
+
+
+class _Tally:
+    """Turns, tokens, cost and time of one attempt, checked against the budget."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.turns = 0
+        self.usage = Usage()
+        self.started = time.monotonic()
+        self.approval_ids: list[str] = []
+
+    @property
+    def cost(self) -> float | None:
+        return self.session.price(self.usage)
+
+    def add(self, reply: Reply) -> None:
+        self.turns += 1
+        self.usage = self.usage + reply.usage
+
+    def check(self) -> None:
+        b = self.session.budget
+        cost = self.cost
+        if self.turns >= b.max_turns:
+            raise _OutOfBudget(f"out of turns ({b.max_turns})")
+        if b.max_tokens is not None and self.usage.total >= b.max_tokens:
+            raise _OutOfBudget(f"out of tokens ({self.usage.total:,} of {b.max_tokens:,})")
+        if b.max_cost is not None and cost is not None and cost >= b.max_cost:
+            raise _OutOfBudget(f"out of money (${cost:.2f} of ${b.max_cost:.2f})")
+        if b.max_time is not None and time.monotonic() - self.started >= b.max_time:
+            raise _OutOfBudget(f"out of time ({b.max_time:.0f}s)")
+
+    def attempt(self, outcome: Outcome, summary: str) -> Attempt:
+        if outcome in ("failed", "blocked", "interrupted") and self.approval_ids:
+            outcome = "awaiting_approval"
+        return Attempt(
+            outcome,
+            summary,
+            self.turns,
+            self.usage,
+            self.cost,
+            time.monotonic() - self.started,
+            list(self.approval_ids),
+        )
+
+
+def run_step(session: Session, prompt: str, verify: str | None = None) -> Attempt:
+    """Work on one step in a brand-new conversation until it is finished or a limit is hit."""
+    messages = [Message("user", prompt)]
+    tally = _Tally(session)
+    nudges = 0
+    try:
+        while True:
+            if session.interrupted():
+                return tally.attempt("interrupted", "interrupted by the user")
+            tally.check()
+            reply = session.provider.complete(SYSTEM_PROMPT, messages, session.tools)
+            tally.add(reply)
+            session.emit(
+                "model",
+                turn=tally.turns,
+                usage=reply.usage,
+                cost=tally.cost,
+                retries=reply.retries,
+                latency_s=round(reply.latency_s, 3),
+            )
+            messages.append(reply.message)
+            if not reply.tool_calls:
+                nudges += 1
+                if nudges >= MAX_NUDGES:
+                    return tally.attempt("failed", "replied without a tool call three times")
+                messages.append(Message("user", REMINDER))
+                continue
+            nudges = 0
+            results, finish = _call_tools(session, tally, reply.tool_calls)
+            if finish is not None:
+                return _finish(session, tally, finish, verify)
+            messages.append(Message("user", tool_results=tuple(results)))
+    except _OutOfBudget as e:
+        return tally.attempt("failed", str(e))
+
+
+def _call_tools(
+    session: Session, tally: _Tally, calls: tuple[ToolCall, ...]
+) -> tuple[list[ToolResult], dict[str, Any] | None]:
+    """Run each call through the guard, then the tools. A valid finish_step ends the turn."""
+    results: list[ToolResult] = []
+    finish = None
+    for call in calls:
+        if call.name == "finish_step":
+            problem = _finish_problem(call.arguments)
+            if problem is None:
+                finish = call.arguments
+                continue
+            results.append(ToolResult(call.id, problem, is_error=True))
+            continue
+        if session.interrupted():
+            results.append(ToolResult(call.id, "not run: the user interrupted", is_error=True))
+            continue
+        verdict = session.guard.review(call)
+        if verdict.approval_id:
+            tally.approval_ids.append(verdict.approval_id)
+        if verdict.allowed:
+            result = session.toolbox.run(call)
+        else:
+            result = ToolResult(call.id, verdict.message, is_error=True)
+        session.emit(
+            "tool",
+            name=call.name,
+            arguments=call.arguments or call.raw_arguments,
+            decision=verdict.decision.decision,
+            rule=verdict.decision.rule,
+            allowed=verdict.allowed,
+            is_error=result.is_error,
+            result=result.content[:300],
+        )
+        results.append(result)
+    return results, finish
+
+
+def _finish_problem(arguments: dict[str, Any] | None) -> str | None:
+    if not isinstance(arguments, dict):
+        return "finish_step needs JSON arguments {outcome, summary}."
+    if arguments.get("outcome") not in ("done", "blocked"):
+        return 'finish_step: outcome must be "done" or "blocked".'
+    if not isinstance(arguments.get("summary"), str) or not arguments["summary"].strip():
+        return "finish_step: summary must be a non-empty string."
+    return None
+
+
+def _finish(session: Session, tally: _Tally, args: dict[str, Any], verify: str | None) -> Attempt:
+    summary = " ".join(args["summary"].split())
+    if args["outcome"] == "blocked":
+        return tally.attempt("blocked", summary)
+    if verify:
+        ok, detail = run_verify(session, verify)
+        session.emit("verify", command=verify, ok=ok, output=detail)
+        if not ok:
+            return tally.attempt("failed", f"verify failed: {detail}")
+    return tally.attempt("done", summary)
+
+
+def run_verify(session: Session, command: str) -> tuple[bool, str]:
+    """Run the step's verify command through the guard; True only on exit status 0."""
+    call = ToolCall("verify", "run_command", {"command": command}, command)
+    verdict = session.guard.review(call)
+    if not verdict.allowed:
+        return False, f"`{command}` was refused: {verdict.message}"
+    code, output = session.toolbox.run_command(command)
+    tail = " ".join(output.split())[-VERIFY_TAIL_CHARS:]
+    return code == 0, f"`{command}` exited {code}: {tail}" if code else "passed"
