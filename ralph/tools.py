@@ -1,0 +1,504 @@
+"""The model's tools: their specs (a public interface: policies name them) and their execution
+in the workspace.
+
+`Toolbox.run` never raises for a tool failure: a missing file, bad arguments or an unknown
+tool come back as a `ToolResult(is_error=True)` telling the model what to fix. The guard runs
+before this module ever sees a call; paths are taken as given (relative to the workspace,
+absolute allowed) so the guard and the tool act on the same path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ralph.fsutil import atomic_write_text
+from ralph.messages import ToolCall, ToolResult, ToolSpec
+
+
+def _spec(name: str, description: str, props: dict[str, Any], required: list[str]) -> ToolSpec:
+    schema = {"type": "object", "properties": props, "required": required}
+    return ToolSpec(name, description, schema | {"additionalProperties": False})
+
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+
+TOOL_SPECS: list[ToolSpec] = [
+    _spec(
+        "read_file",
+        "Read a text file; lines come numbered. offset: first line (1-based); limit: line count.",
+        {"path": _STR, "offset": _INT, "limit": _INT},
+        ["path"],
+    ),
+    _spec(
+        "list_files",
+        "List files under path (default: workspace), recursively; glob filters, e.g. '*.py'.",
+        {"path": _STR, "glob": _STR},
+        [],
+    ),
+    _spec(
+        "search",
+        "Search file contents for a Python regex; prints path:line: text. glob filters files.",
+        {"pattern": _STR, "path": _STR, "glob": _STR},
+        ["pattern"],
+    ),
+    _spec(
+        "write_file",
+        "Create or overwrite a file with content (parent folders are created).",
+        {"path": _STR, "content": _STR},
+        ["path", "content"],
+    ),
+    _spec(
+        "edit_file",
+        "Replace old_text with new_text in a file. old_text must match exactly once.",
+        {"path": _STR, "old_text": _STR, "new_text": _STR},
+        ["path", "old_text", "new_text"],
+    ),
+    _spec(
+        "run_command",
+        "Run a bash command in the workspace (no stdin). Returns output and exit code.",
+        {"command": _STR, "timeout_s": {"type": "number"}},
+        ["command"],
+    ),
+    _spec(
+        "finish_step",
+        "End this step: 'done' when the step is complete, 'blocked' when it cannot be done now.",
+        {"outcome": {"type": "string", "enum": ["done", "blocked"]}, "summary": _STR},
+        ["outcome", "summary"],
+    ),
+]
+SPECS_BY_NAME: dict[str, ToolSpec] = {s.name: s for s in TOOL_SPECS}
+READ_ONLY_TOOLS: frozenset[str] = frozenset({"read_file", "list_files", "search"})
+
+SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", ".ralph", "node_modules", "__pycache__", ".venv", "venv", ".tox"}
+    | {".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache"}
+)
+MAX_READ_LINES = 2_000
+MAX_LINE_CHARS = 2_000
+MAX_LIST_ENTRIES = 1_000
+MAX_SEARCH_MATCHES = 200
+MAX_SEARCH_FILES = 20_000
+MAX_WALK_FILES = 100_000
+MAX_SEARCH_FILE_BYTES = 10_000_000
+_BINARY_PROBE = 8_192
+
+# Environment variables never passed to commands: API keys, tokens, passwords, cloud creds,
+# and SSH_AUTH_SOCK (the agent must not use the person's SSH keys).
+_SECRET_ENV = re.compile(
+    r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|^AWS_|^AZURE_|^GCP_|^GOOGLE_", re.I
+)
+_URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+_QUIET_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
+_KILL_GRACE_S = 2.0
+_DRAIN_S = 0.5  # how long output may keep coming after the command exits
+
+
+Out = tuple[str, bool]  # (content, is_error)
+
+
+class ToolError(Exception):
+    """A tool failure: its message goes to the model as the tool result."""
+
+
+def guard_call(call: ToolCall) -> dict[str, Any]:
+    """The policy's view of a tool call: `{"tool": name, "command": ...}` or `{"tool", "path"}`."""
+    args = call.arguments if isinstance(call.arguments, dict) else {}
+    if call.name == "run_command":
+        return {"tool": call.name, "command": _text(args.get("command"))}
+    if call.name in READ_ONLY_TOOLS:
+        return {"tool": call.name, "path": _text(args.get("path")) or "."}
+    if call.name in ("write_file", "edit_file"):
+        return {"tool": call.name, "path": _text(args.get("path"))}
+    return {"tool": call.name}
+
+
+def approval_call(call: ToolCall) -> dict[str, Any]:
+    """The exact call a person approves: tool name and every argument but the timeout."""
+    args = call.arguments if isinstance(call.arguments, dict) else {"raw": call.raw_arguments}
+    return {"tool": call.name} | {k: v for k, v in args.items() if k != "timeout_s"}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def check_arguments(call: ToolCall) -> dict[str, Any]:
+    """Validate a call's arguments against its spec; raise ToolError saying what to fix."""
+    spec = SPECS_BY_NAME.get(call.name)
+    if spec is None:
+        raise ToolError(f"unknown tool {call.name!r}; the tools are: {', '.join(SPECS_BY_NAME)}")
+    if not isinstance(call.arguments, dict):
+        raw = call.raw_arguments[:200]
+        raise ToolError(
+            f"arguments for {call.name} are not a JSON object: {raw!r}; send valid JSON"
+        )
+    props = spec.parameters["properties"]
+    args = {k: v for k, v in call.arguments.items() if v is not None}
+    unknown = sorted(set(args) - set(props))
+    missing = [k for k in spec.parameters["required"] if k not in args]
+    if unknown or missing:
+        expected = ", ".join(f"{k}{'' if k in spec.parameters['required'] else '?'}" for k in props)
+        problem = f"unknown {unknown}" if unknown else f"missing {missing}"
+        raise ToolError(f"{call.name}: {problem} argument(s); it takes {expected}")
+    for key, value in args.items():
+        args[key] = _coerce(call.name, key, value, props[key])
+    return args
+
+
+def _coerce(tool: str, key: str, value: Any, schema: dict[str, Any]) -> Any:
+    kind = schema["type"]
+    if kind == "string" and isinstance(value, str):
+        if "enum" in schema and value not in schema["enum"]:
+            raise ToolError(f"{tool}: {key} must be one of {schema['enum']}, not {value!r}")
+        return value
+    if kind != "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        if kind == "integer" and not float(value).is_integer():
+            raise ToolError(f"{tool}: {key} must be a whole number, not {value!r}")
+        return int(value) if kind == "integer" else float(value)
+    article = "an" if kind == "integer" else "a"
+    raise ToolError(f"{tool}: {key} must be {article} {kind}, not {type(value).__name__}")
+
+
+class Toolbox:
+    """Runs tool calls in one workspace."""
+
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        output_cap: int = 30_000,
+        default_timeout_s: float = 120,
+        max_timeout_s: float = 3_600,
+    ) -> None:
+        self.workspace = Path(workspace).resolve()
+        self.output_cap = output_cap
+        self.default_timeout_s = default_timeout_s
+        self.max_timeout_s = max(max_timeout_s, default_timeout_s)
+
+    def run(self, call: ToolCall) -> ToolResult:
+        """Run one call; every failure comes back as an error result, never an exception."""
+        try:
+            args = check_arguments(call)
+            if call.name == "finish_step":
+                raise ToolError("finish_step is handled by ralph's loop, not run as a tool")
+            content, is_error = getattr(self, f"_tool_{call.name}")(**args)
+        except ToolError as e:
+            return ToolResult(call.id, f"Error: {e}", is_error=True)
+        except Exception as e:  # a tool must never take the loop down
+            return ToolResult(call.id, f"Error: {call.name} failed: {e}", is_error=True)
+        return ToolResult(call.id, content, is_error=is_error)
+
+    # -- paths ---------------------------------------------------------------------------
+
+    def resolve(self, path: str) -> Path:
+        """Workspace-relative (or absolute, or ~) path -> absolute path, symlinks not resolved."""
+        if not path:
+            raise ToolError("path is empty; give a path relative to the workspace")
+        return self.workspace / os.path.expanduser(path)
+
+    def _shown(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.workspace)) or "."
+        except ValueError:
+            return str(path)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _tool_read_file(self, path: str, offset: int = 1, limit: int = MAX_READ_LINES) -> Out:
+        target = self.resolve(path)
+        start, limit = max(offset, 1), min(max(limit, 1), MAX_READ_LINES)
+        out: list[str] = []
+        size, more = 0, False
+        with _open_text_file(target) as f:
+            for n, raw in enumerate(f, 1):
+                if n < start:
+                    continue
+                if len(out) == limit or size > self.output_cap:
+                    more = True
+                    break
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if len(line) > MAX_LINE_CHARS:
+                    line = line[:MAX_LINE_CHARS] + f"[... {len(line) - MAX_LINE_CHARS} chars cut]"
+                size += len(line) + 8
+                out.append(f"{n:6}\t{line}")
+        if not out:
+            return f"[{path}: nothing at line {start}; the file is shorter]", False
+        if more:
+            last = start + len(out) - 1
+            out.append(f"[showing lines {start}-{last}; more follow: use offset={last + 1}]")
+        return "\n".join(out), False
+
+    def _tool_list_files(self, path: str = ".", glob: str | None = None) -> Out:
+        files, more = _files(self.resolve(path), glob, MAX_LIST_ENTRIES)
+        if not files:
+            return f"[no files under {path}{f' matching {glob}' if glob else ''}]", False
+        text = "\n".join(self._shown(p) for p in files)
+        if more:
+            text += "\n[... more files not shown; narrow path or glob ...]"
+        return text, False
+
+    def _tool_search(self, pattern: str, path: str = ".", glob: str | None = None) -> Out:
+        try:
+            regex = re.compile(pattern)
+        except re.error as e:
+            raise ToolError(f"bad regex {pattern!r}: {e}") from None
+        files, more = _files(self.resolve(path), glob, MAX_SEARCH_FILES)
+        hits: list[str] = []
+        for file in files:
+            for n, line in _grep(file, regex):
+                if len(hits) == MAX_SEARCH_MATCHES:
+                    hits.append("[... more matches not shown; narrow pattern, path or glob ...]")
+                    return "\n".join(hits), False
+                hits.append(f"{self._shown(file)}:{n}: {line[:300]}")
+        if more:
+            hits.append(f"[searched only the first {len(files)} files; narrow path or glob]")
+        return ("\n".join(hits) if hits else f"[no matches for {pattern!r}]"), False
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _tool_write_file(self, path: str, content: str) -> Out:
+        target = self.resolve(path)
+        if target.is_dir():
+            raise ToolError(f"{path} is a folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, content)
+        return f"wrote {len(content.encode())} bytes to {self._shown(target)}", False
+
+    def _tool_edit_file(self, path: str, old_text: str, new_text: str) -> Out:
+        if not old_text:
+            raise ToolError("old_text is empty; copy the exact text to replace from the file")
+        target = self.resolve(path)
+        data = _read_bytes(target)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ToolError(f"{path} is not UTF-8 text; edit_file edits text files only") from None
+        count = text.count(old_text)
+        if count != 1:
+            hint = (
+                "copy it exactly from read_file output (whitespace included, no line numbers)"
+                if count == 0
+                else "include more surrounding lines so it matches exactly once"
+            )
+            raise ToolError(f"old_text matched {count} times in {path}; {hint}")
+        atomic_write_text(target, text.replace(old_text, new_text, 1))
+        return f"edited {self._shown(target)}", False
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _tool_run_command(self, command: str, timeout_s: float | None = None) -> Out:
+        code, output = self.run_command(command, timeout_s)
+        return f"{output}\n[exit code: {code}]" if output else f"[exit code: {code}]", code == 124
+
+    def run_command(self, command: str, timeout_s: float | None = None) -> tuple[int, str]:
+        """Run `bash -c command` in the workspace; return (exit code, capped combined output).
+
+        A timeout kills the whole process group and returns exit code 124 (as timeout(1) does).
+        """
+        timeout = min(max(timeout_s or self.default_timeout_s, 1.0), self.max_timeout_s)
+        proc = subprocess.Popen(
+            ["bash", "-c", command],
+            cwd=self.workspace,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=command_env(),
+            start_new_session=True,  # its own process group, and no /dev/tty to prompt on
+        )
+        capture = _Capture(proc.stdout, self.output_cap)
+        note = ""
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            code, note = 124, f"[timed out after {timeout:g}s; the process group was killed]"
+        if not capture.done.wait(_DRAIN_S):  # background children still hold the pipe
+            _kill_group(proc)
+            note = note or "[background processes left holding the output were stopped]"
+        capture.done.wait(_KILL_GRACE_S)
+        return code, "\n".join(filter(None, [capture.text(), note]))
+
+
+def command_env() -> dict[str, str]:
+    """The environment for commands: ours without secrets, with pagers and prompts off."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not _SECRET_ENV.search(k) and not _URL_WITH_PASSWORD.search(v)
+    }
+    return env | _QUIET_ENV
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left after a grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + _KILL_GRACE_S
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the leader so it does not count as a member
+        if not _group_alive(proc.pid):
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies left to init do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not os.path.isdir("/proc"):
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
+class _Capture:
+    """Reads a pipe on a thread, keeping only the first and last `cap // 2` bytes."""
+
+    def __init__(self, pipe: Any, cap: int) -> None:
+        self.half = max(cap // 2, 1)
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.done = threading.Event()
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe: Any) -> None:
+        try:
+            while chunk := pipe.read1(65_536):
+                self.total += len(chunk)
+                room = self.half - len(self.head)
+                self.head += chunk[:room]
+                self.tail += chunk[max(room, 0) :]
+                del self.tail[: -self.half]
+        finally:
+            pipe.close()
+            self.done.set()
+
+    def text(self) -> str:
+        cut = self.total - len(self.head) - len(self.tail)
+        parts = [self.head.decode("utf-8", "replace")]
+        if cut > 0:
+            parts.append(f"\n[... {cut} bytes truncated ...]\n")
+        parts.append(self.tail.decode("utf-8", "replace"))
+        return "".join(parts).rstrip("\n")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ToolError(f"{path} does not exist; use list_files to see what is there") from None
+    except IsADirectoryError:
+        raise ToolError(f"{path} is a folder; use list_files") from None
+
+
+@contextlib.contextmanager
+def _open_text_file(path: Path) -> Iterator[Any]:
+    """Open for reading in binary; ToolError for a missing file, a folder or binary content."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise ToolError(f"{path} does not exist; use list_files to see what is there") from None
+    except IsADirectoryError:
+        raise ToolError(f"{path} is a folder; use list_files") from None
+    with f:
+        if _is_binary(f.peek(_BINARY_PROBE)[:_BINARY_PROBE]):
+            raise ToolError(f"{path} is a binary file; read_file shows text files only")
+        yield f
+
+
+def _is_binary(probe: bytes) -> bool:
+    return b"\0" in probe
+
+
+def _files(root: Path, glob: str | None, limit: int) -> tuple[list[Path], bool]:
+    """Up to `limit` files under root (or root itself) matching glob, in sorted walk order,
+    skipping SKIP_DIRS below root; and whether more were left out (or the walk was cut short)."""
+    if not root.exists():
+        raise ToolError(f"{root} does not exist")
+    matches = _glob_matcher(glob)
+    if root.is_file():
+        return ([root] if matches(root.name) else []), False
+    found: list[Path] = []
+    seen = 0
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        base = Path(folder)
+        for name in sorted(names):
+            seen += 1
+            if seen > MAX_WALK_FILES:
+                return found, True
+            if matches((base / name).relative_to(root).as_posix()):
+                if len(found) == limit:
+                    return found, True
+                found.append(base / name)
+    return found, False
+
+
+def _grep(file: Path, regex: re.Pattern[str]) -> Iterator[tuple[int, str]]:
+    try:
+        if file.stat().st_size > MAX_SEARCH_FILE_BYTES:
+            return
+        data = file.read_bytes()
+    except OSError:
+        return
+    if _is_binary(data[:_BINARY_PROBE]):
+        return
+    for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        if regex.search(line):
+            yield n, line
+
+
+def _glob_matcher(glob: str | None) -> Any:
+    """A predicate on a posix relative path. A glob without '/' matches the file name alone."""
+    if not glob:
+        return lambda rel: True
+    regex = re.compile(_glob_regex(glob))
+    if "/" in glob:
+        return lambda rel: regex.fullmatch(rel) is not None
+    return lambda rel: regex.fullmatch(rel.rsplit("/", 1)[-1]) is not None
+
+
+def _glob_regex(glob: str) -> str:
+    """Translate a glob: `**/` any folders (or none), `**` anything, `*` and `?` within a name."""
+    out, i = [], 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return "".join(out)
