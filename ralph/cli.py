@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -29,6 +30,26 @@ def cli() -> None:
       3   stopped: a step waits for a person's approval
       75  another run holds the lock (try again later)
     """
+
+
+@cli.command()
+@click.argument("taskfile", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(taskfile: Path, as_json: bool) -> int:
+    """Show every step of TASKFILE: line, state, text and ralph's last note."""
+    from ralph import taskview
+
+    return taskview.status(taskfile, as_json=as_json)
+
+
+@cli.command("next")
+@click.argument("taskfile", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the step's context).")
+def next_cmd(taskfile: Path, as_json: bool) -> int:
+    """Show the step the next run of TASKFILE takes, with its context."""
+    from ralph import taskview
+
+    return taskview.next_step(taskfile, as_json=as_json)
 
 
 def main() -> None:
