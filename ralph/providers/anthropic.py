@@ -1,0 +1,119 @@
+"""The `anthropic` provider: the Messages API with tool use, streamed.
+
+Streaming keeps long turns clear of the SDK's limits for non-streamed requests. The
+tool definitions, the system prompt and the end of the conversation carry
+`cache_control` breakpoints, so later turns and later steps reuse the cached prefix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from ralph.errors import ProviderError
+from ralph.messages import Message, Reply, ToolSpec, Usage
+from ralph.providers.base import SDKProvider, make_call, sdk_options
+from ralph.providers.retry import RetryPolicy, Transient
+
+CACHE = {"type": "ephemeral"}
+DEFAULT_MAX_TOKENS = 16_000
+
+
+class AnthropicProvider(SDKProvider):
+    name = "anthropic"
+    key_var = "ANTHROPIC_API_KEY"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        super().__init__(model, retry=retry)
+        import anthropic
+
+        self._client = anthropic.Anthropic(**sdk_options(api_key, base_url, timeout))
+        self._use_sdk_errors(anthropic)
+        env_max = os.environ.get("RALPH_MAX_TOKENS", "").strip()
+        self.max_tokens = max_tokens or (int(env_max) if env_max.isdigit() else DEFAULT_MAX_TOKENS)
+
+    def _request(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Reply:
+        params = request_params(self.model, self.max_tokens, system, messages, tools)
+        try:
+            with self._client.messages.stream(**params) as stream:
+                final = stream.get_final_message()
+        except ValueError as exc:  # the SDK could not parse streamed tool input as JSON
+            raise ProviderError(f"anthropic: unreadable tool input in the stream: {exc}") from exc
+        if final.stop_reason is None:
+            raise Transient("the stream ended before the message was complete")
+        return to_reply(final)
+
+
+def request_params(
+    model: str, max_tokens: int, system: str, messages: list[Message], tools: list[ToolSpec]
+) -> dict[str, Any]:
+    """The Messages API request body for one turn."""
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "messages": [to_wire(message) for message in messages],
+    }
+    if system:
+        params["system"] = [{"type": "text", "text": system, "cache_control": CACHE}]
+    if tools:
+        params["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.parameters}
+            for t in tools
+        ]
+        params["tools"][-1]["cache_control"] = CACHE
+    if params["messages"]:  # moving breakpoint: this turn's prefix is cached for the next
+        params["messages"][-1]["content"][-1]["cache_control"] = CACHE
+    return params
+
+
+def to_wire(message: Message) -> dict[str, Any]:
+    """One ralph message as a Messages API message with content blocks."""
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "tool_result",
+            "tool_use_id": r.call_id,
+            "content": r.content or "(no output)",
+            "is_error": r.is_error,
+        }
+        for r in message.tool_results
+    ]  # tool results must come first in a user message
+    if message.text:
+        blocks.append({"type": "text", "text": message.text})
+    blocks += [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments or {}}
+        for c in message.tool_calls
+    ]
+    if not blocks:  # the API rejects empty content
+        blocks.append({"type": "text", "text": "(empty)"})
+    return {"role": message.role, "content": blocks}
+
+
+def to_reply(final: Any) -> Reply:
+    """A ralph Reply from the SDK's final Message."""
+    texts = [block.text for block in final.content if block.type == "text"]
+    uses = [block for block in final.content if block.type == "tool_use"]
+    calls = [make_call(u.id, u.name, u.input) for u in uses]
+    if calls and final.stop_reason == "max_tokens":  # the last call's input was cut off
+        calls[-1] = dataclasses.replace(calls[-1], arguments=None)
+    usage = final.usage
+    return Reply(
+        text="".join(texts),
+        tool_calls=tuple(calls),
+        usage=Usage(
+            input_tokens=usage.input_tokens or 0,
+            output_tokens=usage.output_tokens or 0,
+            cache_read_tokens=getattr(usage, "cache_read_input_tokens", None) or 0,
+            cache_write_tokens=getattr(usage, "cache_creation_input_tokens", None) or 0,
+        ),
+        stop_reason=final.stop_reason or "",
+    )

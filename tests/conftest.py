@@ -1,0 +1,52 @@
+"""Shared test fixtures: no network but loopback, fast retries, no real keys, and the
+fake model server."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakeserver import FakeModelServer
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection to a non-loopback address: tests never touch the network."""
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: object) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0])  # type: ignore[index]
+            if not _is_loopback(host):
+                raise OSError(f"tests may not connect to {host}: loopback only")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture(autouse=True)
+def _test_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Millisecond retry backoff, and no real API keys or base URLs from the caller."""
+    monkeypatch.setenv("RALPH_RETRY_BASE_S", "0.001")
+    monkeypatch.setenv("RALPH_RETRY_CAP_S", "0.01")
+    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeModelServer]:
+    """A running FakeModelServer with an empty script; `fake_server.add(...)` turns."""
+    with FakeModelServer() as server:
+        yield server
