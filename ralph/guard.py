@@ -1,0 +1,251 @@
+"""The guard: the gate every tool call passes before it runs.
+
+For each call it loads the policy from disk (cached by size, mtime and hash), asks the pure
+`policy.check` for a decision, and applies the mode: `allow` runs; `deny` is refused with the
+rule and reason; `confirm` runs an approved exact call once, else asks the person on
+/dev/tty (interactive) or refuses it and records a pending approval (unattended); audit runs
+reads only. Anything going wrong inside the guard refuses the call (fail closed); a broken
+policy is also kept on `Guard.fatal` so the loop can stop the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Literal
+
+from ralph.approvals import ApprovalStore
+from ralph.errors import PolicyError, UsageError
+from ralph.messages import ToolCall
+from ralph.tools import approval_call, guard_call
+
+if TYPE_CHECKING:
+    from ralph.policy import Decision
+
+Mode = Literal["interactive", "unattended", "audit"]
+MODES: tuple[str, ...] = ("interactive", "unattended", "audit")
+Prompt = Callable[[str], "str | None"]
+"""Shows the question to a person and returns the answer; None when there is no terminal."""
+
+_NOT_AGAIN = (
+    "Do not retry it or work around it; continue with other work for this step if you can, "
+    'or call finish_step with outcome "blocked" and say why.'
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The guard's answer for one call. `approval_id` is set when the call waits for a person."""
+
+    allowed: bool
+    message: str
+    """For a refused call: the tool result the model gets."""
+    decision: Decision
+    approval_id: str | None = None
+
+
+class Guard:
+    """Reviews tool calls against the policy file at `policy_path` in one mode."""
+
+    def __init__(
+        self,
+        policy_path: Path,
+        workspace: Path,
+        mode: Mode,
+        *,
+        step: str | None = None,
+        prompt: Prompt | None = None,
+        log: Callable[[dict[str, Any]], None] | None = None,
+        checker: Callable[..., Decision] | None = None,
+        loader: Callable[[Path], Any] | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
+        self.policy_path = Path(policy_path)
+        self.workspace = Path(workspace)
+        self.mode: Mode = mode
+        self.step = step
+        self.prompt: Prompt = prompt or tty_prompt
+        self.log = log
+        self.approvals = ApprovalStore(self.workspace)
+        self.fatal: PolicyError | None = None
+        """Set when the policy cannot be loaded: the run must stop."""
+        self._checker = checker
+        self._loader = loader
+
+    def review(self, call: ToolCall) -> Verdict:
+        """Decide one call. Never raises (but KeyboardInterrupt at a prompt passes through)."""
+        try:
+            verdict, outcome, used = self._review(call)
+        except Exception as e:
+            if isinstance(e, PolicyError):
+                self.fatal = e
+            verdict, outcome, used = _failed(e), "error", None
+        try:
+            if self.log is not None:
+                self.log(_event(call, self.mode, verdict, outcome, used))
+        except Exception as e:
+            verdict = _failed(e)
+        return verdict
+
+    def _review(self, call: ToolCall) -> tuple[Verdict, str, str | None]:
+        policy = self._load(self.policy_path)
+        decision = self._check(guard_call(call), policy, self.workspace, self.mode)
+        if self.mode == "audit" and (decision.decision != "allow" or decision.effect != "read"):
+            return Verdict(False, _audit_text(decision), decision), "audit-refused", None
+        if decision.decision == "allow":
+            return Verdict(True, "", decision), "allowed", None
+        if decision.decision != "confirm":
+            return Verdict(False, _denied_text(decision), decision), "denied", None
+        return self._confirm(approval_call(call), decision)
+
+    def _confirm(
+        self, exact: dict[str, Any], decision: Decision
+    ) -> tuple[Verdict, str, str | None]:
+        approved = self.approvals.find_approved(exact)
+        if approved is not None:
+            self.approvals.mark_used(approved.id)
+            return Verdict(True, "", decision), "approval-used", approved.id
+        if self.mode == "interactive":
+            answer = self.prompt(_question(exact, decision, self.step))
+            if answer is not None:
+                return self._answered(answer, exact, decision)
+        rejected = self.approvals.find(exact, "rejected")
+        if rejected is not None:
+            text = f"Refused: a person rejected this exact call (approval {rejected.id}). "
+            return Verdict(False, text + _NOT_AGAIN, decision), "rejected-earlier", rejected.id
+        pending = self.approvals.add_pending(exact, decision.rule, decision.reason, self.step)
+        verdict = Verdict(False, _pending_text(decision, pending.id), decision, pending.id)
+        return verdict, "pending", pending.id
+
+    def _answered(
+        self, answer: str, exact: dict[str, Any], decision: Decision
+    ) -> tuple[Verdict, str, str | None]:
+        answer = answer.strip().lower()
+        if answer in ("y", "yes"):
+            return Verdict(True, "", decision), "approved-once", None
+        if answer in ("a", "always"):
+            kept = self.approvals.add_always(exact, decision.rule, decision.reason, self.step)
+            return Verdict(True, "", decision), "approved-always", kept.id
+        text = f"Refused: the person at the terminal said no ({_why(decision)}). {_NOT_AGAIN}"
+        return Verdict(False, text, decision), "declined", None
+
+    def _load(self, path: Path) -> Any:
+        if self._loader is None:
+            from ralph.policy import load_policy_cached
+
+            self._loader = load_policy_cached
+        return self._loader(path)
+
+    def _check(self, call: dict[str, Any], policy: Any, workspace: Path, mode: Mode) -> Decision:
+        if self._checker is None:
+            from ralph.policy import check
+
+            self._checker = check
+        return self._checker(call, policy, workspace, mode)
+
+
+def tty_prompt(text: str) -> str | None:
+    """Ask on the terminal itself (never stdin, which the agent's world may feed)."""
+    try:
+        tty = open("/dev/tty", "r+", encoding="utf-8", errors="replace")  # noqa: SIM115
+    except OSError:
+        return None
+    with tty:
+        tty.write(text)
+        tty.flush()
+        return tty.readline()  # "" at end of input: the default, no
+
+
+def _question(exact: dict[str, Any], decision: Decision, step: str | None) -> str:
+    lines = ["", "ralph: this call needs your confirmation"]
+    if step:
+        lines.append(f"  step:     {_printable(step)}")
+    lines.append(f"  call:     {_show_call(exact)}")
+    lines += [f"  runs:     {_printable(c)}" for c in decision.commands]
+    lines += [f"  path:     {_printable(p)}" for p in decision.paths]
+    lines.append(f"  rule:     {decision.rule or '(none)'}: {_printable(decision.reason)}")
+    lines.append("Allow? [y]es once / [N]o / [a]lways this exact call: ")
+    return "\n".join(lines)
+
+
+def _show_call(exact: dict[str, Any]) -> str:
+    tool = exact.get("tool", "?")
+    if tool == "run_command":
+        return _printable(str(exact.get("command", "")))
+    sizes = [f"{k}: {len(str(v))} chars" for k, v in exact.items() if k not in ("tool", "path")]
+    path = f" {exact['path']}" if "path" in exact else ""
+    return _printable(f"{tool}{path}" + (f" ({', '.join(sizes)})" if sizes else ""))
+
+
+def _printable(text: str) -> str:
+    """Escape control characters so a command cannot hide itself from the person (ANSI, \\r)."""
+    out = []
+    for c in text:
+        if c == "\n":
+            out.append("\n            ")
+        elif c.isprintable() or c == "\t":
+            out.append(c)
+        else:
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+    return "".join(out)
+
+
+def _why(decision: Decision) -> str:
+    return f"rule {decision.rule or '(none)'}: {decision.reason}"
+
+
+def _denied_text(decision: Decision) -> str:
+    return f"Refused by ralph's policy ({_why(decision)}). This call will not run. {_NOT_AGAIN}"
+
+
+def _pending_text(decision: Decision, approval_id: str) -> str:
+    return (
+        f"Refused for now: this call needs a person's approval ({_why(decision)}). It did not "
+        f"run; it is recorded as pending approval {approval_id}, and a person must approve it "
+        "before it can run. Do not retry it in this step; continue with other work if you can, "
+        f'or call finish_step with outcome "blocked" and mention approval {approval_id}.'
+    )
+
+
+def _audit_text(decision: Decision) -> str:
+    return (
+        "Refused: ralph is running in audit mode, where only reads run (this call would have "
+        f"been {decision.decision}: {_why(decision)}). Do not retry it; report what you would "
+        "change instead."
+    )
+
+
+def _failed(error: Exception) -> Verdict:
+    reason = f"{type(error).__name__}: {error}"
+    fields = {"decision": "deny", "rule": "guard:error", "reason": reason, "commands": ()}
+    fields |= {"paths": (), "policy_sha256": "", "effect": "exec"}
+    try:
+        from ralph.policy import Decision
+
+        decision: Any = Decision(**fields)
+    except Exception:  # even without a policy module, refuse rather than raise
+        decision = SimpleNamespace(**fields)
+    text = f"Refused: ralph's guard could not check this call ({reason}); it did not run."
+    return Verdict(False, text, decision)
+
+
+def _event(
+    call: ToolCall, mode: str, verdict: Verdict, outcome: str, approval_id: str | None
+) -> dict[str, Any]:
+    d = verdict.decision
+    return {
+        "tool": call.name,
+        "call_id": call.id,
+        "mode": mode,
+        "decision": d.decision,
+        "outcome": outcome,
+        "allowed": verdict.allowed,
+        "rule": d.rule,
+        "reason": d.reason,
+        "effect": d.effect,
+        "policy_sha256": d.policy_sha256,
+        "approval_id": approval_id,
+    }
