@@ -168,6 +168,30 @@ class ApprovalStore:
             yield
 
 
+def describe_call(call: dict[str, Any], newline: str = "\\n") -> str:
+    """A person's view of an exact call: the command, or the tool and path with content sizes.
+    Control characters are escaped so a command cannot hide itself (ANSI codes, \\r)."""
+    if call.get("tool") == "run_command":
+        return printable(str(call.get("command", "")), newline)
+    rest = [f"{k}: {len(str(v))} chars" for k, v in call.items() if k not in ("tool", "path")]
+    path = f" {call['path']}" if "path" in call else ""
+    text = f"{call.get('tool')}{path}" + (f" ({', '.join(rest)})" if rest else "")
+    return printable(text, newline)
+
+
+def printable(text: str, newline: str = "\\n") -> str:
+    """`text` with control characters escaped (`\\x1b`); newlines become `newline`."""
+    out = []
+    for c in text:
+        if c == "\n":
+            out.append(newline)
+        elif c.isprintable() or c == "\t":
+            out.append(c)
+        else:
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+    return "".join(out)
+
+
 def _read(path: Path) -> Approval | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -52,6 +52,113 @@ def next_cmd(taskfile: Path, as_json: bool) -> int:
     return taskview.next_step(taskfile, as_json=as_json)
 
 
+def _workspace(option: Path | None) -> Path:
+    from ralph.workspace import find_workspace
+
+    return option.resolve() if option else find_workspace(Path.cwd())
+
+
+_MODES = click.Choice(["interactive", "unattended", "audit"])
+_WORKSPACE_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file.")
+@click.option("--mode", type=_MODES, default="interactive", show_default=True)
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.option("--jsonl", is_flag=True, help="Check JSON calls read one a line from stdin.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def check(
+    policy: Path | None,
+    mode: str,
+    workspace: Path | None,
+    as_json: bool,
+    jsonl: bool,
+    command: tuple[str, ...],
+) -> int:
+    """Show the policy's decision for a shell command: ralph check -- COMMAND...
+
+    \b
+    Prints the decision (allow, confirm, deny), the rule id, the reason, and the commands
+    and paths the guard saw inside the input. The words of COMMAND are joined with spaces
+    (as ssh does); quote the whole command to give it exactly. Exit 0 whatever the decision.
+
+    \b
+    --jsonl reads {"tool": "run_command", "command": "..."} or {"tool": "write_file",
+    "path": "..."} (also edit_file, read_file) one a line, and prints one line each:
+    {"decision": ..., "rule": ..., "reason": ...}. A bad input line gets a "deny" line
+    with reason "bad input: ..." (so lines stay aligned) and makes the exit code 2.
+    """
+    from ralph import guardview
+    from ralph.errors import UsageError
+    from ralph.guard import find_policy
+
+    ws = _workspace(workspace)
+    policy_path = find_policy(ws, policy)
+    if jsonl:
+        if command:
+            raise UsageError("give either --jsonl (calls on stdin) or a COMMAND, not both")
+        return guardview.check_jsonl(sys.stdin, sys.stdout, policy_path, ws, mode)
+    if not command:
+        raise UsageError("give a command to check after --, e.g. ralph check -- rm -rf build")
+    return guardview.check_command(" ".join(command), policy_path, ws, mode, as_json=as_json)
+
+
+@cli.group()
+def policy() -> None:
+    """Work with policy files."""
+
+
+@policy.command("lint")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+def policy_lint(file: Path | None, workspace: Path | None) -> int:
+    """Validate a policy file and run its examples (default: the policy ralph would use)."""
+    from ralph import guardview
+    from ralph.guard import find_policy
+
+    return guardview.lint(find_policy(_workspace(workspace), file))
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"approvals": [...]}.')
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def approvals(ctx: click.Context, as_json: bool, workspace: Path | None) -> int | None:
+    """List approvals (pending, approved, rejected, used); approve or reject one by ID."""
+    ctx.obj = workspace
+    if ctx.invoked_subcommand is not None:
+        return None
+    from ralph import guardview
+
+    return guardview.list_approvals(_workspace(workspace), as_json=as_json)
+
+
+@approvals.command("approve")
+@click.argument("approval_id", metavar="ID")
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def approvals_approve(ctx: click.Context, approval_id: str, workspace: Path | None) -> int:
+    """Approve a pending call: it runs once, when the agent next makes that exact call."""
+    from ralph import guardview
+
+    ws = _workspace(workspace or ctx.obj)
+    return guardview.decide(ws, approval_id, approve=True)
+
+
+@approvals.command("reject")
+@click.argument("approval_id", metavar="ID")
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def approvals_reject(ctx: click.Context, approval_id: str, workspace: Path | None) -> int:
+    """Reject a call: it never runs, and the agent is told so if it tries again."""
+    from ralph import guardview
+
+    ws = _workspace(workspace or ctx.obj)
+    return guardview.decide(ws, approval_id, approve=False)
+
+
 def main() -> None:
     """Console entry point: a RalphError becomes one line on stderr and an exit code."""
     try:

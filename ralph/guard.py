@@ -16,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ralph.approvals import ApprovalStore
+from ralph.approvals import ApprovalStore, describe_call, printable
 from ralph.errors import PolicyError, UsageError
 from ralph.messages import ToolCall
 from ralph.tools import approval_call, guard_call
@@ -147,6 +147,26 @@ class Guard:
         return self._checker(call, policy, workspace, mode)
 
 
+def find_policy(workspace: Path, flag: str | Path | None = None) -> Path:
+    """The policy file to use: `--policy` (from the current folder), else the project's
+    configured `policy` (from the workspace), else the shipped `policies/default.toml`."""
+    if flag:
+        return Path(flag).expanduser().resolve()
+    from ralph.config import load_config
+
+    configured = load_config(workspace).policy
+    if configured:
+        return (workspace / Path(configured).expanduser()).resolve()
+    return shipped_policy("default")
+
+
+def shipped_policy(name: str) -> Path:
+    """A policy shipped with ralph: `default`, `readonly` or `strict`."""
+    from importlib.resources import files
+
+    return Path(str(files("ralph") / "policies" / f"{name}.toml"))
+
+
 def tty_prompt(text: str) -> str | None:
     """Ask on the terminal itself (never stdin, which the agent's world may feed)."""
     try:
@@ -160,37 +180,16 @@ def tty_prompt(text: str) -> str | None:
 
 
 def _question(exact: dict[str, Any], decision: Decision, step: str | None) -> str:
+    indent = "\n            "
     lines = ["", "ralph: this call needs your confirmation"]
     if step:
-        lines.append(f"  step:     {_printable(step)}")
-    lines.append(f"  call:     {_show_call(exact)}")
-    lines += [f"  runs:     {_printable(c)}" for c in decision.commands]
-    lines += [f"  path:     {_printable(p)}" for p in decision.paths]
-    lines.append(f"  rule:     {decision.rule or '(none)'}: {_printable(decision.reason)}")
+        lines.append(f"  step:     {printable(step)}")
+    lines.append(f"  call:     {describe_call(exact, indent)}")
+    lines += [f"  runs:     {printable(c, indent)}" for c in decision.commands]
+    lines += [f"  path:     {printable(p)}" for p in decision.paths]
+    lines.append(f"  rule:     {decision.rule or '(none)'}: {printable(decision.reason)}")
     lines.append("Allow? [y]es once / [N]o / [a]lways this exact call: ")
     return "\n".join(lines)
-
-
-def _show_call(exact: dict[str, Any]) -> str:
-    tool = exact.get("tool", "?")
-    if tool == "run_command":
-        return _printable(str(exact.get("command", "")))
-    sizes = [f"{k}: {len(str(v))} chars" for k, v in exact.items() if k not in ("tool", "path")]
-    path = f" {exact['path']}" if "path" in exact else ""
-    return _printable(f"{tool}{path}" + (f" ({', '.join(sizes)})" if sizes else ""))
-
-
-def _printable(text: str) -> str:
-    """Escape control characters so a command cannot hide itself from the person (ANSI, \\r)."""
-    out = []
-    for c in text:
-        if c == "\n":
-            out.append("\n            ")
-        elif c.isprintable() or c == "\t":
-            out.append(c)
-        else:
-            out.append(f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
-    return "".join(out)
 
 
 def _why(decision: Decision) -> str:

@@ -1,0 +1,154 @@
+"""What `ralph check`, `ralph policy lint` and `ralph approvals` do and print.
+
+The decisions come from `ralph.policy` and the approvals from `ralph.approvals`; this module
+only turns them into text or JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from ralph.approvals import Approval, ApprovalStore, describe_call, printable
+from ralph.errors import EXIT_OK, EXIT_USAGE
+
+PATH_TOOLS = frozenset({"read_file", "write_file", "edit_file", "list_files", "search", "delete"})
+
+
+def check_command(
+    command: str, policy_path: Path, workspace: Path, mode: str, *, as_json: bool = False
+) -> int:
+    """`ralph check -- COMMAND`: the decision for one shell command. Exit 0 whatever it is."""
+    from ralph.policy import check, load_policy_cached
+
+    policy = load_policy_cached(policy_path)
+    d = check({"tool": "run_command", "command": command}, policy, workspace, mode)  # type: ignore[arg-type]
+    if as_json:
+        fields = {"decision": d.decision, "rule": d.rule, "reason": d.reason}
+        fields |= {"commands": list(d.commands), "paths": list(d.paths), "effect": d.effect}
+        fields |= {"policy": str(policy_path), "policy_sha256": d.policy_sha256}
+        click.echo(json.dumps(fields, ensure_ascii=False))
+        return EXIT_OK
+    rows = [("decision", d.decision), ("rule", d.rule or "(none)"), ("reason", d.reason)]
+    rows += [("command", c) for c in d.commands] or [("command", "(none)")]
+    rows += [("path", p) for p in d.paths]
+    rows.append(("policy", f"{policy_path} (sha256 {d.policy_sha256[:12]})"))
+    for label, value in rows:
+        click.echo(f"{label + ':':<10}{value}")
+    return EXIT_OK
+
+
+def check_jsonl(
+    lines: Iterable[str], out: IO[str], policy_path: Path, workspace: Path, mode: str
+) -> int:
+    """`ralph check --jsonl`: one decision line per input line, in order.
+
+    A line that is not a valid call gets `{"decision": "deny", "rule": null, "reason":
+    "bad input: ..."}` so the output stays aligned; the exit code is then 2 (else 0).
+    """
+    from ralph.policy import check, load_policy_cached
+
+    status = EXIT_OK
+    for line in lines:
+        try:
+            call = parse_call(line)
+        except ValueError as e:
+            answer: dict[str, Any] = {"decision": "deny", "rule": None, "reason": f"bad input: {e}"}
+            status = EXIT_USAGE
+        else:
+            d = check(call, load_policy_cached(policy_path), workspace, mode)  # type: ignore[arg-type]
+            answer = {"decision": d.decision, "rule": d.rule, "reason": d.reason}
+        out.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        out.flush()
+    return status
+
+
+def parse_call(line: str) -> dict[str, Any]:
+    """One `--jsonl` input line -> the call dict for `policy.check`; ValueError saying why not."""
+    try:
+        call = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(call, dict):
+        raise ValueError("not a JSON object")
+    tool = call.get("tool")
+    if not isinstance(tool, str):
+        raise ValueError('"tool" must be a string')
+    if tool == "run_command" and not isinstance(call.get("command"), str):
+        raise ValueError('run_command needs "command" (a string)')
+    if tool in PATH_TOOLS and not isinstance(call.get("path"), str):
+        raise ValueError(f'{tool} needs "path" (a string)')
+    return call
+
+
+def lint(policy_path: Path) -> int:
+    """`ralph policy lint`: load (which validates and runs the examples) and summarize."""
+    from ralph.policy import load_policy
+
+    policy = load_policy(policy_path)
+    rules = getattr(policy, "rules", ())
+    examples = sum(len(getattr(r, "match", ())) + len(getattr(r, "not_match", ())) for r in rules)
+    sha = getattr(policy, "sha256", "")
+    click.echo(
+        f"{policy_path}: OK, {len(rules)} rules, {examples} examples pass (sha256 {sha[:12]})"
+    )
+    return EXIT_OK
+
+
+# -- approvals -----------------------------------------------------------------------------
+
+
+def approval_json(a: Approval) -> dict[str, Any]:
+    """One approval as `ralph approvals --json` shows it."""
+    return {
+        "id": a.id,
+        "step": a.step,
+        "call": a.call,
+        "rule": a.rule,
+        "reason": a.reason,
+        "when": a.created,
+        "status": a.status,
+        "decided_at": a.decided_at,
+        "used_at": a.used_at,
+        "always": a.always,
+    }
+
+
+def list_approvals(workspace: Path, *, as_json: bool = False) -> int:
+    """`ralph approvals`: every approval, oldest first."""
+    approvals = ApprovalStore(workspace).list()
+    if as_json:
+        click.echo(json.dumps({"approvals": [approval_json(a) for a in approvals]}, indent=2))
+        return EXIT_OK
+    if not approvals:
+        click.echo("No approvals.")
+        return EXIT_OK
+    for a in approvals:
+        status = f"{a.status} (always)" if a.always else a.status
+        click.echo(f"{a.id}  {status:<18}{a.created}  {describe_call(a.call)}")
+        click.echo(f"          rule {a.rule or '(none)'}: {printable(a.reason)}")
+        if a.step:
+            click.echo(f"          step: {printable(a.step)}")
+    pending = sum(a.status == "pending" for a in approvals)
+    if pending:
+        click.echo(
+            f"{pending} pending: `ralph approvals approve ID` or `ralph approvals reject ID`"
+        )
+    return EXIT_OK
+
+
+def decide(workspace: Path, approval_id: str, *, approve: bool) -> int:
+    """`ralph approvals approve|reject ID`."""
+    store = ApprovalStore(workspace)
+    a = store.approve(approval_id) if approve else store.reject(approval_id)
+    after = (
+        "it runs once, the next time the agent makes this exact call"
+        if approve
+        else "the agent will be told a person rejected it"
+    )
+    click.echo(f"{a.status} {a.id}: {describe_call(a.call)}; {after}.")
+    return EXIT_OK
