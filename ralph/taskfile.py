@@ -731,6 +731,8 @@ def _verify(
         want = (line, o.text, o.depth, o.checked or o.index in checked)
         if (n.line, n.text, n.depth, n.checked) != want:
             raise refuse(f"step on line {o.line} would read differently")
+        if (n.hints, n.settings, n.details) != (o.hints, o.settings, o.details):
+            raise refuse(f"the sub-items of the step on line {o.line} would move")
         if o.index != target.index and (n.note, n.attempts) != (o.note, o.attempts):
             raise refuse(f"the note of the step on line {o.line} would change")
     if new.steps[target.index].note != " ".join(note.split()):

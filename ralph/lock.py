@@ -1,0 +1,71 @@
+"""One run per task file: a non-blocking lock beside ralph's state, never on the task file.
+
+The lock is `.ralph/locks/<name>-<sha1 of the realpath, 12 hex>.lock` (an flock via
+filelock, released by the kernel if the holder dies). Next to it, a `.pid` file names the
+holder so a second run can say who is working: `LockHeld` (exit code 75).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ralph.errors import LockHeld
+from ralph.fsutil import atomic_write_text
+from ralph.workspace import locks_dir
+
+
+def lock_path(taskfile: Path, workspace: Path) -> Path:
+    """Where the lock for `taskfile` lives: the same file for every path that reaches it."""
+    real = os.path.realpath(taskfile)
+    digest = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return locks_dir(workspace) / f"{Path(real).name}-{digest}.lock"
+
+
+@contextlib.contextmanager
+def run_lock(taskfile: Path, workspace: Path) -> Iterator[Path]:
+    """Hold the run lock for `taskfile` for the whole block; LockHeld at once if taken."""
+    from filelock import FileLock, Timeout
+
+    path = lock_path(taskfile, workspace)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _ignore_in_git(path.parent)
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockHeld(
+            f"another ralph run ({_holder(path)}) is working on {taskfile}; try again later"
+        ) from None
+    pid_file = path.with_suffix(".pid")
+    try:
+        atomic_write_text(pid_file, f"{os.getpid()}\n")
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            if _read_pid(pid_file) == os.getpid():
+                pid_file.unlink()
+        lock.release()
+
+
+def _holder(path: Path) -> str:
+    pid = _read_pid(path.with_suffix(".pid"))
+    return f"pid {pid}" if pid else "pid unknown"
+
+
+def _read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _ignore_in_git(folder: Path) -> None:
+    """Lock files stay after release; keep them out of `git status`."""
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        with contextlib.suppress(OSError):
+            atomic_write_text(ignore, "*\n")
