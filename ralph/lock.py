@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,9 +52,26 @@ def run_lock(taskfile: Path, workspace: Path) -> Iterator[Path]:
         lock.release()
 
 
-def _holder(path: Path) -> str:
-    pid = _read_pid(path.with_suffix(".pid"))
-    return f"pid {pid}" if pid else "pid unknown"
+def _holder(path: Path, wait_s: float = 1.0) -> str:
+    """The holder's pid; it writes it just after taking the lock, so allow it a moment."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        pid = _read_pid(path.with_suffix(".pid"))
+        if pid is not None and _alive(pid):  # a dead pid is left over from a killed run
+            return f"pid {pid}"
+        if time.monotonic() > deadline:
+            return "pid unknown"
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _read_pid(pid_file: Path) -> int | None:
