@@ -182,6 +182,8 @@ _AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk"})
 _AWK_EXEC = re.compile(r"system\s*\(|(?<!\|)\|(?!\|)")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _GLOB_CHARS = frozenset("*?[")
+_HEREDOC_UNSEEN = re.compile(r"(?<!\\)(`|\$\()")  # `..` / $(..) tree-sitter left as text
+_UNSEEN = "\0unseen\0"  # a sentinel object (compared with `is`)
 _BRACES = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 
 
@@ -284,7 +286,7 @@ class _Walker:
             for child in node.named_children:
                 self.stmt(child, ctx)
         elif kind == "variable_assignment":
-            self.assignments.append(self.assignment(node, ctx))
+            self.assignments.append(self.assignment(node, ctx).value)
         elif kind == "test_command":
             for child in node.named_children:
                 self.word(child, ctx)
@@ -421,13 +423,8 @@ class _Walker:
 
     def heredoc_text(self, body: Any, ctx: _Ctx) -> str | None:
         """The content of an unquoted here-doc: None if it has expansions (which still run)."""
-        dynamic = False
-        for child in body.named_children:
-            if child.type != "heredoc_content":
-                dynamic = self.word(child, ctx).dynamic or dynamic
-        if dynamic:
-            return None
-        return re.sub(r"\\([$`\\])|\\\n", lambda m: m.group(1) or "", _text(body))
+        word = self.pieces(body, ctx, "heredoc")
+        return None if word.dynamic else word.value
 
     # -- simple commands ----------------------------------------------------------------------
 
@@ -510,7 +507,9 @@ class _Walker:
         while True:
             head = words[0]
             if head.dynamic or not head.plain:
-                self.problem(f"command name is not a plain word: {head.value!r}")
+                self.problem(
+                    f"command name is not a plain word: {head.value!r} (expansion, glob or $'..')"
+                )
                 self.record(words, ctx, text, stdin, program=head.value)
                 return
             program = _program(head.value)
@@ -682,9 +681,9 @@ class _Walker:
         if kind == "number" or kind in _LITERAL_KINDS:
             return _Word(_text(node))
         if kind == "string" or kind == "translated_string":
-            return self.pieces(node, ctx, quoted=True, dynamic=kind == "translated_string")
+            return self.pieces(node, ctx, "dq", dynamic=kind == "translated_string")
         if kind == "concatenation":
-            return self.pieces(node, ctx, quoted=False)
+            return self.pieces(node, ctx, "word")
         if kind == "simple_expansion" or kind == "expansion":
             return self.expansion(node, ctx)
         if kind == "command_substitution" or kind == "process_substitution":
@@ -706,36 +705,53 @@ class _Walker:
         self.stmt(node, ctx)  # unknown or statement kinds: walk (or report) them
         return _Word(_text(node), dynamic=True, plain=False)
 
-    def pieces(self, node: Any, ctx: _Ctx, *, quoted: bool, dynamic: bool = False) -> _Word:
-        """Join the parts of a string or concatenation; text between named children is literal."""
+    def pieces(self, node: Any, ctx: _Ctx, mode: str, dynamic: bool = False) -> _Word:
+        """Join the parts of a string, concatenation or here-doc body.
+
+        Text between named children (and string/here-doc content) is literal, unescaped
+        as `mode` says: "word" (unquoted), "dq" (inside double quotes) or "heredoc".
+        """
         data = node.text or b""
         base = node.start_byte
-        pos, end = (1, len(data) - 1) if quoted else (0, len(data))
-        if quoted and data[:1] == b"$":  # $"translated"
+        pos, end = (0, len(data)) if mode != "dq" else (1, len(data) - 1)
+        if mode == "dq" and data[:1] == b"$":  # $"translated"
             pos = 2
         out: list[str] = []
         plain = True
         braces = False
         for child in node.named_children:
+            if child.type in ("string_content", "heredoc_content"):
+                continue  # literal: read from the gaps below
             lo, hi = child.start_byte - base, child.end_byte - base
+            lo += len(data[lo:hi]) - len(data[lo:hi].lstrip())  # tree-sitter puts " $x" in $x
             if lo > pos:
-                out.append(_literal(data[pos:lo], quoted))
+                out.append(self.literal(data[pos:lo], mode))
+                dynamic = dynamic or out[-1] is _UNSEEN
             part = self.word(child, ctx)
-            if not quoted and child.type == "word":
+            if mode == "word" and child.type == "word":
                 braces = braces or part.value in ("{", "}")
             out.append(part.value)
             dynamic = dynamic or part.dynamic
             plain = plain and part.plain
             pos = max(pos, hi)
         if end > pos:
-            out.append(_literal(data[pos:end], quoted))
+            out.append(self.literal(data[pos:end], mode))
+            dynamic = dynamic or out[-1] is _UNSEEN
         value = "".join(out)
         if braces and _BRACES.search(value):  # brace expansion: it makes several words
             dynamic, plain = True, False
         return _Word(value, dynamic, plain and not dynamic)
 
+    def literal(self, data: bytes, mode: str) -> str:
+        """Literal text of a word, string or here-doc, unescaped (`_UNSEEN`: not literal)."""
+        text = _decode(data)
+        if mode == "heredoc" and _HEREDOC_UNSEEN.search(text.replace("\\\\", "")):
+            self.problem("here-document has a substitution the parser did not see")
+            return _UNSEEN
+        return _UNESCAPE[mode](text)
+
     def expansion(self, node: Any, ctx: _Ctx) -> _Word:
-        text = _text(node)
+        text = _text(node).lstrip()
         known = _KNOWN_VARIABLES.get(text)
         if known is not None:
             return _Word(known)
@@ -748,7 +764,7 @@ class _Walker:
     def substitution(self, node: Any, ctx: _Ctx) -> _Word:
         sub = replace(ctx, redirects=(), assignments=(), implicit_args=False)
         self.isolated(lambda: self.sequence(node, replace(sub, depth=ctx.depth + 1)))
-        return _Word(_text(node), dynamic=True, plain=False)
+        return _Word(_text(node).lstrip(), dynamic=True, plain=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -758,7 +774,7 @@ _KNOWN_VARIABLES = {"$HOME": "~", "${HOME}": "~", "$PWD": ".", "${PWD}": "."}
 
 
 def _text(node: Any) -> str:
-    return (node.text or b"").decode("utf-8", "surrogatepass")
+    return _decode(node.text or b"")
 
 
 def _flatten(node: Any) -> list[Any]:
@@ -805,9 +821,8 @@ def _unquoted(raw: str) -> _Word:
     return _Word(value, plain=bool(value) and not glob)
 
 
-def _literal(data: bytes, quoted: bool) -> str:
-    text = data.decode("utf-8", "surrogatepass")
-    return _dq_unescape(text) if quoted else _unquoted(text).value
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogatepass")
 
 
 def _dq_unescape(text: str) -> str:
@@ -815,6 +830,20 @@ def _dq_unescape(text: str) -> str:
     if "\\" not in text:
         return text
     return re.sub(r'\\([$`"\\])|\\\n', lambda m: m.group(1) or "", text)
+
+
+def _heredoc_unescape(text: str) -> str:
+    """Backslash escapes in an unquoted here-doc: only $ ` \\ and newline are special."""
+    if "\\" not in text:
+        return text
+    return re.sub(r"\\([$`\\])|\\\n", lambda m: m.group(1) or "", text)
+
+
+_UNESCAPE = {
+    "word": lambda text: _unquoted(text).value,
+    "dq": _dq_unescape,
+    "heredoc": _heredoc_unescape,
+}
 
 
 _ANSI_ESCAPES = {
