@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -45,8 +46,14 @@ def status(taskfile: Path, as_json: bool) -> int:
 @cli.command("next")
 @click.argument("taskfile", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the step's context).")
-def next_cmd(taskfile: Path, as_json: bool) -> int:
+@click.option("--prompt", is_flag=True, help="Print the exact first request the step would send.")
+def next_cmd(taskfile: Path, as_json: bool, prompt: bool) -> int:
     """Show the step the next run of TASKFILE takes, with its context."""
+    if prompt:
+        from ralph.context import first_request
+
+        click.echo(first_request(taskfile, as_json=as_json))
+        return 0
     from ralph import taskview
 
     return taskview.next_step(taskfile, as_json=as_json)
@@ -176,3 +183,120 @@ def main() -> None:
         sys.exit(e.exit_code)
     # Commands return their exit code (an int) or None for success.
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _model_options(f: Any) -> Any:
+    """The model and budget options shared by `run`, `audit` and `plan`."""
+    options = [
+        click.option(
+            "--model",
+            help="PROVIDER:MODEL, e.g. anthropic:claude-sonnet-4-5 "
+            "[env RALPH_MODEL or project config]",
+        ),
+        click.option("--base-url", help="Model server URL (OpenAI-compatible servers, proxies)."),
+        click.option("--max-turns", type=int, help="Model turns per step [50]."),
+        click.option("--max-step-tokens", type=int, help="Tokens per step."),
+        click.option("--max-step-cost", type=float, help="USD per step."),
+        click.option("--max-step-time", help="Wall time per step, e.g. 30m [1h]."),
+        click.option("--max-wait", help="Longest provider back-off to wait out, e.g. 15m [15m]."),
+        click.option(
+            "--workspace",
+            type=_WORKSPACE_DIR,
+            help="Default: the git root above the task file, else its folder.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@cli.command()
+@click.argument("taskfile", type=click.Path(path_type=Path))
+@_model_options
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Policy file [project config, else the shipped default]",
+)
+@click.option(
+    "--unattended",
+    is_flag=True,
+    help="Never ask: calls that need a person are refused and queued for approval "
+    "(automatic when stdin is not a terminal).",
+)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to take [1].")
+@click.option("--all", "all_steps", is_flag=True, help="Take steps until the plan is done.")
+@click.option("--max-cost", type=float, help="USD for the whole run.")
+@click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
+@click.option("--max-failures", type=int, help="Failed attempts in a row that stop the run [3].")
+@click.option("--max-attempts", type=int, help="Failed attempts before a step is blocked [3].")
+def run(
+    taskfile: Path,
+    policy: Path | None,
+    unattended: bool,
+    steps: int | None,
+    all_steps: bool,
+    **options: Any,
+) -> int:
+    """Take the next step of TASKFILE in a fresh model session and record the outcome."""
+    mode = "unattended" if unattended or not sys.stdin.isatty() else "interactive"
+    return _run(taskfile, mode, policy, None if all_steps else (steps or 1), options)
+
+
+def _run(
+    taskfile: Path, mode: str, policy: Path | None, steps: int | None, options: dict[str, Any]
+) -> int:
+    """Shared by `run` and `audit`: validate everything, then hand over to the loop."""
+    import json
+    import signal
+
+    from ralph import taskfile as tasks
+    from ralph.config import load_config
+    from ralph.errors import UsageError
+    from ralph.guard import find_policy
+    from ralph.loop import RunRequest, run_task
+    from ralph.providers import get_provider
+    from ralph.runview import LiveView
+    from ralph.workspace import find_workspace
+
+    as_json = options.pop("as_json")
+    ws_option = options.pop("workspace")
+    tasks.load(taskfile)  # bad input is exit 2 before anything else happens
+    workspace = ws_option.resolve() if ws_option else find_workspace(taskfile)
+    config = load_config(workspace, options)
+    if not config.model:
+        raise UsageError(
+            "no model: pass --model PROVIDER:MODEL, set RALPH_MODEL, "
+            "or set model in [tool.ralph] / ralph.toml"
+        )
+    policy_path = find_policy(workspace, policy) if mode != "audit" else policy
+    assert policy_path is not None
+    if not policy_path.is_file():
+        raise UsageError(f"policy file not found: {policy_path}")
+    get_provider(config.model, base_url=config.base_url)  # a missing key is exit 2, now
+
+    def make_provider(on_wait: Any) -> Any:
+        return get_provider(
+            config.model or "", base_url=config.base_url, max_wait=config.max_wait, on_wait=on_wait
+        )
+
+    presses: list[int] = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        presses.append(signum)
+        if len(presses) > 1:
+            raise KeyboardInterrupt
+        click.echo("\nralph: finishing the current call; Ctrl-C again to abort", err=True)
+
+    request = RunRequest(taskfile, workspace, policy_path, mode, config, steps)  # type: ignore[arg-type]
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        report = run_task(
+            request, make_provider, emit=LiveView(), interrupted=lambda: bool(presses)
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if as_json:
+        click.echo(json.dumps(report.to_json()))
+    return report.exit_code

@@ -1,0 +1,137 @@
+"""The one user message that opens a step's fresh session, built from the task file and the
+workspace. Nothing from an earlier step's conversation is in it, and its size is bounded: it
+does not grow with the number of finished steps.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from ralph.messages import ToolSpec
+from ralph.taskfile import Step, TaskFile
+
+RECENT_NOTES = 5
+NOTE_CHARS = 200
+GIT_STATUS_LINES = 20
+AGENT_DOC_CHARS = 4_000
+AGENT_DOCS = ("AGENTS.md", "CLAUDE.md")
+
+
+def build_prompt(tf: TaskFile, step: Step, workspace: Path, task_path: Path) -> str:
+    """The first user message for `step`: where it sits, what it asks, and the workspace."""
+    parts = [f"# Plan: {tf.title}", f"Task file: {_rel(task_path, workspace)}"]
+    if step.headings:
+        parts.append("Section: " + " › ".join(step.headings))
+    if step.parents:
+        parts.append("Part of: " + " › ".join(step.parents))
+    parts += ["", "## Your step", step.text]
+    for hint in step.hints:
+        parts.append(f"- {hint}")
+    parts += step.details
+    if step.verify:
+        commands = " && ".join(f"`{c}`" for c in step.verify)
+        parts.append(
+            f"\nWhen you finish it as done, the harness runs {commands}; "
+            "the step counts as done only if that exits 0."
+        )
+    if step.note:
+        parts.append(f"\nLast attempt: {_cap(step.note, NOTE_CHARS)}")
+    recent = recent_notes(tf, step)
+    if recent:
+        parts += ["", "## Recent progress", *recent]
+    parts += ["", "## Workspace", *workspace_facts(workspace)]
+    return "\n".join(parts).strip() + "\n"
+
+
+def recent_notes(tf: TaskFile, step: Step, limit: int = RECENT_NOTES) -> list[str]:
+    """ralph's notes of the last few finished steps before `step`, each capped."""
+    noted = [s for s in tf.steps[: step.index] if s.note and s.checked]
+    return [f"- [x] {_cap(s.text, 120)} — {_cap(s.note or '', NOTE_CHARS)}" for s in noted[-limit:]]
+
+
+def workspace_facts(workspace: Path) -> list[str]:
+    """Root, a short git status, and the project's agent notes (AGENTS.md / CLAUDE.md)."""
+    facts = [f"Root: {workspace}"]
+    status = _git_status(workspace)
+    if status is not None:
+        facts.append("git status --short:" + ("\n" + status if status else " clean"))
+    for name in AGENT_DOCS:
+        doc = workspace / name
+        if doc.is_file():
+            text = doc.read_text(encoding="utf-8", errors="replace")
+            facts += [f"\n{name}:", _cap(text, AGENT_DOC_CHARS, flat=False)]
+            break
+    return facts
+
+
+def estimate_tokens(system: str, prompt: str, tools: list[ToolSpec]) -> int:
+    """A rough token count (about four characters a token) of a first request."""
+    schema = json.dumps([[t.name, t.description, t.parameters] for t in tools])
+    return (len(system) + len(prompt) + len(schema)) // 4
+
+
+def _git_status(workspace: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "status", "--short"],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.splitlines()
+    more = len(lines) - GIT_STATUS_LINES
+    shown = lines[:GIT_STATUS_LINES] + ([f"… and {more} more"] if more > 0 else [])
+    return "\n".join(shown)
+
+
+def _cap(text: str, limit: int, *, flat: bool = True) -> str:
+    if flat:
+        text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def first_request(task_path: Path, *, as_json: bool = False) -> str:
+    """The exact first request of the next step (system, tools, user message) and its token
+    estimate, without calling a model."""
+    from ralph import taskfile
+    from ralph.loop import SYSTEM_PROMPT
+    from ralph.tools import TOOL_SPECS
+    from ralph.workspace import find_workspace
+
+    tf = taskfile.load(task_path)
+    step = tf.next_step()
+    if step is None:
+        return "Nothing to do: no open step can run."
+    workspace = find_workspace(task_path)
+    prompt = build_prompt(tf, step, workspace, task_path)
+    tokens = estimate_tokens(SYSTEM_PROMPT, prompt, TOOL_SPECS)
+    if as_json:
+        tools = [
+            {"name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in TOOL_SPECS
+        ]
+        request = {
+            "system": SYSTEM_PROMPT,
+            "tools": tools,
+            "messages": [{"role": "user", "content": prompt}],
+            "estimated_tokens": tokens,
+        }
+        return json.dumps(request, indent=2)
+    names = ", ".join(t.name for t in TOOL_SPECS)
+    return (
+        f"--- system ---\n{SYSTEM_PROMPT}\n--- tools ---\n{names}\n"
+        f"--- user ---\n{prompt}--- about {tokens:,} tokens (tool schemas included) ---"
+    )
