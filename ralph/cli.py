@@ -244,8 +244,46 @@ def run(
     return _run(taskfile, mode, policy, None if all_steps else (steps or 1), options)
 
 
+@cli.command()
+@click.argument("taskfile", type=click.Path(path_type=Path), required=False)
+@click.option("--goal", help="Audit this instead of a task file's steps.")
+@_model_options
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to take [all].")
+@click.option("--max-cost", type=float, help="USD for the whole run.")
+@click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
+def audit(taskfile: Path | None, goal: str | None, steps: int | None, **options: Any) -> int:
+    """Read-only audit of TASKFILE's steps (or of --goal) under policies/readonly.toml.
+
+    Nothing that writes runs, whatever else is configured. Findings go to a markdown report
+    under .ralph/audits/ and into the step notes.
+    """
+    import time
+
+    from ralph.errors import UsageError
+    from ralph.fsutil import atomic_write_text
+    from ralph.workspace import audits_dir, find_workspace
+
+    if (taskfile is None) == (goal is None):
+        raise UsageError("give a task file or --goal TEXT (one of them)")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if goal is not None:
+        ws = options["workspace"] or find_workspace(Path.cwd())
+        options["workspace"] = ws
+        taskfile = audits_dir(ws) / f"{stamp}-goal.md"
+        taskfile.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(taskfile, f"# Audit\n\n- [ ] {' '.join(goal.split())}\n")
+    assert taskfile is not None
+    return _run(taskfile, "audit", None, steps, options, report_name=f"{stamp}.md")
+
+
 def _run(
-    taskfile: Path, mode: str, policy: Path | None, steps: int | None, options: dict[str, Any]
+    taskfile: Path,
+    mode: str,
+    policy: Path | None,
+    steps: int | None,
+    options: dict[str, Any],
+    *,
+    report_name: str | None = None,
 ) -> int:
     """Shared by `run` and `audit`: validate everything, then hand over to the loop."""
     import json
@@ -254,11 +292,11 @@ def _run(
     from ralph import taskfile as tasks
     from ralph.config import load_config
     from ralph.errors import UsageError
-    from ralph.guard import find_policy
+    from ralph.guard import find_policy, shipped_policy
     from ralph.loop import RunRequest, run_task
     from ralph.providers import get_provider
     from ralph.runview import LiveView
-    from ralph.workspace import find_workspace
+    from ralph.workspace import audits_dir, find_workspace
 
     as_json = options.pop("as_json")
     ws_option = options.pop("workspace")
@@ -270,8 +308,7 @@ def _run(
             "no model: pass --model PROVIDER:MODEL, set RALPH_MODEL, "
             "or set model in [tool.ralph] / ralph.toml"
         )
-    policy_path = find_policy(workspace, policy) if mode != "audit" else policy
-    assert policy_path is not None
+    policy_path = shipped_policy("readonly") if mode == "audit" else find_policy(workspace, policy)
     if not policy_path.is_file():
         raise UsageError(f"policy file not found: {policy_path}")
     get_provider(config.model, base_url=config.base_url)  # a missing key is exit 2, now
@@ -289,7 +326,16 @@ def _run(
             raise KeyboardInterrupt
         click.echo("\nralph: finishing the current call; Ctrl-C again to abort", err=True)
 
-    request = RunRequest(taskfile, workspace, policy_path, mode, config, steps)  # type: ignore[arg-type]
+    report_path = audits_dir(workspace) / report_name if report_name else None
+    request = RunRequest(
+        taskfile,
+        workspace,
+        policy_path,
+        mode,
+        config,
+        steps,
+        report_path,  # type: ignore[arg-type]
+    )
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         report = run_task(
@@ -297,6 +343,10 @@ def _run(
         )
     finally:
         signal.signal(signal.SIGINT, previous)
+    summary = report.to_json()
+    if report_path is not None:
+        summary["report"] = str(report_path)
+        click.echo(f"ralph: audit report: {report_path}", err=True)
     if as_json:
-        click.echo(json.dumps(report.to_json()))
+        click.echo(json.dumps(summary))
     return report.exit_code

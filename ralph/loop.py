@@ -49,6 +49,12 @@ How to work:
 - If the step cannot be done, call finish_step(outcome="blocked", summary=...) saying why.
 """
 
+AUDIT_PROMPT = """
+This is a read-only audit: nothing that writes will run, so do not try to change files. Look,
+search and run read-only commands, then call finish_step with your findings as the summary:
+what you checked, what you found (with file paths and line numbers), and how serious each is.
+"""
+
 REMINDER = (
     "Your reply had no tool call. Work with the tools, and call finish_step when the step is "
     "done or cannot be done."
@@ -84,6 +90,8 @@ class Attempt:
     cost: float | None = 0.0
     seconds: float = 0.0
     approval_ids: list[str] = field(default_factory=list)
+    full_summary: str = ""
+    """The model's summary as written (several lines), for the audit report."""
 
 
 @dataclass
@@ -94,6 +102,7 @@ class Session:
     guard: Guard
     toolbox: Toolbox
     tools: list[ToolSpec]
+    system: str = SYSTEM_PROMPT
     budget: Budget = field(default_factory=Budget)
     price: Callable[[Usage], float | None] = lambda usage: None
     emit: Callable[..., None] = lambda event, **fields: None
@@ -134,7 +143,7 @@ class _Tally:
         if b.max_time is not None and time.monotonic() - self.started >= b.max_time:
             raise _OutOfBudget(f"out of time ({b.max_time:.0f}s)")
 
-    def attempt(self, outcome: Outcome, summary: str) -> Attempt:
+    def attempt(self, outcome: Outcome, summary: str, full_summary: str = "") -> Attempt:
         if outcome in ("failed", "blocked", "interrupted") and self.approval_ids:
             outcome = "awaiting_approval"
         return Attempt(
@@ -145,6 +154,7 @@ class _Tally:
             self.cost,
             time.monotonic() - self.started,
             list(self.approval_ids),
+            full_summary,
         )
 
 
@@ -158,7 +168,7 @@ def run_step(session: Session, prompt: str, verify: str | None = None) -> Attemp
             if session.interrupted():
                 return tally.attempt("interrupted", "interrupted by the user")
             tally.check()
-            reply = session.provider.complete(SYSTEM_PROMPT, messages, session.tools)
+            reply = session.provider.complete(session.system, messages, session.tools)
             tally.add(reply)
             session.emit(
                 "model",
@@ -233,15 +243,16 @@ def _finish_problem(arguments: dict[str, Any] | None) -> str | None:
 
 
 def _finish(session: Session, tally: _Tally, args: dict[str, Any], verify: str | None) -> Attempt:
-    summary = " ".join(args["summary"].split())
+    full = args["summary"].strip()
+    summary = " ".join(full.split())
     if args["outcome"] == "blocked":
-        return tally.attempt("blocked", summary)
+        return tally.attempt("blocked", summary, full)
     if verify:
         ok, detail = run_verify(session, verify)
         session.emit("verify", command=verify, ok=ok, output=detail)
         if not ok:
-            return tally.attempt("failed", f"verify failed: {detail}")
-    return tally.attempt("done", summary)
+            return tally.attempt("failed", f"verify failed: {detail}", full)
+    return tally.attempt("done", summary, full)
 
 
 def run_verify(session: Session, command: str) -> tuple[bool, str]:
@@ -269,6 +280,8 @@ class RunRequest:
     config: Config
     steps: int | None = 1
     """How many steps to attempt; None for all of them."""
+    audit_report: Path | None = None
+    """In audit mode, the markdown report that collects each step's findings."""
 
 
 @dataclass
@@ -401,6 +414,7 @@ def _steps(
             guard=guard,
             toolbox=Toolbox(req.workspace, default_timeout_s=cfg.command_timeout),
             tools=TOOL_SPECS,
+            system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
             budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
             price=lambda usage: cost_usd(_model_name(provider), usage),
             emit=record,
@@ -411,6 +425,8 @@ def _steps(
         if guard.fatal is not None:
             raise guard.fatal
         report.steps.append(_write_back(req, step, attempt))
+        if req.audit_report is not None:
+            _add_findings(req.audit_report, tf, step, attempt)
         record("step_end", **vars(report.steps[-1]))
         report.exit_code = _EXIT_FOR[attempt.outcome]
         failures_in_a_row = failures_in_a_row + 1 if attempt.outcome in ("failed", "blocked") else 0
@@ -474,6 +490,19 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         approval_id=approval,
     )
     return report
+
+
+def _add_findings(report: Path, tf: TaskFile, step: Step, attempt: Attempt) -> None:
+    """Append one step's findings to the audit report (created with a title on first use)."""
+    report.parent.mkdir(parents=True, exist_ok=True)
+    head = "" if report.exists() else f"# Audit: {tf.title}\n\nTask file: {tf.name}\n"
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    cost = "cost unknown" if attempt.cost is None else f"${attempt.cost:.2f}"
+    with report.open("a", encoding="utf-8") as f:
+        f.write(
+            f"{head}\n## {step.text}\n\n_{attempt.outcome} · {when} · {attempt.turns} turns"
+            f" · {cost}_\n\n{attempt.full_summary or attempt.summary}\n"
+        )
 
 
 def _nothing_left(tf: TaskFile) -> str:
