@@ -46,8 +46,9 @@ class Turn:
 
 @dataclass(frozen=True)
 class Error:
-    """An HTTP error response; `in_stream` sends it as an error event inside a streamed
-    Anthropic 200 response instead."""
+    """A response given verbatim: an HTTP error, or (with status 200 and a `body`) any odd
+    body a lenient client must cope with. `in_stream` sends it as an error event inside
+    a streamed Anthropic 200 response instead."""
 
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -112,9 +113,11 @@ class FakeModelServer:
 
     def start(self) -> None:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        poll = {"poll_interval": 0.05}  # quick shutdown
+        threading.Thread(target=httpd.serve_forever, kwargs=poll, daemon=True).start()
+        self._httpd = httpd
 
     def stop(self) -> None:
         if self._httpd is not None:
@@ -303,7 +306,9 @@ def _anthropic_sse(fake: FakeModelServer, request: Request, item: Turn | Error) 
     out = [_sse("message_start", {"type": "message_start", "message": start})]
     if isinstance(item, Error):
         kind = ANTHROPIC_ERROR_TYPES.get(item.status, "api_error")
-        out.append(_sse("error", {"type": "error", "error": {"type": kind, "message": item.message}}))
+        out.append(
+            _sse("error", {"type": "error", "error": {"type": kind, "message": item.message}})
+        )
         return "".join(out).encode()
     out.append(_sse("ping", {"type": "ping"}))
     for index, block in enumerate(blocks):

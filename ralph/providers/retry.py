@@ -28,7 +28,9 @@ T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 409, 429})
 """4xx statuses worth retrying; every 5xx (incl. 529 overloaded) is retried too."""
 
-STREAM_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
+STREAM_ERROR_TYPES = frozenset(
+    {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
+)
 """Error types sent inside a 200 stream that are worth retrying."""
 
 
@@ -112,7 +114,9 @@ def classify(
         403: f"permission denied; check that the key in {key_var} may use {model}",
         404: f"not found; check the model name {model!r} and the base URL",
     }
-    return ProviderError(f"{provider}: HTTP {status}, {hints.get(status, 'request refused')}: {detail}")
+    return ProviderError(
+        f"{provider}: HTTP {status}, {hints.get(status, 'request refused')}: {detail}"
+    )
 
 
 def _env_float(name: str, default: float) -> float:
@@ -197,4 +201,6 @@ class RetryPolicy:
         try:
             return retrying(attempt), retries
         except Transient as exc:
-            raise ProviderError(f"{provider}: gave up after {self.attempts} attempts: {exc}") from exc
+            raise ProviderError(
+                f"{provider}: gave up after {self.attempts} attempts: {exc}"
+            ) from exc
