@@ -15,7 +15,7 @@ from ralph.cli import main
 from tests.fakeserver import Error, FakeModelServer, Turn
 
 PROVIDERS = {
-    "anthropic": ("anthropic:claude-sonnet-4-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+    "anthropic": ("anthropic:claude-sonnet-4-6", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
     "openai": ("openai:gpt-5", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
     "openai-chat": ("openai-chat:qwen3-coder", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
 }
