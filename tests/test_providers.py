@@ -301,6 +301,16 @@ def test_client_errors_are_not_retried(
     assert len(fake_server.requests) == 1
 
 
+def test_openai_quota_exhausted_429_is_not_retried(
+    keys: None, fake_server: FakeModelServer
+) -> None:
+    body = {"error": {"message": "You exceeded your quota", "type": "insufficient_quota"}}
+    fake_server.add(Error(429, body=body))
+    with pytest.raises(ProviderError, match="quota exhausted"):
+        make("openai", fake_server).complete("s", FIRST, [])
+    assert len(fake_server.requests) == 1
+
+
 def test_404_hint_names_the_model(keys: None, fake_server: FakeModelServer) -> None:
     fake_server.add(Error(404, message="model not found"))
     with pytest.raises(ProviderError, match="'test-model'"):

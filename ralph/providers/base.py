@@ -21,7 +21,7 @@ from ralph.providers.retry import RetryPolicy, classify
 class SDKProvider:
     """Base of the adapters: `complete()` = retried, timed `_request()`."""
 
-    name: ClassVar[str] = ""
+    name: str = ""
     key_var: ClassVar[str] = ""
 
     def __init__(self, model: str, *, retry: RetryPolicy | None = None) -> None:

@@ -106,6 +106,8 @@ def classify(
         if kind in STREAM_ERROR_TYPES:
             return Transient(f"{kind} during the stream: {detail}")
         return ProviderError(f"{provider}: error during the stream ({kind}): {detail}")
+    if status == 429 and _error_type(exc) == "insufficient_quota":  # billing, not a rate limit
+        return ProviderError(f"{provider}: HTTP 429, quota exhausted; check billing: {detail}")
     if status in RETRY_STATUSES or status >= 500:
         headers = getattr(getattr(exc, "response", None), "headers", None) or {}
         return Transient(f"HTTP {status}: {detail}", retry_after_s(headers))
