@@ -276,6 +276,45 @@ def audit(taskfile: Path | None, goal: str | None, steps: int | None, **options:
     return _run(taskfile, "audit", None, steps, options, report_name=f"{stamp}.md")
 
 
+@cli.command()
+@click.argument("folder", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
+def init(folder: Path | None) -> int:
+    """Set DIR (default: here; created if missing) up for ralph.
+
+    \b
+    Creates tasks/plan.md (a starter plan), policies/policy.toml (the default policy to
+    edit), a .ralph/ line in .gitignore, and the config: [tool.ralph] appended to
+    pyproject.toml when there is one, else ralph.toml. Never overwrites a file.
+    """
+    from ralph import scaffold
+
+    return scaffold.main(folder)
+
+
+@cli.command()
+@click.argument("idea")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to save the plan [tasks/SLUG-OF-IDEA.md in the workspace].",
+)
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@_model_options
+def plan(idea: str, output: Path | None, force: bool, **options: Any) -> int:
+    """Draft a task file for IDEA in one read-only model session.
+
+    \b
+    The model may look at the workspace (reads, and commands under policies/readonly.toml)
+    but cannot change it. Its reply is saved only if it parses as a task file with a
+    title and steps; otherwise exit 1 with the reason, and nothing is written.
+    --max-turns defaults to 30 here.
+    """
+    from ralph import plan as planner
+
+    return planner.make_plan(idea, output, force=force, options=options)
+
+
 def _run(
     taskfile: Path,
     mode: str,
