@@ -1,0 +1,425 @@
+"""Reading the run records back: what `ralph runs` and `ralph log` print.
+
+Each run is one `.ralph/runs/<run-id>.jsonl` file written by `ralph.log.RunLog`. This module
+only reads them: it summarizes runs (newest first), resolves a run id or a unique prefix of
+one, and renders one run's events as readable lines or JSON. A record without `run_end` is a
+run that was killed, crashed, or is still going: it shows as "interrupted/unfinished".
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ralph.errors import EXIT_OK, UsageError
+from ralph.log import read_run
+from ralph.workspace import runs_dir
+
+UNFINISHED = "interrupted/unfinished"
+FAILED_OUTCOMES = frozenset({"failed", "blocked"})
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run as `ralph runs` lists it."""
+
+    run_id: str
+    path: str
+    started: str | None  # ISO 8601 UTC
+    seconds: float | None  # first to last event
+    task_file: str | None
+    model: str | None
+    mode: str | None
+    steps: int  # attempts that ended (step_end)
+    steps_done: int
+    steps_failed: int  # failed or blocked
+    outcomes: dict[str, int]  # step outcome -> how many, in order of first appearance
+    unfinished_step: str | None  # text of a step that started but never ended
+    cost_usd: float | None  # None when some model's price is unknown
+    stopped: str  # why the run stopped, or UNFINISHED
+    exit_code: int | None
+    finished: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(path: Path, events: list[dict[str, Any]]) -> RunInfo:
+    """Summarize one run record (its events as `read_run` returns them)."""
+    start = _first(events, "run_start") or {}
+    end = _first(events, "run_end")
+    outcomes = [e.get("outcome") for e in events if e.get("event") == "step_end"]
+    stamps = [e["ts"] for e in events if isinstance(e.get("ts"), (int, float))]
+    return RunInfo(
+        run_id=str(start.get("run_id") or path.stem),
+        path=str(path),
+        started=_iso(stamps[0]) if stamps else None,
+        seconds=round(stamps[-1] - stamps[0], 1) if stamps else None,
+        task_file=start.get("task_file"),
+        model=start.get("model"),
+        mode=start.get("mode"),
+        steps=len(outcomes),
+        steps_done=outcomes.count("done"),
+        steps_failed=sum(o in FAILED_OUTCOMES for o in outcomes),
+        outcomes={o: outcomes.count(o) for o in dict.fromkeys(map(str, outcomes))},
+        unfinished_step=_unfinished_step(events),
+        cost_usd=end["cost_usd"] if end and "cost_usd" in end else _cost(events),
+        stopped=str(end.get("stopped") or "stopped") if end else UNFINISHED,
+        exit_code=end.get("exit_code") if end else None,
+        finished=end is not None,
+    )
+
+
+def list_runs(workspace: Path) -> list[RunInfo]:
+    """Every recorded run in the workspace, newest first."""
+    infos = []
+    for path in _record_paths(workspace):
+        events = read_run(path)
+        info = summarize(path, events)
+        infos.append((_start_ts(events, path), info.run_id, info))
+    infos.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    return [info for _, _, info in infos]
+
+
+def find_run(workspace: Path, run_id: str | None) -> Path:
+    """The record of `run_id` (or of a unique prefix of one); the newest run when None."""
+    paths = _record_paths(workspace)
+    if not paths:
+        raise UsageError(f"no runs recorded yet in {runs_dir(workspace)}")
+    if run_id is None:
+        return Path(list_runs(workspace)[0].path)
+    exact = [p for p in paths if p.stem == run_id]
+    matches = exact or [p for p in paths if p.stem.startswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UsageError(f"no run {run_id!r} in {runs_dir(workspace)}; `ralph runs` lists the ids")
+    names = ", ".join(sorted(p.stem for p in matches)[:5])
+    raise UsageError(f"run id {run_id!r} is ambiguous ({names}...); give more of it")
+
+
+# -- the commands --------------------------------------------------------------------------
+
+
+def show_runs(workspace: Path, *, as_json: bool = False) -> int:
+    """`ralph runs`: a table of runs, newest first, or `{"runs": [...]}`."""
+    infos = list_runs(workspace)
+    if as_json:
+        click.echo(json.dumps({"runs": [i.to_json() for i in infos]}, indent=2))
+        return EXIT_OK
+    if not infos:
+        click.echo(f"No runs recorded in {runs_dir(workspace)}.")
+        return EXIT_OK
+    _console().print(_runs_table(infos, workspace))
+    return EXIT_OK
+
+
+def show_log(workspace: Path, run_id: str | None = None, *, as_json: bool = False) -> int:
+    """`ralph log [RUN_ID]`: one run's events in order (default: the newest run)."""
+    path = find_run(workspace, run_id)
+    events = read_run(path)
+    info = summarize(path, events)
+    if as_json:
+        click.echo(json.dumps({"run_id": info.run_id, "events": events}, ensure_ascii=False))
+        return EXIT_OK
+    console = _console()
+    for line in render_log(info, events):
+        console.print(line, soft_wrap=True)
+    return EXIT_OK
+
+
+def render_log(info: RunInfo, events: list[dict[str, Any]]) -> list[str]:
+    """Rich-markup lines, one or more per event, then a line for an unfinished run."""
+    lines: list[str] = []
+    for event in events:
+        render = _RENDERERS.get(str(event.get("event")), _render_other)
+        lines.extend(render(event))
+    if not info.finished:
+        cut = f" during line {_esc(info.unfinished_step)}" if info.unfinished_step else ""
+        lines.append(
+            f"[bold red]■ {UNFINISHED}[/]{cut}: no run_end in the record "
+            "(killed, crashed, or still running)"
+        )
+    return lines
+
+
+# -- rendering events ----------------------------------------------------------------------
+
+
+def _render_run_start(e: dict[str, Any]) -> list[str]:
+    policy_sha = str(e.get("policy_sha256") or "")[:12]
+    return [
+        f"[bold]run {_f(e, 'run_id')}[/] · {_local(e.get('ts'))} · ralph {_f(e, 'version')}",
+        f"  task file {_f(e, 'task_file')} · mode {_f(e, 'mode')}",
+        f"  model {_f(e, 'model')} · policy {_f(e, 'policy')} (sha256 {policy_sha})",
+    ]
+
+
+def _render_step_start(e: dict[str, Any]) -> list[str]:
+    again = f" (attempt {e['attempts'] + 1})" if isinstance(e.get("attempts"), int) else ""
+    return [f"{_clock(e)}[bold]▶ line {e.get('line')}: {_f(e, 'text')}[/]{again}"]
+
+
+def _render_model(e: dict[str, Any]) -> list[str]:
+    tokens = _usage(e.get("usage"))
+    parts = [f"turn {e.get('turn')}"]
+    parts.append(" · ".join(f"{n:,} {k}" for k, n in tokens.items() if n) or "tokens unknown")
+    parts.append(_money(e.get("cost")) + " so far")
+    if e.get("retries"):
+        parts.append(f"{e['retries']} retries")
+    if isinstance(e.get("latency_s"), (int, float)):
+        parts.append(f"{e['latency_s']:.1f}s")
+    return [f"{_clock(e)}[dim]  model  {' · '.join(parts)}[/]"]
+
+
+def _render_decision(e: dict[str, Any]) -> list[str]:
+    decision = str(e.get("decision"))
+    style = _DECISION_STYLE.get(decision, "red")
+    approval = f" · approval {_esc(e['approval_id'])}" if e.get("approval_id") else ""
+    return [
+        f"{_clock(e)}  [{style}]guard  {decision}[/] {_f(e, 'tool')} → {_f(e, 'outcome')}"
+        f" [dim]({_esc(e.get('rule') or '(no rule)')}: {_f(e, 'reason')})[/]{approval}"
+    ]
+
+
+def _render_tool(e: dict[str, Any]) -> list[str]:
+    verb = "ran" if e.get("allowed") else "refused"
+    error = " [red](error)[/]" if e.get("allowed") and e.get("is_error") else ""
+    result = " ".join(str(e.get("result") or "").split())[:160]
+    style = _DECISION_STYLE.get(str(e.get("decision")), "red")
+    return [
+        f"{_clock(e)}  [{style}]tool   {verb}[/] {_f(e, 'name')} {_esc(_shown_args(e))}{error}",
+        f"           [dim]→ {_esc(result)}[/]",
+    ]
+
+
+def _render_verify(e: dict[str, Any]) -> list[str]:
+    ok = bool(e.get("ok"))
+    word = "[green]passed[/]" if ok else "[red]failed[/]"
+    return [f"{_clock(e)}  verify {word} {_f(e, 'command')}: {_f(e, 'output')}"]
+
+
+def _render_wait(e: dict[str, Any]) -> list[str]:
+    seconds = e.get("seconds")
+    shown = f"{seconds:.0f}s" if isinstance(seconds, (int, float)) else "?"
+    return [f"{_clock(e)}  [yellow]waited {shown}[/]: {_f(e, 'reason')}"]
+
+
+def _render_step_end(e: dict[str, Any]) -> list[str]:
+    outcome = str(e.get("outcome"))
+    style = "bold green" if outcome == "done" else "bold red"
+    tokens = e.get("tokens")
+    parts = [f"[{style}]■ {outcome}[/]", _plural(e.get("turns"), "turn")]
+    parts.append(f"{tokens:,} tok" if isinstance(tokens, int) else "? tok")
+    parts.append(_money(e.get("cost_usd")))
+    if isinstance(e.get("seconds"), (int, float)):
+        parts.append(f"{e['seconds']:.0f}s")
+    lines = [f"{_clock(e)}{' · '.join(parts)} · {_f(e, 'summary')}"]
+    if e.get("approval_ids"):
+        lines.append(f"  waiting for approval: {_esc(', '.join(map(str, e['approval_ids'])))}")
+    return lines
+
+
+def _render_run_end(e: dict[str, Any]) -> list[str]:
+    steps = e.get("steps")
+    return [
+        f"{_clock(e)}[bold]stopped: {_f(e, 'stopped')}[/] · exit code {e.get('exit_code')}"
+        f" · {_plural(steps, 'step')} · {_money(e.get('cost_usd'))}"
+    ]
+
+
+def _render_other(e: dict[str, Any]) -> list[str]:
+    fields = {k: v for k, v in e.items() if k not in ("ts", "event")}
+    shown = json.dumps(fields, ensure_ascii=False, default=str)[:300]
+    return [f"{_clock(e)}  {_f(e, 'event')} {_esc(shown)}"]
+
+
+_RENDERERS = {
+    "run_start": _render_run_start,
+    "step_start": _render_step_start,
+    "model": _render_model,
+    "decision": _render_decision,
+    "tool": _render_tool,
+    "verify": _render_verify,
+    "wait": _render_wait,
+    "step_end": _render_step_end,
+    "run_end": _render_run_end,
+}
+_DECISION_STYLE = {"allow": "green", "confirm": "yellow", "deny": "red"}
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _record_paths(workspace: Path) -> list[Path]:
+    folder = runs_dir(workspace)
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+def _first(events: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((e for e in events if e.get("event") == name), None)
+
+
+def _start_ts(events: list[dict[str, Any]], path: Path) -> float:
+    stamps = [e["ts"] for e in events if isinstance(e.get("ts"), (int, float))]
+    if stamps:
+        return float(stamps[0])
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _unfinished_step(events: list[dict[str, Any]]) -> str | None:
+    """The step that started last, if it never ended."""
+    open_step = None
+    for e in events:
+        if e.get("event") == "step_start":
+            open_step = f"{e.get('line')}: {e.get('text')}"
+        elif e.get("event") == "step_end":
+            open_step = None
+    return open_step
+
+
+def _cost(events: list[dict[str, Any]]) -> float | None:
+    """A run's cost without a run_end: ended steps, plus the last step's cost so far."""
+    total: float | None = 0.0
+    so_far: Any = 0.0  # the open step's running total, from its last model event
+    for e in events:
+        kind = e.get("event")
+        if kind == "step_start":
+            so_far = 0.0
+        elif kind == "model":
+            so_far = e.get("cost")
+        elif kind == "step_end":
+            total, so_far = _add(total, e.get("cost_usd")), 0.0
+    return _add(total, so_far)
+
+
+def _add(total: float | None, cost: Any) -> float | None:
+    if total is None or not isinstance(cost, (int, float)):
+        return None
+    return total + cost
+
+
+_USAGE_FIELD = re.compile(r"(\w+)=(\d+)")
+_USAGE_LABELS = {
+    "input_tokens": "in",
+    "output_tokens": "out",
+    "cache_read_tokens": "cache read",
+    "cache_write_tokens": "cache write",
+}
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    """Token counts from a usage field: a dict, or the dataclass repr `Usage(input_tokens=..)`."""
+    if isinstance(usage, str):
+        usage = {k: int(v) for k, v in _USAGE_FIELD.findall(usage)}
+    if not isinstance(usage, dict):
+        return {}
+    return {
+        label: usage[name]
+        for name, label in _USAGE_LABELS.items()
+        if isinstance(usage.get(name), int)
+    }
+
+
+def _shown_args(e: dict[str, Any]) -> str:
+    args = e.get("arguments")
+    if isinstance(args, dict):
+        shown = args.get("command") or args.get("path") or args.get("pattern") or ""
+        shown = shown or json.dumps(args, ensure_ascii=False)
+    else:
+        shown = str(args or "")
+    return " ".join(str(shown).split())[:160]
+
+
+def _plural(n: Any, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _money(cost: Any) -> str:
+    return f"${cost:.4f}" if isinstance(cost, (int, float)) else "cost unknown"
+
+
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _iso(ts: float) -> str:
+    return time.strftime(_ISO, time.gmtime(ts))
+
+
+def _local(ts: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
+    if not isinstance(ts, (int, float)):
+        return "time unknown"
+    return time.strftime(fmt, time.localtime(ts))
+
+
+def _clock(e: dict[str, Any]) -> str:
+    ts = e.get("ts")
+    if not isinstance(ts, (int, float)):
+        return "         "
+    return f"[dim]{time.strftime('%H:%M:%S', time.localtime(ts))}[/] "
+
+
+def _f(e: dict[str, Any], key: str) -> str:
+    return _esc(e.get(key))
+
+
+def _esc(value: Any) -> str:
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _runs_table(infos: list[RunInfo], workspace: Path) -> Any:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="Runs, newest first", title_justify="left", box=box.SIMPLE_HEAD, leading=1)
+    table.add_column("run / started", no_wrap=True)
+    table.add_column("task file / model", overflow="fold", min_width=12)
+    table.add_column("steps / cost", min_width=10)
+    table.add_column("stopped", min_width=12)
+    for i in infos:
+        table.add_row(
+            f"{i.run_id}\n{_local(_epoch(i.started), '%Y-%m-%d %H:%M')}",
+            f"{_relative(i.task_file, workspace)}\n{i.model or '?'}",
+            f"{_steps_cell(i)}\n{_money(i.cost_usd)}",
+            Text(i.stopped, style="" if i.finished else "bold red"),
+        )
+    return table
+
+
+def _steps_cell(i: RunInfo) -> str:
+    parts = [f"{n} {outcome.replace('_', ' ')}" for outcome, n in i.outcomes.items()]
+    if i.unfinished_step:
+        parts.append("1 cut short")
+    return ", ".join(parts) or "none"
+
+
+def _relative(path: str | None, workspace: Path) -> str:
+    if not path:
+        return "?"
+    try:
+        return str(Path(path).relative_to(workspace))
+    except ValueError:
+        return path
+
+
+def _epoch(iso: str | None) -> float | None:
+    return calendar.timegm(time.strptime(iso, _ISO)) if iso else None
