@@ -166,6 +166,27 @@ def approvals_reject(ctx: click.Context, approval_id: str, workspace: Path | Non
     return guardview.decide(ws, approval_id, approve=False)
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]}.')
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+def runs(as_json: bool, workspace: Path | None) -> int:
+    """List recorded runs, newest first: when, task file, model, steps, cost, how it stopped."""
+    from ralph import runs as records
+
+    return records.show_runs(_workspace(workspace), as_json=as_json)
+
+
+@cli.command("log")
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help='Print {"run_id": ..., "events": [...]}.')
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+def log_cmd(run_id: str | None, as_json: bool, workspace: Path | None) -> int:
+    """Show one run's record in order (default: the newest run). RUN_ID may be a prefix."""
+    from ralph import runs as records
+
+    return records.show_log(_workspace(workspace), run_id, as_json=as_json)
+
+
 def main() -> None:
     """Console entry point: a RalphError becomes one line on stderr and an exit code."""
     try:

@@ -142,10 +142,12 @@ def render_log(info: RunInfo, events: list[dict[str, Any]]) -> list[str]:
         render = _RENDERERS.get(str(event.get("event")), _render_other)
         lines.extend(render(event))
     if not info.finished:
-        cut = f" during line {_esc(info.unfinished_step)}" if info.unfinished_step else ""
+        open_step = (
+            f" · open step: line {_esc(info.unfinished_step)}" if info.unfinished_step else ""
+        )
         lines.append(
-            f"[bold red]■ {UNFINISHED}[/]{cut}: no run_end in the record "
-            "(killed, crashed, or still running)"
+            f"[bold red]■ {UNFINISHED}[/]: no run_end in the record "
+            f"(killed, crashed, or still running){open_step}"
         )
     return lines
 
@@ -394,7 +396,7 @@ def _runs_table(infos: list[RunInfo], workspace: Path) -> Any:
     table.add_column("run / started", no_wrap=True)
     table.add_column("task file / model", overflow="fold", min_width=12)
     table.add_column("steps / cost", min_width=10)
-    table.add_column("stopped", min_width=12)
+    table.add_column("stopped", overflow="fold", min_width=12)
     for i in infos:
         table.add_row(
             f"{i.run_id}\n{_local(_epoch(i.started), '%Y-%m-%d %H:%M')}",
