@@ -177,12 +177,55 @@ _SCANNED_KINDS = frozenset(
     }
 )
 
+_STATEMENTS = frozenset(
+    {
+        "command",
+        "redirected_statement",
+        "list",
+        "pipeline",
+        "subshell",
+        "negated_command",
+        "function_definition",
+        "declaration_command",
+        "unset_command",
+        "variable_assignments",
+        "variable_assignment",
+        "test_command",
+        "ERROR",  # walked for what it shows, after the parse error is reported
+    }
+)
+_PARTS = frozenset(  # handled by their parent statement
+    {
+        "command_name",
+        "file_redirect",
+        "heredoc_redirect",
+        "herestring_redirect",
+        "heredoc_start",
+        "heredoc_body",
+        "heredoc_content",
+        "heredoc_end",
+        "file_descriptor",
+        "comment",
+    }
+)
+_IGNORED = frozenset({"comment", "heredoc_start", "heredoc_body", "heredoc_content", "heredoc_end"})
+UNDERSTOOD_KINDS = _SEQUENCES | _CONDITIONALS | _STATEMENTS | _WORDS | _PARTS
+"""Every named tree-sitter-bash node kind the analysis handles; any other kind is a problem."""
+
+_RESERVED = frozenset(
+    {"{", "}", "!", "[[", "]]", "if", "then", "elif", "else", "fi", "case", "esac", "for"}
+    | {"select", "while", "until", "do", "done", "in", "function"}
+)  # only a mis-parse (or a wrapper in front of a compound statement) makes these a command
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "yash", "posh", "rbash"})
 _AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk"})
 _AWK_EXEC = re.compile(r"system\s*\(|(?<!\|)\|(?!\|)")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _GLOB_CHARS = frozenset("*?[")
 _HEREDOC_UNSEEN = re.compile(r"(?<!\\)(`|\$\()")  # `..` / $(..) tree-sitter left as text
+# tree-sitter-bash 0.25.1 passes the character after `{` (or after `{N..`) to the narrow
+# isdigit(), which reads far outside its table for non-ASCII code points and can segfault
+# (tree-sitter/tree-sitter-bash#337, fix in PR #348). Such input is never parsed.
+_SCANNER_CRASH = re.compile(rb"\{[0-9]*(?:\.\.[0-9]*)?[\x80-\xff]")
 _UNSEEN = "\0unseen\0"  # a sentinel object (compared with `is`)
 _BRACES = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 
@@ -247,6 +290,9 @@ class _Walker:
 
     def script(self, data: bytes, ctx: _Ctx) -> None:
         """Parse and walk one shell source text (the input, or a re-parsed -c string)."""
+        if _SCANNER_CRASH.search(data):
+            self.problem("'{' before a non-ASCII character: not parsed (tree-sitter-bash#337)")
+            return
         root = parser().parse(data).root_node
         if root.has_error:
             self.problem("parse error: the shell syntax is incomplete or not understood")
@@ -292,26 +338,35 @@ class _Walker:
                 self.word(child, ctx)
         elif kind in _WORDS:
             self.word(node, ctx)
-        elif kind in ("comment", "heredoc_body", "heredoc_start", "heredoc_end"):
+        elif kind in _IGNORED:
             pass
         else:
             self.problem(f"unsupported shell syntax: {kind}")
 
     def sequence(self, node: Any, ctx: _Ctx) -> None:
-        """Walk statements run one after another, tracking `cd` between them."""
-        op = None
-        start_cwd = self.cwd
+        """Walk statements run one after another, tracking `cd` between them.
+
+        A `cd` is known to have worked only for the statements joined to it by `&&`; after
+        any other separator the directory is unknown if it changed. `&` puts the whole
+        and-or list before it in the background, so its `cd` does not count.
+        """
+        op: str | None = None
+        first = True
+        chain_start = list_start = self.cwd
         for child in _flatten(node):
             if not child.is_named:
                 op = child.type
-                if op == "&":  # the previous statement ran in the background
-                    self.cwd = start_cwd
+                if op == "&":
+                    self.cwd = list_start
                 continue
-            if op is not None and op != "&&" and self.cwd != start_cwd:
-                self.cwd = None  # the cd may have failed before this statement
-            start_cwd = self.cwd
+            if not first and op != "&&":
+                if self.cwd != chain_start:
+                    self.cwd = None  # the cd may have failed before this statement
+                chain_start = self.cwd
+                if op != "||":
+                    list_start = self.cwd
             self.stmt(child, ctx)
-            op = None
+            op, first = None, False
 
     def isolated(self, walk: Any) -> None:
         """Run `walk` as a child process: a `cd` inside it does not leak out."""
@@ -320,7 +375,11 @@ class _Walker:
         self.cwd = saved
 
     def pipeline(self, node: Any, ctx: _Ctx, first: str | None) -> None:
-        """Walk pipeline stages; each reads the output of the one before (`first` feeds stage 1)."""
+        """Walk pipeline stages; each reads what the stages before it produced.
+
+        `stdin_from` is the last program of the previous stage; `input_from` gathers every
+        program of the earlier stages (`curl x | tee f | sh`: sh runs what curl fetched).
+        """
         feeder = first
         fed: tuple[str, ...] = (first,) if first else ()
         for child in node.named_children:
@@ -329,8 +388,9 @@ class _Walker:
             if feeder is not None:
                 stage = replace(ctx, stdin_from=feeder, input_from=ctx.input_from + fed)
             self.isolated(lambda child=child, stage=stage: self.stmt(child, stage))
-            programs = tuple(c.program for c in self.commands[start:])
-            feeder, fed = (programs[-1], programs) if programs else (None, ())
+            programs = _programs(self.commands[start:])
+            fed += programs
+            feeder = programs[-1] if programs else None
 
     def redirected(self, node: Any, ctx: _Ctx) -> None:
         """A statement with redirections: they apply to every command inside the body."""
@@ -513,6 +573,10 @@ class _Walker:
                 self.record(words, ctx, text, stdin, program=head.value)
                 return
             program = _program(head.value)
+            if not program:
+                self.problem(f"command name is not a program: {head.value!r}")
+                self.record(words, ctx, text, stdin, program=head.value)
+                return
             spec = _WRAPPERS.get(program)
             if spec is None:
                 break
@@ -531,6 +595,10 @@ class _Walker:
                 self.reparse(unwrapped.shell, ctx, program, text, add_wrapper=False)
                 return
             words = unwrapped.rest
+        if program in _RESERVED:
+            self.problem(f"shell keyword used as a command name: {program!r}")
+        elif _ASSIGNMENT.match(words[0].value):
+            self.problem(f"command name looks like an assignment: {words[0].value!r}")
         tracks_cd = in_shell and set(ctx.wrappers[outer:]) <= {"builtin", "command"}
         self.special(program, words, ctx, text, stdin, tracks_cd)
 
@@ -803,7 +871,7 @@ def _program(word: str) -> str:
 def _unquoted(raw: str) -> _Word:
     """An unquoted word: backslash escapes removed; unescaped glob characters noted."""
     if "\\" not in raw:
-        return _Word(raw, plain=(bool(raw) and not _GLOB_CHARS & set(raw)) or raw == "[")
+        return _Word(raw, plain=bool(raw) and not _GLOB_CHARS & set(raw))
     out: list[str] = []
     glob = False
     i = 0
@@ -822,7 +890,7 @@ def _unquoted(raw: str) -> _Word:
 
 
 def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "surrogatepass")
+    return data.decode("utf-8", "replace")  # a node may split a multi-byte character
 
 
 def _dq_unescape(text: str) -> str:
@@ -930,6 +998,7 @@ _WRAPPERS: dict[str, _Wrap] = {
         | _fs("--command-timeout"),
         stop=_fs("-l", "-v", "-K", "-e", "-V", "--list", "--validate", "--edit", "--version")
         | _fs("--remove-timestamp", "--help"),
+        assignments=True,
     ),
     "doas": _Wrap(value=_fs("-u", "-C"), stop=_fs("-C", "-L")),
     "env": _Wrap(
@@ -1020,12 +1089,13 @@ def _unwrap(spec: _Wrap, words: list[_Word]) -> _Unwrapped:
                 continue
             break
         i += 1
-        for opt, value in _wrapper_options(spec, text, words, i):
-            if value is not None and value is not _ATTACHED:
-                i += 1  # the option took the next word
-                value = words[i - 1]
-            elif value is _ATTACHED:
-                value = _Word(text.partition("=")[2] or text[len(opt) :], word.dynamic)
+        for opt, attached in _wrapper_options(spec, text, i < len(words)):
+            value = None
+            if attached is _NEXT:
+                value = words[i]
+                i += 1
+            elif attached is not None:
+                value = _Word(attached, word.dynamic)
             stop = stop or opt in spec.stop
             direct = direct or opt in spec.exec_
             if opt in spec.shell and isinstance(value, _Word):
@@ -1050,17 +1120,17 @@ def _unwrap(spec: _Wrap, words: list[_Word]) -> _Unwrapped:
     return found
 
 
-_ATTACHED = object()
+_NEXT = object()  # the option takes the next word as its value
 
 
-def _wrapper_options(spec: _Wrap, text: str, words: list[_Word], i: int) -> list[tuple[str, Any]]:
-    """The options in one wrapper word: (option, None | "next word" marker | _ATTACHED)."""
+def _wrapper_options(spec: _Wrap, text: str, more: bool) -> list[tuple[str, Any]]:
+    """The options in one wrapper word, each with None, `_NEXT` or its attached value."""
     takes = spec.value | spec.shell | spec.split
     if text.startswith("--"):
-        name, eq, _ = text.partition("=")
+        name, eq, value = text.partition("=")
         if eq:
-            return [(name, _ATTACHED)]
-        return [(name, True if name in takes and i < len(words) else None)]
+            return [(name, value)]
+        return [(name, _NEXT if name in takes and more else None)]
     if text[1:].isdigit():  # nice -19
         return [(text, None)]
     out: list[tuple[str, Any]] = []
@@ -1068,9 +1138,8 @@ def _wrapper_options(spec: _Wrap, text: str, words: list[_Word], i: int) -> list
         opt = "-" + text[j]
         if opt in takes or opt in spec.attached:
             if j + 1 < len(text):
-                return [*out, (opt, _ATTACHED)]
-            out.append((opt, True if opt in takes and i < len(words) else None))
-            return out
+                return [*out, (opt, text[j + 1 :])]
+            return [*out, (opt, _NEXT if opt in takes and more else None)]
         out.append((opt, None))
     return out
 
