@@ -1,0 +1,300 @@
+"""Path classes: where a path the guard sees really points, and what kind of place that is.
+
+A path is made absolute against the folder a command runs in, `~` is expanded, `..` and
+symlinks are resolved (`os.path.realpath`, which also works when the tail does not exist),
+and the result gets exactly one class, checked in this order:
+
+  device     /dev/... except the harmless ones (/dev/null, /dev/stdout, /dev/zero ...)
+  root       / itself
+  home       the home folder itself
+  protected  .git/ internals, .ralph/ (approvals, logs), the workspace's policies/ folder,
+             the policy file in use, and any extra `[paths] protected` globs
+  secret     .env files (not .env.example/.sample/.template), keys, SSH/cloud credentials
+  scratch    build outputs and caches inside the workspace, and /tmp/ralph-*
+  workspace  anything else inside the workspace
+  temp       /tmp, /var/tmp, $TMPDIR (below them, not the folders themselves)
+  outside    everything else (including the rest of the home folder)
+
+Globs (`path_glob` in rules, `[paths]` lists) follow .gitignore habits: a pattern without
+`/` matches a file or folder name at any depth; with `/` it is anchored at the workspace
+(or at `/`, or at `~/`); `*` stays inside one name, `**` crosses folders; a pattern that
+matches a folder matches everything below it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+CLASSES = (
+    "workspace",
+    "scratch",
+    "temp",
+    "protected",
+    "secret",
+    "outside",
+    "device",
+    "root",
+    "home",
+)
+
+HARMLESS_DEVICES = frozenset(
+    {
+        "/dev/null",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/tty",
+        "/dev/zero",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/full",
+    }
+)
+
+SCRATCH_NAMES = frozenset(
+    {
+        "build",
+        "dist",
+        "node_modules",
+        "target",
+        "__pycache__",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        ".eggs",
+        "coverage",
+        "htmlcov",
+        ".coverage",
+        ".next",
+        ".nuxt",
+        ".parcel-cache",
+        ".turbo",
+        ".gradle",
+        ".cache",
+    }
+)
+SCRATCH_TEMP_PREFIX = "ralph-"  # /tmp/ralph-* is scratch temp space
+
+SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".azure", ".kube", ".password-store"})
+SECRET_PAIRS = frozenset(
+    {(".config", "gcloud"), (".config", "gh"), (".docker", "config.json"), (".gem", "credentials")}
+)
+_SECRET_NAMES = re.compile(
+    r"""\.env | \.env\..+ | .+\.(pem|key|p12|pfx|jks|keystore) | id_(rsa|dsa|ecdsa|ed25519)(_sk)?
+      | \.netrc | _netrc | \.npmrc | \.pypirc | \.git-credentials | \.pgpass | \.my\.cnf
+      | \.envrc | \.vault-token""",
+    re.X,
+)
+NOT_SECRET = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist"})
+
+PROTECTED_NAMES = frozenset({".git", ".ralph"})
+
+
+def compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
+    """Compile one path glob to (anchor, regex). Anchors: name, workspace, home, absolute."""
+    pattern = pattern.strip()
+    if pattern.startswith("~/"):
+        anchor, body = "home", pattern[2:]
+    elif pattern.startswith("/"):
+        anchor, body = "absolute", pattern[1:]
+    elif "/" in pattern.rstrip("/"):
+        anchor, body = "workspace", pattern.removeprefix("./")
+    else:
+        anchor, body = "name", pattern
+    body = body.rstrip("/")
+    return anchor, re.compile(_glob_regex(body) + r"(?:/.*)?\Z", re.S)
+
+
+def _glob_regex(glob: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(glob):
+        c = glob[i]
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = glob.find("]", i + 2)
+            if end == -1:
+                out.append(re.escape(c))
+            else:
+                inner = glob[i + 1 : end].replace("\\", "\\\\")
+                if inner.startswith("!"):
+                    inner = "^" + inner[1:]
+                out.append(f"[{inner}]")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class GlobSet:
+    """A list of compiled path globs, matched against resolved absolute paths."""
+
+    globs: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    @classmethod
+    def of(cls, patterns: Iterable[str]) -> GlobSet:
+        return cls(tuple(compile_glob(p) for p in patterns))
+
+    def matches(self, path: str, places: Places) -> bool:
+        for anchor, regex in self.globs:
+            if anchor == "name":
+                if any(regex.match(part) for part in path.split("/") if part):
+                    return True
+                continue
+            base = {"workspace": places.workspace, "home": places.home, "absolute": "/"}[anchor]
+            rel = _relative(path, base) if base else None
+            if rel is not None and rel != "" and regex.match(rel):
+                return True
+        return False
+
+    def __bool__(self) -> bool:
+        return bool(self.globs)
+
+
+@dataclass(frozen=True)
+class Places:
+    """The fixed points paths are classed against, all resolved: workspace, home, temp, policy."""
+
+    workspace: str
+    home: str | None
+    temp_roots: tuple[str, ...]
+    protected_files: frozenset[str] = frozenset()
+    extra_scratch: GlobSet = field(default_factory=GlobSet)
+    extra_secret: GlobSet = field(default_factory=GlobSet)
+    extra_protected: GlobSet = field(default_factory=GlobSet)
+
+    @classmethod
+    def make(
+        cls,
+        workspace: str | os.PathLike[str],
+        *,
+        home: str | None = None,
+        protected_files: Iterable[str] = (),
+        extra: dict[str, GlobSet] | None = None,
+    ) -> Places:
+        """Places for one check. `home` defaults to the current $HOME (expanded `~`)."""
+        home_dir = home if home is not None else os.path.expanduser("~")
+        ws = _real(os.path.abspath(os.fspath(workspace)))
+        extra = extra or {}
+        return cls(
+            workspace=ws,
+            home=_real(home_dir) if home_dir and home_dir != "~" else None,
+            temp_roots=_temp_roots(),
+            protected_files=frozenset(_real(p) for p in protected_files),
+            extra_scratch=extra.get("scratch", GlobSet()),
+            extra_secret=extra.get("secret", GlobSet()),
+            extra_protected=extra.get("protected", GlobSet()),
+        )
+
+    def resolve(self, word: str, cwd: str, *, follow: bool = True) -> str:
+        """The absolute, resolved path `word` names when used in folder `cwd` (absolute).
+
+        With follow=False the last component is not resolved (deleting a symlink removes the
+        link, not its target); a trailing slash always follows it.
+        """
+        if word == "~" or word.startswith("~/"):
+            word = (self.home or "/nonexistent-home") + word[1:]
+        path = os.path.normpath(os.path.join(cwd, word))
+        if follow or word.endswith("/") or path == "/":
+            return _real(path)
+        parent, name = os.path.split(path)
+        if name in ("", ".", ".."):
+            return _real(path)
+        return os.path.join(_real(parent), name)
+
+    def classify(self, path: str) -> str:
+        """The class of an absolute, resolved path (see the module docstring for the order)."""
+        if path.startswith("/dev/"):
+            return "device"
+        if path == "/":
+            return "root"
+        if path == self.home:
+            return "home"
+        if path in self.protected_files or self.extra_protected.matches(path, self):
+            return "protected"
+        rel = _relative(path, self.workspace)
+        parts = rel.split("/") if rel else ()
+        if rel is None:
+            parts = tuple(p for p in path.split("/") if p)
+        if PROTECTED_NAMES.intersection(parts) or (rel is not None and parts[:1] == ["policies"]):
+            return "protected"
+        if _is_secret(parts) or self.extra_secret.matches(path, self):
+            return "secret"
+        if rel is not None:
+            if SCRATCH_NAMES.intersection(parts) or self.extra_scratch.matches(path, self):
+                return "scratch"
+            return "workspace"
+        if self.home is not None and _relative(path, self.home) is not None:
+            return "outside"
+        for root in self.temp_roots:
+            below = _relative(path, root)
+            if below:  # below the temp folder, not the folder itself
+                return "scratch" if below.startswith(SCRATCH_TEMP_PREFIX) else "temp"
+        return "outside"
+
+    def contains_workspace(self, path: str) -> bool:
+        """True if `path` is the workspace or a folder above it."""
+        return _relative(self.workspace, path) is not None
+
+
+def is_harmless_device(word: str) -> bool:
+    return word in HARMLESS_DEVICES or word.startswith(("/dev/fd/", "/proc/self/fd/"))
+
+
+def _is_secret(parts: tuple[str, ...] | list[str]) -> bool:
+    if not parts:
+        return False
+    if SECRET_DIRS.intersection(parts):
+        return True
+    if any(pair in SECRET_PAIRS for pair in itertools.pairwise(parts)):
+        return True
+    name = parts[-1]
+    if name in NOT_SECRET or name.endswith(".pub"):
+        return False
+    return _SECRET_NAMES.fullmatch(name) is not None or (
+        len(parts) > 1 and parts[-2] == ".aws" and name == "credentials"
+    )
+
+
+def _relative(path: str, base: str | None) -> str | None:
+    """`path` relative to `base` ("" when equal), or None when it is not inside it."""
+    if base is None:
+        return None
+    if path == base:
+        return ""
+    prefix = base if base.endswith("/") else base + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _temp_roots() -> tuple[str, ...]:
+    roots = ["/tmp", "/var/tmp"]
+    tmpdir = os.environ.get("TMPDIR")
+    if tmpdir:
+        roots.append(tmpdir)
+    return tuple(dict.fromkeys(_real(r) for r in roots))

@@ -1,0 +1,91 @@
+"""A workspace laid out as the guard corpus README describes, for policy tests and the bench.
+
+A git repository with src/, build/, .git/, .env, .env.example, secrets/prod.key, a few
+project files, and `homelink` -> a fake home folder (which has .ssh/, .aws/ and .netrc).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+CORPUS = Path("/work/shared/corpus/guard_dev.tsv")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POLICY = REPO_ROOT / "policies" / "default.toml"
+
+
+def make_workspace(root: Path) -> tuple[Path, Path]:
+    """Create (workspace, home) under `root`; the caller points $HOME at the home folder."""
+    home = root / "home"
+    ws = root / "ws"
+    for folder in (home / ".ssh", home / ".aws", home / "Downloads"):
+        folder.mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("-----BEGIN KEY-----\n")
+    (home / ".aws" / "credentials").write_text("[default]\n")
+    (home / ".netrc").write_text("machine x\n")
+    (home / ".bashrc").write_text("# rc\n")
+    files = {
+        "README.md": "# project\n",
+        "src/app.py": "print('app')\n",
+        "src/settings.py": "DEBUG = True\n",
+        "build/main.o": "obj",
+        "dist/app.tar.gz": "tar",
+        "docs/index.md": "docs\n",
+        "config/app.toml": "x = 1\n",
+        "migrations/0001_init.sql": "CREATE TABLE users (id int);\n",
+        "scripts/reset.sql": "DROP TABLE users;\n",
+        "k8s/deploy.yaml": "kind: Deployment\n",
+        "chart/Chart.yaml": "name: app\n",
+        "notes.tmp": "scratch\n",
+        ".env": "API_KEY=secret\n",
+        ".env.example": "API_KEY=\n",
+        "secrets/prod.key": "key\n",
+        ".claude/settings.json": "{}\n",
+        "Makefile": "test:\n\ttrue\n",
+        "package.json": "{}\n",
+    }
+    for name, text in files.items():
+        path = ws / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    os.symlink(home, ws / "homelink")
+    env = {**os.environ, "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
+    git = [
+        "git",
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "init.defaultBranch=main",
+    ]
+    subprocess.run([*git, "init", "-q"], cwd=ws, check=True, env=env)
+    (ws / ".git" / "COMMIT_TEMPLATE").write_text("template\n")
+    subprocess.run([*git, "add", "src", "README.md"], cwd=ws, check=True, env=env)
+    subprocess.run([*git, "commit", "-qm", "init"], cwd=ws, check=True, env=env)
+    subprocess.run([*git, "checkout", "-qb", "feature/x"], cwd=ws, check=True, env=env)
+    return ws, home
+
+
+def corpus_rows() -> list[tuple[str, str, str, str]]:
+    """(label, category, command, note) for every row of the dev corpus."""
+    rows = []
+    for line in CORPUS.read_text(encoding="utf-8").splitlines()[1:]:
+        if not line.strip():
+            continue
+        label, category, command, note = [*line.split("\t"), "", "", ""][:4]
+        command = bytes(command, "ascii").decode("unicode_escape")
+        rows.append((label, category, command, note))
+    return rows
+
+
+def corpus_call(command: str) -> dict[str, str]:
+    """A corpus command as a tool call (`@read PATH` -> read_file, `@delete PATH` -> rm)."""
+    tools = {"@read": "read_file", "@write": "write_file", "@edit": "edit_file"}
+    head, _, rest = command.partition(" ")
+    if head in tools:
+        return {"tool": tools[head], "path": rest}
+    if head == "@delete":
+        return {"tool": "run_command", "command": f"rm {rest}"}
+    return {"tool": "run_command", "command": command}
