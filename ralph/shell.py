@@ -13,22 +13,28 @@ The model of a command:
   the text as written and lists the word in `dynamic_args`; substitutions inside are analysed
   as commands of their own (they run first).
 - The command name must be a plain literal after unquoting; otherwise (`$X`, `$(echo rm)`,
-  `$'\\x72m'`, `rm${IFS}-rf`, globs) the command is kept with its text as the program and a
-  problem is added.
+  `$'\\x72m'`, `rm${IFS}-rf`, globs) the command is kept, with the name as resolved as the
+  program, and a problem is added.
 - Wrappers (`sudo`, `env`, `timeout`, `xargs`, `nice`, ... see `_WRAPPERS`) are removed with
-  their own options and recorded in `wrappers`; `bash|sh|... -c STRING`, shells fed a static
-  here-doc/here-string, `watch`, `eval`, `su -c`, `flock -c`, `git submodule foreach`,
-  `git rebase --exec`, tar's exec actions and `find -exec` have their command text analysed
-  recursively: the inner commands carry the outer wrappers plus the program that ran them.
-- Redirections are recorded on the command they apply to. Redirections of a compound
-  statement (`{ }`, `( )`, loops, `if`, a pipeline) are added to every command inside it, so
-  every write target is visible on a concrete command. Here-docs and here-strings are data
-  (`stdin_text`), not redirect targets, unless fed to a shell, which parses them as code.
+  their own options and recorded in `wrappers` (`env VAR=x` and `sudo VAR=x` add to
+  `assignments`; `env -C DIR`/`sudo -D DIR` set `cwd`). `bash|sh|... -c STRING`, shells fed
+  a static here-doc/here-string, `watch`, `eval`, `su -c`, `flock -c`, `git submodule
+  foreach`, `git rebase --exec`, tar's exec actions and `find -exec` have their command text
+  analysed recursively: the inner commands carry the outer wrappers plus the program that
+  ran them. A shell with a script file, reading a pipe, or whose string runs nothing is
+  recorded itself (program "bash", `stdin_from` naming what feeds it).
+- Redirections are recorded on the command they apply to; words after a redirect target
+  (`cmd > f arg`) are arguments. Redirections of a compound statement (`{ }`, `( )`, loops,
+  `if`, a pipeline, and a list: tree-sitter attaches `a && b > f` to the whole list) are added
+  to every command inside it, so every write target is visible on a concrete command (an
+  over-approximation). Here-docs and here-strings are data (`stdin_text`), not redirect
+  targets, unless fed to a shell, which parses them as code.
 - `cwd` follows literal `cd`/`pushd` within one shell: "." is where the input starts, None
   means unknown (a dynamic `cd`, or a `cd` that may have failed before `;`, `||`, newline).
 - Flags: short clusters are split (`-rf` -> -r, -f), long flags keep their name (`--x=v` ->
-  --x); a small per-program table (`_OPTIONS`) says which options take a value, so that value
-  is not positional; unknown programs count every non-flag word as positional.
+  --x), `-9` stays whole; a small per-program table (`_OPTIONS`) says which options take a
+  value: that value goes to `option_values`, not `args`. Unknown programs count every
+  non-flag word as positional. `subcommand` is the first positional.
 """
 
 from __future__ import annotations
@@ -36,8 +42,8 @@ from __future__ import annotations
 import re
 import shlex
 import threading
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 MAX_SOURCE_BYTES = 64 * 1024
 MAX_DEPTH = 128  # syntax-tree levels walked, counted across re-parsed -c strings
@@ -230,8 +236,7 @@ _UNSEEN = "\0unseen\0"  # a sentinel object (compared with `is`)
 _BRACES = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 
 
-@dataclass(frozen=True)
-class _Ctx:
+class _Ctx(NamedTuple):
     """What a command inherits from the constructs around it."""
 
     depth: int = 0
@@ -303,7 +308,7 @@ class _Walker:
         if ctx.depth > MAX_DEPTH:
             self.problem(f"nesting deeper than {MAX_DEPTH} syntax levels")
             return
-        ctx = replace(ctx, depth=ctx.depth + 1)
+        ctx = ctx._replace(depth=ctx.depth + 1)
         if kind == "command":
             self.command(node, ctx)
         elif kind == "redirected_statement":
@@ -386,7 +391,7 @@ class _Walker:
             start = len(self.commands)
             stage = ctx
             if feeder is not None:
-                stage = replace(ctx, stdin_from=feeder, input_from=ctx.input_from + fed)
+                stage = ctx._replace(stdin_from=feeder, input_from=ctx.input_from + fed)
             self.isolated(lambda child=child, stage=stage: self.stmt(child, stage))
             programs = _programs(self.commands[start:])
             fed += programs
@@ -407,7 +412,7 @@ class _Walker:
         else:
             if sink.extra:
                 self.problem("words after the redirection of a compound statement")
-            self.stmt(body, replace(ctx, redirects=ctx.redirects + tuple(sink.redirects)))
+            self.stmt(body, ctx._replace(redirects=ctx.redirects + tuple(sink.redirects)))
         self.follow(sink.followers, ctx, start)
 
     def follow(self, followers: list[tuple[str, Any]], ctx: _Ctx, start: int) -> None:
@@ -424,7 +429,7 @@ class _Walker:
     def redirect(self, node: Any, ctx: _Ctx, sink: _Redirs) -> None:
         """Read one redirect node into `sink`."""
         kind = node.type
-        sub = replace(ctx, redirects=(), assignments=(), implicit_args=False)
+        sub = ctx._replace(redirects=(), assignments=(), implicit_args=False)
         if kind == "file_redirect":
             self.file_redirect(node, sub, sink)
         elif kind == "herestring_redirect":
@@ -492,7 +497,7 @@ class _Walker:
         """One `command` node: resolve its words, then unwrap and record it."""
         start = len(self.commands)
         sink = sink or _Redirs()
-        sub = replace(ctx, redirects=(), assignments=(), implicit_args=False)
+        sub = ctx._replace(redirects=(), assignments=(), implicit_args=False)
         assignments: list[str] = []
         words: list[_Word] = []
         for i, child in enumerate(node.children):
@@ -507,8 +512,7 @@ class _Walker:
             elif kind != "comment":
                 self.problem(f"unsupported shell syntax in a command: {kind}")
         words.extend(self.word(child, sub) for child in sink.extra)
-        cmd_ctx = replace(
-            ctx,
+        cmd_ctx = ctx._replace(
             redirects=ctx.redirects + tuple(sink.redirects),
             assignments=ctx.assignments + tuple(assignments),
             input_from=ctx.input_from + _programs(self.commands[start:]),
@@ -554,7 +558,7 @@ class _Walker:
             else:
                 word = self.word(child, ctx)
             words.append(word)
-        ctx = replace(ctx, input_from=ctx.input_from + _programs(self.commands[start:]))
+        ctx = ctx._replace(input_from=ctx.input_from + _programs(self.commands[start:]))
         self.record(words, ctx, _text(node), None)
 
     # -- unwrapping ---------------------------------------------------------------------------
@@ -564,43 +568,56 @@ class _Walker:
     ) -> None:
         """Unwrap wrappers around `words`, then record the real command (or recurse into it)."""
         outer = len(ctx.wrappers)
+        start = self.cwd
+        real, ctx, shell = self.unwrap(words, ctx, text, stdin)
+        moved = self.cwd != start  # env -C DIR / sudo -D DIR
+        if shell is not None:
+            runner = ctx.wrappers[-1]
+            self.isolated(lambda: self.reparse(shell, ctx, runner, text, add_wrapper=False))
+        elif real:
+            program = _program(real[0].value)
+            if program in _RESERVED:
+                self.problem(f"shell keyword used as a command name: {program!r}")
+            elif _ASSIGNMENT.match(real[0].value):
+                self.problem(f"command name looks like an assignment: {real[0].value!r}")
+            direct = set(ctx.wrappers[outer:]) <= {"builtin", "command"}
+            self.special(program, real, ctx, text, stdin, in_shell and direct and not moved)
+        if moved:
+            self.cwd = start
+
+    def unwrap(
+        self, words: list[_Word], ctx: _Ctx, text: str, stdin: _Stdin | None
+    ) -> tuple[list[_Word], _Ctx, _Word | None]:
+        """Remove wrappers: (the real command's words, its context, or shell code to run).
+
+        An opaque command name is recorded here, with a problem, and gives no words.
+        """
         while True:
             head = words[0]
-            if head.dynamic or not head.plain:
-                self.problem(
-                    f"command name is not a plain word: {head.value!r} (expansion, glob or $'..')"
-                )
-                self.record(words, ctx, text, stdin, program=head.value)
-                return
             program = _program(head.value)
-            if not program:
-                self.problem(f"command name is not a program: {head.value!r}")
+            if head.dynamic or not head.plain or not program:
+                why = "an expansion, a glob or $'..'" if program else "no program name"
+                self.problem(f"command name is not a plain word ({why}): {head.value!r}")
                 self.record(words, ctx, text, stdin, program=head.value)
-                return
+                return [], ctx, None
             spec = _WRAPPERS.get(program)
             if spec is None:
-                break
+                return words, ctx, None
             unwrapped = _unwrap(spec, words)
             if unwrapped.problem:
                 self.problem(f"{program}: {unwrapped.problem}")
             if unwrapped.shell is None and not unwrapped.rest:
-                break  # no command follows: the wrapper itself is the command
-            ctx = replace(
-                ctx,
+                return words, ctx, None  # no command follows: the wrapper is the command
+            if unwrapped.chdir is not None:
+                self.cwd = _cd(self.cwd, [_Word("cd"), unwrapped.chdir])
+            ctx = ctx._replace(
                 wrappers=(*ctx.wrappers, program),
                 assignments=ctx.assignments + unwrapped.assignments,
                 implicit_args=ctx.implicit_args or spec.implicit_args,
             )
             if unwrapped.shell is not None:
-                self.reparse(unwrapped.shell, ctx, program, text, add_wrapper=False)
-                return
+                return [], ctx, unwrapped.shell
             words = unwrapped.rest
-        if program in _RESERVED:
-            self.problem(f"shell keyword used as a command name: {program!r}")
-        elif _ASSIGNMENT.match(words[0].value):
-            self.problem(f"command name looks like an assignment: {words[0].value!r}")
-        tracks_cd = in_shell and set(ctx.wrappers[outer:]) <= {"builtin", "command"}
-        self.special(program, words, ctx, text, stdin, tracks_cd)
 
     def special(
         self,
@@ -671,9 +688,9 @@ class _Walker:
         elif ctx.reparse >= MAX_REPARSE:
             self.problem(f"shell strings nested more than {MAX_REPARSE} levels")
         else:
-            inner = replace(ctx, reparse=ctx.reparse + 1)
+            inner = ctx._replace(reparse=ctx.reparse + 1)
             if add_wrapper:
-                inner = replace(inner, wrappers=(*ctx.wrappers, runner))
+                inner = inner._replace(wrappers=(*ctx.wrappers, runner))
             data = source.value.encode("utf-8", "surrogatepass")
             self.isolated(lambda: self.script(data, inner))
         if fallback is not None and len(self.commands) == start:
@@ -695,7 +712,7 @@ class _Walker:
             if end >= len(words):
                 self.problem(f"find {word.value} without a terminating ';' or '+'")
             if end > i:
-                inner = replace(ctx, wrappers=(*ctx.wrappers, "find"), implicit_args=True)
+                inner = ctx._replace(wrappers=(*ctx.wrappers, "find"), implicit_args=True)
                 text = " ".join(w.value for w in words[i - 1 : end + 1])
                 self.execute(words[i:end], inner, text, None, in_shell=False)
             i = end + 1
@@ -764,7 +781,7 @@ class _Walker:
             if ctx.depth > MAX_DEPTH:
                 self.problem(f"nesting deeper than {MAX_DEPTH} syntax levels")
             else:
-                deeper = replace(ctx, depth=ctx.depth + 1)
+                deeper = ctx._replace(depth=ctx.depth + 1)
                 for child in node.named_children:
                     self.word(child, deeper)
             return _Word(_text(node), dynamic=True, plain=False)
@@ -824,14 +841,14 @@ class _Walker:
         if known is not None:
             return _Word(known)
         if node.type == "expansion" and ctx.depth <= MAX_DEPTH:
-            deeper = replace(ctx, depth=ctx.depth + 1)
+            deeper = ctx._replace(depth=ctx.depth + 1)
             for child in node.named_children:
                 self.word(child, deeper)
         return _Word(text, dynamic=True, plain=False)
 
     def substitution(self, node: Any, ctx: _Ctx) -> _Word:
-        sub = replace(ctx, redirects=(), assignments=(), implicit_args=False)
-        self.isolated(lambda: self.sequence(node, replace(sub, depth=ctx.depth + 1)))
+        sub = ctx._replace(redirects=(), assignments=(), implicit_args=False)
+        self.isolated(lambda: self.sequence(node, sub._replace(depth=ctx.depth + 1)))
         return _Word(_text(node).lstrip(), dynamic=True, plain=False)
 
 
@@ -984,6 +1001,7 @@ class _Wrap:
     shell: frozenset[str] = frozenset()  # options whose value is shell code (su -c, flock -c)
     split: frozenset[str] = frozenset()  # env -S: the value is split into more arguments
     exec_: frozenset[str] = frozenset()  # watch -x: run the words directly, not through sh -c
+    chdir: frozenset[str] = frozenset()  # env -C DIR: the command runs in DIR
     operands: int = 0  # words between the options and the command (timeout DURATION)
     assignments: bool = False  # env: NAME=value words before the command
     joined: bool = False  # watch: the remaining words are joined and run by sh -c
@@ -993,6 +1011,7 @@ class _Wrap:
 
 _WRAPPERS: dict[str, _Wrap] = {
     "sudo": _Wrap(
+        chdir=_fs("-D", "--chdir"),
         value=_fs("-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U", "--user", "--group")
         | _fs("--close-from", "--chdir", "--host", "--prompt", "--role", "--type", "--other-user")
         | _fs("--command-timeout"),
@@ -1004,6 +1023,7 @@ _WRAPPERS: dict[str, _Wrap] = {
     "env": _Wrap(
         value=_fs("-u", "--unset", "-C", "--chdir", "-P", "-a", "--argv0"),
         split=_fs("-S", "--split-string"),
+        chdir=_fs("-C", "--chdir"),
         stop=_fs("--help", "--version"),
         assignments=True,
     ),
@@ -1063,6 +1083,7 @@ class _Unwrapped:
     shell: _Word | None = None  # shell code the wrapper runs instead
     assignments: tuple[str, ...] = ()
     problem: str | None = None
+    chdir: _Word | None = None  # directory the command runs in (env -C)
 
 
 def _unwrap(spec: _Wrap, words: list[_Word]) -> _Unwrapped:
@@ -1100,6 +1121,8 @@ def _unwrap(spec: _Wrap, words: list[_Word]) -> _Unwrapped:
             direct = direct or opt in spec.exec_
             if opt in spec.shell and isinstance(value, _Word):
                 found.shell = value
+            if opt in spec.chdir and isinstance(value, _Word):
+                found.chdir = value
             if opt in spec.split and isinstance(value, _Word):
                 split = _split_string(value)
                 if split is None:

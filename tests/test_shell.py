@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -882,10 +884,20 @@ def test_unknown_node_kind_is_a_problem() -> None:
         ("bash -c 'cd /' && rm x", "."),
         ("pushd /tmp && rm x", "/tmp"),
         ("sudo cd / && rm x", "."),
+        ("env -C / rm x", "/"),
+        ("cd a && sudo -D /tmp rm x", "/tmp"),
+        ("env -C / rm x; ls", "."),
+        ("cd a && flock f -c 'cd / && rm x' && ls", "a"),
     ],
 )
 def test_cwd_follows_cd(source: str, cwd: str | None) -> None:
     assert analyze(source).commands[-1].cwd == cwd
+
+
+def test_importing_does_not_load_tree_sitter() -> None:
+    code = "import sys, ralph.shell; print('tree_sitter' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_standalone_assignments_are_listed() -> None:
