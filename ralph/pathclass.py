@@ -91,7 +91,7 @@ SECRET_PAIRS = frozenset(
 _SECRET_NAMES = re.compile(
     r"""\.env | \.env\..+ | .+\.(pem|key|p12|pfx|jks|keystore) | id_(rsa|dsa|ecdsa|ed25519)(_sk)?
       | \.netrc | _netrc | \.npmrc | \.pypirc | \.git-credentials | \.pgpass | \.my\.cnf
-      | \.envrc | \.vault-token""",
+      | \.envrc | \.vault-token | \.dev\.vars | \.htpasswd""",
     re.X,
 )
 NOT_SECRET = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist"})

@@ -372,7 +372,7 @@ def _command_unit(
         program=cmd.program,
         subcommand=cmd.subcommand,
         flags=cmd.flags,
-        args=cmd.args,
+        args=_git_push_args(cmd, places),
         assigns=tuple(_assign_name(a) for a in cmd.assignments) + standalone,
         wrappers=cmd.wrappers,
         touches=tuple(touches),
@@ -393,13 +393,55 @@ def _targets_with_find(
         return [*programs.targets(cmd), programs.Target("{}", "read", dynamic=True)]
     starts = owner.args or (".",)
     filtered = bool(owner.flags - {"-depth", "-xdev", "-mount", "-print", "-print0"})
+    names = [v for o, v in owner.option_values if o in _FIND_NAME_TESTS]
     out: list[programs.Target] = []
     for start in starts:
-        args = tuple(start if a == "{}" else a for a in cmd.args)
-        argv = tuple(start if a == "{}" else a for a in cmd.argv)
-        for target in programs.targets(replace(cmd, args=args, argv=argv)):
-            out.append(replace(target, filtered=filtered) if target.word == start else target)
+        # `{}` is each file found: the start folder, and a secret if the name tests allow one
+        words = [start] + [f"{start}/{n}" for n in _SECRET_EXAMPLES if _may_match(names, n)]
+        for word in words:
+            args = tuple(word if a == "{}" else a for a in cmd.args)
+            argv = tuple(word if a == "{}" else a for a in cmd.argv)
+            for target in programs.targets(replace(cmd, args=args, argv=argv)):
+                found = target.word == word
+                out.append(replace(target, filtered=filtered) if found else target)
+    if programs.base_program(cmd.program) in programs.SHELLS | programs.INTERPRETERS:
+        out.append(programs.Target("{} (each file found is run)", "read", dynamic=True))
     return out
+
+
+_FIND_NAME_TESTS = frozenset({"-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename"})
+_SECRET_EXAMPLES = (".env", ".env.local", "id_rsa", "server.key", "cert.pem", ".netrc")
+
+
+def _may_match(patterns: list[str], name: str) -> bool:
+    """True if a find name test could select `name` (only when there are name tests)."""
+    return any(fnmatchcase(name, p.rsplit("/", 1)[-1]) for p in patterns)
+
+
+def _git_push_args(cmd: Command, places: Places) -> tuple[str, ...]:
+    """`git push [remote]` pushes the current branch: count it as a pushed argument."""
+    args = cmd.args
+    if cmd.program != "git" or cmd.subcommand != "push" or len(args) > 2:
+        return args
+    if {"--all", "--mirror", "--tags", "-C", "--git-dir", "--work-tree"} & cmd.flags:
+        return args
+    if cmd.cwd != ".":
+        return args
+    branch = _current_branch(places.workspace)
+    return (*args, branch) if branch else args
+
+
+def _current_branch(workspace: str) -> str | None:
+    git = os.path.join(workspace, ".git")
+    try:
+        if os.path.isfile(git):  # a worktree: "gitdir: PATH"
+            with open(git, encoding="utf-8") as f:
+                git = os.path.join(workspace, f.read().partition("gitdir:")[2].strip())
+        with open(os.path.join(git, "HEAD"), encoding="utf-8") as f:
+            head = f.read().strip()
+    except OSError:
+        return None
+    return head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
 
 
 def _resolve_targets(
@@ -710,8 +752,7 @@ def _parse(path: Path, data: bytes) -> tuple[Policy | None, list[str]]:
     rules, extra, description = _validate(doc, problems)
     sha = hashlib.sha256(data).hexdigest()
     policy = Policy(Path(path), sha, tuple(rules), description, extra)
-    if not problems.items:
-        _check_examples(policy, problems)
+    _check_examples(policy, problems)  # of the rules that are valid
     return (policy if not problems.items else None), problems.items
 
 

@@ -65,6 +65,10 @@ _INTERP_RE = re.compile(
     r"(python|pypy|node|nodejs|deno|bun|perl|ruby|php|lua|luajit|Rscript|julia|pwsh|powershell"
     r"|osascript|tclsh|jshell)[0-9.]*"
 )
+INTERPRETERS = _words(
+    "python pypy node deno bun perl ruby php lua luajit Rscript julia pwsh powershell osascript"
+    " tclsh jshell"
+)
 _INLINE_FLAGS = {
     "python": ("-c",),
     "pypy": ("-c",),
