@@ -84,7 +84,8 @@ class Command:
 class Analysis:
     """Everything that would execute in one input, and why the analysis may be incomplete."""
 
-    commands: tuple[Command, ...]  # every command that would execute anywhere in the input
+    commands: tuple[Command, ...]  # every command that would execute, in execution order:
+    # substitutions before the command using them, a `find -exec` command right before its find
     problems: tuple[str, ...]  # fail-closed reasons -> the policy returns at least "confirm"
     assignments: tuple[str, ...] = ()  # standalone VAR=value statements (PATH=..., BASH_ENV=...)
 
@@ -1254,6 +1255,7 @@ class _Opts:
     attached: frozenset[str] = frozenset()  # options whose value can only be attached (-i.bak)
     long_single_dash: bool = False  # "-name" is one option (find, terraform, go)
     operators: frozenset[str] = frozenset()  # words that are neither flags nor positional
+    pairs: frozenset[str] = frozenset()  # options that take the next two words (jq --arg N V)
     subcommands: dict[str, frozenset[str]] | None = None  # value options after the subcommand
 
 
@@ -1282,9 +1284,11 @@ _OPTIONS: dict[str, _Opts] = {
             "checkout": _fs("-b", "-B", "--orphan"),
             "switch": _fs("-c", "-C", "--create", "--force-create", "--orphan"),
             "stash": _fs("-m", "--message"),
-            "log": _fs("-n", "--max-count", "--author", "--grep", "--since", "--until"),
+            "log": _fs("-n", "--max-count", "--author", "--grep", "--since", "--until")
+            | _fs("--output"),
             "diff": _fs("--output"),
             "show": _fs("--output"),
+            "format-patch": _fs("-o", "--output-directory", "--output"),
             "push": _fs("-o", "--push-option", "--repo"),
             "clone": _fs("-b", "--branch", "-o", "--origin", "--depth", "-c", "--config"),
             "config": _fs("-f", "--file", "--blob", "--type", "--default"),
@@ -1399,7 +1403,33 @@ _OPTIONS: dict[str, _Opts] = {
     "tail": _Opts(value=_fs("-n", "-c", "--lines", "--bytes", "--pid", "-s")),
     "cut": _Opts(value=_fs("-d", "-f", "-c", "-b", "--delimiter", "--fields")),
     "sort": _Opts(value=_fs("-k", "-t", "-o", "--output", "-S", "-T", "--key")),
-    "jq": _Opts(value=_fs("-f", "--from-file", "--indent")),
+    "jq": _Opts(
+        value=_fs("-f", "--from-file", "--indent", "-L"),
+        pairs=_fs("--arg", "--argjson", "--slurpfile", "--rawfile"),
+    ),
+    "awk": _Opts(value=_fs("-f", "--file", "-v", "--assign", "-F", "--field-separator", "-i")),
+    "tree": _Opts(value=_fs("-o", "-L", "-P", "-I", "--filelimit", "--timefmt", "--charset")),
+    "unzip": _Opts(value=_fs("-d", "-P")),
+    "patch": _Opts(
+        value=_fs("-i", "--input", "-o", "--output", "-d", "--directory", "-B", "--prefix")
+        | _fs("-r", "--reject-file", "-D", "--ifdef", "-F", "--fuzz", "-V", "-z", "--suffix"),
+        attached=_fs("-p"),
+    ),
+    "truncate": _Opts(value=_fs("-s", "--size", "-r", "--reference")),
+    "xxd": _Opts(value=_fs("-s", "-l", "-c", "-g", "-o", "-n", "--seek", "--len", "--cols")),
+    "uniq": _Opts(value=_fs("-f", "-s", "-w", "--skip-fields", "--skip-chars", "--check-chars")),
+    "julia": _Opts(value=_fs("-e", "--eval", "-E", "--print", "-L", "--load", "-p", "--procs")),
+    "Rscript": _Opts(value=_fs("-e")),
+    "osascript": _Opts(value=_fs("-e", "-l")),
+    "pwsh": _Opts(
+        value=_fs("-c", "-Command", "-command", "-File", "-file", "-f", "-EncodedCommand", "-e"),
+        long_single_dash=True,
+    ),
+    "duckdb": _Opts(value=_fs("-c", "-cmd", "-s"), long_single_dash=True),
+    "clickhouse-client": _Opts(
+        value=_fs("-q", "--query", "-h", "--host", "--port", "-u", "--user", "-d", "--database")
+    ),
+    "cqlsh": _Opts(value=_fs("-e", "--execute", "-f", "--file", "-u", "-p", "-k", "--keyspace")),
     "cp": _Opts(value=_fs("-t", "--target-directory", "-S", "--suffix")),
     "mv": _Opts(value=_fs("-t", "--target-directory", "-S", "--suffix")),
     "ln": _Opts(value=_fs("-t", "--target-directory", "-S", "--suffix")),
@@ -1452,6 +1482,13 @@ _ALIASES = {
     "pnpm": "npm",
     "yarn": "npm",
     "pypy": "python",
+    "deno": "node",
+    "bun": "node",
+    "luajit": "lua",
+    "powershell": "pwsh",
+    "gawk": "awk",
+    "mawk": "awk",
+    "nawk": "awk",
 }
 _VERSIONED = re.compile(r"(python|pip|pypy|perl|ruby|node|php|lua)[0-9.]*")
 
@@ -1496,6 +1533,9 @@ def _parse_args(
             flags.add(name)
             if eq:
                 values.append((name, _Word(value)))
+            elif name in opts.pairs:
+                values.extend((name, word) for word in words[i : i + 2])
+                i += 2
             elif name in takes and i < n:
                 values.append((name, words[i]))
                 i += 1

@@ -905,6 +905,12 @@ def test_standalone_assignments_are_listed() -> None:
     assert result.assignments == ("PATH=/tmp:$PATH", "X=1", "Y+=2", "Z=3")
 
 
+def test_commands_come_in_execution_order() -> None:
+    # substitutions before the command that uses them; a find -exec command right before its find
+    result = analyze("echo $(date) && find . -exec rm {} \\; && ls")
+    assert [c.program for c in result.commands] == ["date", "echo", "rm", "find", "ls"]
+
+
 def test_command_text_and_argv() -> None:
     command = analyze("echo x; sudo rm -rf 'a b' > out").commands[1]
     assert command.text == "sudo rm -rf 'a b' > out"
@@ -927,6 +933,16 @@ def test_command_text_and_argv() -> None:
         ("python3.12", ["-m", "pytest", "-x"], ({"-m", "-x"}, (), (("-m", "pytest"),))),
         ("unknown", ["-o", "out", "in"], ({"-o"}, ("out", "in"), ())),
         ("cat", ["-"], (set(), ("-",), ())),
+        (
+            "jq",
+            ["--arg", "x", "y", ".a", "f"],
+            ({"--arg"}, (".a", "f"), (("--arg", "x"), ("--arg", "y"))),
+        ),
+        ("tree", ["-o", "out", "src"], ({"-o"}, ("src",), (("-o", "out"),))),
+        ("patch", ["-p1", "-i", "d"], ({"-p", "-i"}, (), (("-p", "1"), ("-i", "d")))),
+        ("git", ["log", "--output", "f"], ({"--output"}, ("log",), (("--output", "f"),))),
+        ("gawk", ["-f", "p.awk", "data"], ({"-f"}, ("data",), (("-f", "p.awk"),))),
+        ("find", [".", "!", "-name", "x"], ({"-name"}, (".",), (("-name", "x"),))),
     ],
 )
 def test_split_flags(program: str, words: list[str], expected: tuple[Any, ...]) -> None:
