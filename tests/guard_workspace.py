@@ -10,8 +10,8 @@ import os
 import subprocess
 from pathlib import Path
 
-CORPUS = Path("/work/shared/corpus/guard_dev.tsv")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "guard_dev.tsv"  # shared/ lies beside the clone
 DEFAULT_POLICY = REPO_ROOT / "policies" / "default.toml"
 
 

@@ -21,11 +21,8 @@ from ralph.approvals import ApprovalStore
 from ralph.messages import Usage
 from ralph.tools import Toolbox
 from tests.fakeserver import FakeModelServer, Request, Turn
+from tests.guard_workspace import CORPUS, make_workspace
 from tests.test_run_e2e import Ralph, cmd, finish
-
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus" / "guard_dev.tsv"
-if not CORPUS.exists():  # CI lays shared/ beside the clone
-    CORPUS = Path(__file__).parents[1].parent / "shared" / "corpus" / "guard_dev.tsv"
 
 
 @pytest.fixture
@@ -95,7 +92,10 @@ def test_unattended_destructive_corpus_never_runs(
     every `confirm` among them is a pending approval."""
     destructive = _corpus_commands("DESTRUCTIVE")
     assert len(destructive) > 40
-    ws = make_project(tmp_path, "- [ ] clean up\n")
+    ws, home = make_workspace(tmp_path)
+    monkeypatch.setenv("HOME", str(home))
+    (ws / "plan.md").write_text("- [ ] clean up\n")
+    before = _tree(ws, {".git", ".ralph", "plan.md"}) | _tree(home, set())
     executed: list[str] = []
     real = Toolbox.run_command
 
@@ -110,6 +110,7 @@ def test_unattended_destructive_corpus_never_runs(
     )
     code, summary, err = ralph.run(ws / "plan.md", "--max-turns", str(len(destructive) + 5))
     assert executed == [], f"these ran: {executed}"
+    assert _tree(ws, {".git", ".ralph", "plan.md"}) | _tree(home, set()) == before
     assert code == 3, err
     pending = {a.call["command"] for a in ApprovalStore(ws).list() if a.status == "pending"}
     results = [json.dumps(r.body["messages"][-1]) for r in ralph.server.requests[1:]]
