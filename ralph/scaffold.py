@@ -51,7 +51,7 @@ POLICY_HEADER = """\
 CONFIG_BODY = """\
 # ralph's settings for this project. A flag (--model, --max-turns, ...) or a RALPH_*
 # environment variable (RALPH_MODEL, RALPH_MAX_TURNS, ...) overrides a value set here.
-model = "anthropic:claude-sonnet-4-5"  # or openai:gpt-5, or openai-chat:MODEL with base-url
+model = "{model}"  # or e.g. openai:gpt-5.3-codex, openai-chat:MODEL
 policy = "policies/policy.toml"
 
 # Budgets, shown with their defaults; uncomment a line to change it.
@@ -67,6 +67,8 @@ policy = "policies/policy.toml"
 # command-timeout = "10m"     # default time limit of one command the agent runs
 """
 
+DEFAULT_MODEL = "anthropic:claude-sonnet-5-5"
+"""The model a new project's config names (a person changes it there)."""
 GITIGNORE_ENTRY = "# ralph's state: locks, approvals, run logs\n.ralph/\n"
 _IGNORES_STATE = frozenset({".ralph", ".ralph/", "/.ralph", "/.ralph/", ".ralph/*", "/.ralph/*"})
 
@@ -88,7 +90,7 @@ def init_project(folder: Path) -> list[Action]:
     actions: list[Action] = []
     if not folder.exists():
         folder.mkdir(parents=True)
-        actions.append(Action("created", "./", "folder"))
+        actions.append(Action("created", ".", "(the project folder)"))
     elif not folder.is_dir():
         raise UsageError(f"{folder} is not a folder; give the project folder to set up")
     actions.append(_create(folder, "tasks/plan.md", STARTER_PLAN))
@@ -182,18 +184,22 @@ def _config(folder: Path) -> Action:
         return Action("skipped", "ralph.toml", "(exists; it holds the config)")
     pyproject = folder / "pyproject.toml"
     if not pyproject.is_file():
-        return _create(folder, "ralph.toml", CONFIG_BODY)
+        return _create(folder, "ralph.toml", _config_body())
     data = pyproject.read_bytes()
     tool = tomllib.loads(data.decode("utf-8")).get("tool")
     if isinstance(tool, dict) and "ralph" in tool:
         return Action("skipped", "pyproject.toml", "([tool.ralph] exists)")
-    addition = "[tool.ralph]\n" + CONFIG_BODY
+    addition = "[tool.ralph]\n" + _config_body()
     problem = _appended_toml_problem(data, addition)
     if problem:
-        created = _create(folder, "ralph.toml", CONFIG_BODY)
+        created = _create(folder, "ralph.toml", _config_body())
         return Action(created.verb, created.path, f"(pyproject.toml cannot take it: {problem})")
     _append(pyproject, data, addition)
     return Action("appended", "pyproject.toml", "[tool.ralph]")
+
+
+def _config_body() -> str:
+    return CONFIG_BODY.replace("{model}", DEFAULT_MODEL)
 
 
 def _check_pyproject(folder: Path) -> None:
