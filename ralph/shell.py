@@ -650,6 +650,9 @@ class _Walker:
             self.reparse(joined, ctx, "eval", text)
         for source in _embedded_shell(program, words):
             self.reparse(source, ctx, program, text)
+        inner = _embedded_command(program, words)
+        if inner:
+            self.execute(inner, ctx._replace(wrappers=(*ctx.wrappers, program)), text, None, False)
 
     def shell(
         self, program: str, words: list[_Word], ctx: _Ctx, text: str, stdin: _Stdin | None
@@ -1216,8 +1219,21 @@ _EMBEDDED_OPTIONS = {  # options whose value the program runs as a command
 }
 
 
+def _embedded_command(program: str, words: list[_Word]) -> list[_Word]:
+    """The words of a command that a (non-wrapper) program runs: `git bisect run CMD ...`."""
+    if program == "git":
+        _, args, _ = _parse_args(program, words[1:])
+        if [a.value for a in args[:2]] == ["bisect", "run"]:
+            return words[words.index(args[1]) + 1 :]
+    return []
+
+
 def _embedded_shell(program: str, words: list[_Word]) -> list[_Word]:
     """Shell code that a (non-wrapper) program runs from its arguments."""
+    if program == "trap":  # trap ACTION SIGNAL...: ACTION runs later, as shell code
+        rest = words[2:] if words[1:2] and words[1].value == "--" else words[1:]
+        action = rest[0] if len(rest) > 1 else None
+        return [action] if action and action.value not in ("-", "") else []
     if program not in ("git", "tar", "rsync", "ssh", "script"):
         return []
     _, args, values = _parse_args(program, words[1:])
