@@ -11,21 +11,22 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from ralph import __version__, taskfile
+from ralph.approvals import ApprovalStore
 from ralph.config import Config
 from ralph.context import build_prompt
-from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, WaitTooLong
+from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, RalphError, WaitTooLong
 from ralph.guard import Guard, Mode
 from ralph.lock import run_lock
 from ralph.log import RunLog
 from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec, Usage
 from ralph.pricing import cost_usd
 from ralph.taskfile import Step, TaskFile
-from ralph.tools import TOOL_SPECS, Toolbox
+from ralph.tools import TOOL_SPECS, Toolbox, ToolError, check_arguments
 from ralph.workspace import runs_dir
 
 EXIT_INTERRUPTED = 130
@@ -173,7 +174,7 @@ def run_step(session: Session, prompt: str, verify: str | None = None) -> Attemp
             session.emit(
                 "model",
                 turn=tally.turns,
-                usage=reply.usage,
+                usage=asdict(reply.usage),
                 cost=tally.cost,
                 retries=reply.retries,
                 latency_s=round(reply.latency_s, 3),
@@ -201,35 +202,43 @@ def _call_tools(
     results: list[ToolResult] = []
     finish = None
     for call in calls:
-        if call.name == "finish_step":
-            problem = _finish_problem(call.arguments)
-            if problem is None:
-                finish = call.arguments
-                continue
-            results.append(ToolResult(call.id, problem, is_error=True))
-            continue
-        if session.interrupted():
+        if call.name == "finish_step" and _finish_problem(call.arguments) is None:
+            finish = call.arguments
+        elif session.interrupted():
             results.append(ToolResult(call.id, "not run: the user interrupted", is_error=True))
-            continue
-        verdict = session.guard.review(call)
-        if verdict.approval_id:
-            tally.approval_ids.append(verdict.approval_id)
-        if verdict.allowed:
-            result = session.toolbox.run(call)
         else:
-            result = ToolResult(call.id, verdict.message, is_error=True)
-        session.emit(
-            "tool",
-            name=call.name,
-            arguments=call.arguments or call.raw_arguments,
-            decision=verdict.decision.decision,
-            rule=verdict.decision.rule,
-            allowed=verdict.allowed,
-            is_error=result.is_error,
-            result=result.content[:300],
-        )
-        results.append(result)
+            results.append(_call_tool(session, tally, call))
     return results, finish
+
+
+def _call_tool(session: Session, tally: _Tally, call: ToolCall) -> ToolResult:
+    """One call: malformed calls go back as text; the rest pass the guard before they run."""
+    problem = _finish_problem(call.arguments) if call.name == "finish_step" else None
+    try:
+        problem = problem or (check_arguments(call) and None)
+    except ToolError as e:
+        problem = str(e)
+    if problem is not None:
+        session.emit("tool", name=call.name, arguments=call.raw_arguments, error=problem)
+        return ToolResult(call.id, problem, is_error=True)
+    verdict = session.guard.review(call)
+    if verdict.approval_id:
+        tally.approval_ids.append(verdict.approval_id)
+    if verdict.allowed:
+        result = session.toolbox.run(call)
+    else:
+        result = ToolResult(call.id, verdict.message, is_error=True)
+    session.emit(
+        "tool",
+        name=call.name,
+        arguments=call.arguments,
+        decision=verdict.decision.decision,
+        rule=verdict.decision.rule,
+        allowed=verdict.allowed,
+        is_error=result.is_error,
+        result=result.content[:300],
+    )
+    return result
 
 
 def _finish_problem(arguments: dict[str, Any] | None) -> str | None:
@@ -398,7 +407,7 @@ def _steps(
     failures_in_a_row = 0
     while req.steps is None or len(report.steps) < req.steps:
         tf = taskfile.load(req.task_path)  # read again: a person may have edited it
-        step = tf.next_step()
+        step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
         if step is None:
             return _nothing_left(tf)
         guard = Guard(
@@ -503,6 +512,14 @@ def _add_findings(report: Path, tf: TaskFile, step: Step, attempt: Attempt) -> N
             f"{head}\n## {step.text}\n\n_{attempt.outcome} · {when} · {attempt.turns} turns"
             f" · {cost}_\n\n{attempt.full_summary or attempt.summary}\n"
         )
+
+
+def _decided(workspace: Path, approval_id: str) -> bool:
+    """Whether a person has approved or rejected this approval (or it is gone)."""
+    try:
+        return ApprovalStore(workspace).get(approval_id).status != "pending"
+    except RalphError:
+        return True
 
 
 def _nothing_left(tf: TaskFile) -> str:

@@ -35,14 +35,16 @@ class LiveView:
         self._print(f"[bold]▶ line {f['line']}: {escape(f['text'])}[/]{again}")
 
     def _model(self, f: dict[str, Any]) -> None:
-        usage = f["usage"]
-        self.tokens = self.tokens + usage.total
+        self.tokens += sum(f["usage"].values())
         self.cost = f.get("cost")
         cost = "cost unknown" if self.cost is None else f"${self.cost:.3f}"
         retries = f" · {f['retries']} retries" if f.get("retries") else ""
         self._print(f"[dim]  turn {f['turn']} · {self.tokens:,} tok · {cost}{retries}[/]")
 
     def _tool(self, f: dict[str, Any]) -> None:
+        if "error" in f:
+            self._print(f"  [red]bad call[/] {f['name']}: {escape(f['error'][:160])}")
+            return
         decision = f.get("decision") or "?"
         style = _DECISION_STYLE.get(decision, "red")
         verb = "ran" if f.get("allowed") else "refused"

@@ -23,6 +23,7 @@ import hashlib
 import re
 import stat
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -145,11 +146,22 @@ class TaskFile:
     lines: tuple[str, ...] = field(repr=False)  # BOM-less text split with EOLs kept
     bom: bool = field(repr=False)
 
-    def next_step(self) -> Step | None:
-        """The first open leaf in document order that is not blocked or awaiting approval."""
+    def next_step(self, decided: Callable[[str], bool] | None = None) -> Step | None:
+        """The first open leaf in document order that is not blocked or awaiting approval.
+
+        `decided(approval_id)` tells whether a person has approved or rejected the approval a
+        step waits for; such a step is tried again.
+        """
         steps = self.steps
         for s in steps:
-            if s.runnable and all(steps[c].checked for c in s.children):
+            ready = s.runnable or (
+                s.state == "awaiting_approval"
+                and not s.checked
+                and decided is not None
+                and s.approval_id is not None
+                and decided(s.approval_id)
+            )
+            if ready and all(steps[c].checked for c in s.children):
                 return s
         return None
 
