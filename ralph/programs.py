@@ -840,10 +840,12 @@ def _cloud_reads(cmd: Command, program: str) -> bool:
                 "get-caller-identity",
             )
         return args[:1] == ("help",)
-    words = set(args)
-    if any(_CLOUD_VERBS_WRITE.fullmatch(w) for w in words):
-        return False
-    return bool(words & _CLOUD_VERBS_READ) or args[-1:] in (("list",), ("show",))
+    for word in reversed(args):  # the verb is the last verb-like word: resource names follow it
+        if word in _CLOUD_VERBS_READ:
+            return True
+        if _CLOUD_VERBS_WRITE.fullmatch(word):
+            return False
+    return False
 
 
 def _db_reads_only(cmd: Command) -> bool:
