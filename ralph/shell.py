@@ -782,12 +782,7 @@ class _Walker:
         if kind == "string_content":
             return _Word(_dq_unescape(_text(node)))
         if kind in _SCANNED_KINDS:
-            if ctx.depth > MAX_DEPTH:
-                self.problem(f"nesting deeper than {MAX_DEPTH} syntax levels")
-            else:
-                deeper = ctx._replace(depth=ctx.depth + 1)
-                for child in node.named_children:
-                    self.word(child, deeper)
+            self.parts(node, ctx)
             return _Word(_text(node), dynamic=True, plain=False)
         if kind in ("comment", "heredoc_start", "heredoc_body", "heredoc_end", "file_descriptor"):
             return _Word(_text(node))
@@ -844,11 +839,18 @@ class _Walker:
         known = _KNOWN_VARIABLES.get(text)
         if known is not None:
             return _Word(known)
-        if node.type == "expansion" and ctx.depth <= MAX_DEPTH:
-            deeper = ctx._replace(depth=ctx.depth + 1)
-            for child in node.named_children:
-                self.word(child, deeper)
+        if node.type == "expansion":
+            self.parts(node, ctx)
         return _Word(text, dynamic=True, plain=False)
+
+    def parts(self, node: Any, ctx: _Ctx) -> None:
+        """Walk the parts of an expansion or expression for the substitutions inside."""
+        if ctx.depth > MAX_DEPTH:
+            self.problem(f"nesting deeper than {MAX_DEPTH} syntax levels")
+            return
+        deeper = ctx._replace(depth=ctx.depth + 1)
+        for child in node.named_children:
+            self.word(child, deeper)
 
     def substitution(self, node: Any, ctx: _Ctx) -> _Word:
         sub = ctx._replace(redirects=(), assignments=(), implicit_args=False)

@@ -800,8 +800,17 @@ def test_oversized_input() -> None:
     assert "longer than" in result.problems[0]
 
 
-def test_deep_nesting() -> None:
-    deep = "echo " + "$(" * 200 + "rm -rf /" + ")" * 200
+@pytest.mark.parametrize(
+    "deep",
+    [
+        "echo " + "$(" * 200 + "rm -rf /" + ")" * 200,
+        "echo " + "${a:-" * 300 + "$(rm -rf /)" + "}" * 300,
+        "echo $((" + "(" * 300 + "1" + ")" * 300 + "))",
+        "(" * 300 + "rm -rf /" + ")" * 300,
+        "if true; then " * 300 + "rm -rf /; " + "fi; " * 300,
+    ],
+)
+def test_deep_nesting(deep: str) -> None:
     result = analyze(deep)
     assert any("nesting deeper" in p for p in result.problems)
     assert not any("internal error" in p for p in result.problems)
