@@ -226,6 +226,10 @@ def _model_options(f: Any) -> Any:
             help="Default: the git root above the task file, else its folder.",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
+        click.option(
+            "--notify-cmd", help="Command that gets the JSON summary on stdin at the end."
+        ),
+        click.option("--notify-url", help="URL that gets the JSON summary as a POST at the end."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -252,6 +256,7 @@ def _model_options(f: Any) -> Any:
 @click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
 @click.option("--max-failures", type=int, help="Failed attempts in a row that stop the run [3].")
 @click.option("--max-attempts", type=int, help="Failed attempts before a step is blocked [3].")
+@click.option("--commit", is_flag=True, help="Commit the workspace after each done step.")
 def run(
     taskfile: Path,
     policy: Path | None,
@@ -262,7 +267,8 @@ def run(
 ) -> int:
     """Take the next step of TASKFILE in a fresh model session and record the outcome."""
     mode = "unattended" if unattended or not sys.stdin.isatty() else "interactive"
-    return _run(taskfile, mode, policy, None if all_steps else (steps or 1), options)
+    steps = None if all_steps else (steps or 1)
+    return _run(taskfile, mode, policy, steps, options)
 
 
 @cli.command()
@@ -350,16 +356,19 @@ def _run(
     import signal
 
     from ralph import taskfile as tasks
+    from ralph.checkpoint import preflight
     from ralph.config import load_config
     from ralph.errors import UsageError
     from ralph.guard import find_policy, shipped_policy
     from ralph.loop import RunRequest, run_task
+    from ralph.notify import check_url, notify
     from ralph.providers import get_provider
     from ralph.runview import LiveView
     from ralph.workspace import audits_dir, find_workspace
 
     as_json = options.pop("as_json")
     ws_option = options.pop("workspace")
+    commit = options.pop("commit", False)
     tasks.load(taskfile)  # bad input is exit 2 before anything else happens
     workspace = ws_option.resolve() if ws_option else find_workspace(taskfile)
     config = load_config(workspace, options)
@@ -372,6 +381,10 @@ def _run(
     if not policy_path.is_file():
         raise UsageError(f"policy file not found: {policy_path}")
     get_provider(config.model, base_url=config.base_url)  # a missing key is exit 2, now
+    if config.notify_url:
+        check_url(config.notify_url)
+    if commit:
+        preflight(workspace)  # a merge or rebase in progress is exit 2 before any work
 
     def make_provider(on_wait: Any) -> Any:
         return get_provider(
@@ -394,7 +407,8 @@ def _run(
         mode,
         config,
         steps,
-        report_path,  # type: ignore[arg-type]
+        report_path,
+        commit,  # type: ignore[arg-type]
     )
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -407,6 +421,8 @@ def _run(
     if report_path is not None:
         summary["report"] = str(report_path)
         click.echo(f"ralph: audit report: {report_path}", err=True)
+    for problem in notify(summary, command=config.notify_cmd, url=config.notify_url):
+        click.echo(f"ralph: notification failed: {problem}", err=True)
     if as_json:
         click.echo(json.dumps(summary))
     return report.exit_code

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 
 from ralph import __version__, taskfile
 from ralph.approvals import ApprovalStore
+from ralph.checkpoint import commit_step
 from ralph.config import Config
 from ralph.context import build_prompt
 from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, RalphError, WaitTooLong
@@ -291,6 +292,8 @@ class RunRequest:
     """How many steps to attempt; None for all of them."""
     audit_report: Path | None = None
     """In audit mode, the markdown report that collects each step's findings."""
+    commit: bool = False
+    """Commit the workspace's changes after each done step, with the step's text."""
 
 
 @dataclass
@@ -436,6 +439,8 @@ def _steps(
         report.steps.append(_write_back(req, step, attempt))
         if req.audit_report is not None:
             _add_findings(req.audit_report, tf, step, attempt)
+        if req.commit and attempt.outcome == "done":
+            record("commit", sha=commit_step(req.workspace, step.text))
         record("step_end", **vars(report.steps[-1]))
         report.exit_code = _EXIT_FOR[attempt.outcome]
         failures_in_a_row = failures_in_a_row + 1 if attempt.outcome in ("failed", "blocked") else 0

@@ -297,3 +297,45 @@ def _events(ws: Path) -> list[dict[str, Any]]:
 def _finished_steps(ws: Path) -> set[str]:
     """Steps whose outcome "done" was logged: they must be checked in the file."""
     return {e["text"] for e in _events(ws) if e["event"] == "step_end" and e["outcome"] == "done"}
+
+
+def test_commit_after_each_done_step_and_notify(
+    ralph: Ralph, tmp_path: Path, monkeypatch: Any
+) -> None:
+    ws = make_project(tmp_path, "- [ ] add hello\n- [ ] add bye\n")
+    for name, value in (("NAME", "t"), ("EMAIL", "t@example.com")):
+        monkeypatch.setenv(f"GIT_AUTHOR_{name}", value)
+        monkeypatch.setenv(f"GIT_COMMITTER_{name}", value)
+    ralph.server.add(
+        Turn(tool_calls=[("write_file", {"path": "hello.txt", "content": "hi\n"})]),
+        Turn(tool_calls=[finish("hello")]),
+        Turn(tool_calls=[("write_file", {"path": "bye.txt", "content": "bye\n"})]),
+        Turn(tool_calls=[finish("bye")]),
+    )
+    notified = tmp_path / "notified.json"
+    code, summary, err = ralph.run(
+        ws / "plan.md", "--all", "--commit", "--notify-cmd", f"cat > {notified}"
+    )
+    assert code == 0, err
+    log = subprocess.run(
+        ["git", "log", "--format=%s"], cwd=ws, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert log == ["add bye", "add hello"]
+    files = subprocess.run(
+        ["git", "show", "--name-only", "--format=", "HEAD"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "bye.txt" in files and not any(f.startswith(".ralph") for f in files)
+    sent = json.loads(notified.read_text())
+    assert sent["stopped"] == "every step is done" and len(sent["steps"]) == 2
+
+
+def test_commit_refused_during_a_merge(ralph: Ralph, tmp_path: Path) -> None:
+    ws = make_project(tmp_path, "- [ ] step\n")
+    (ws / ".git" / "MERGE_HEAD").write_text("0" * 40 + "\n")
+    code, out, err = ralph("run", str(ws / "plan.md"), "--model", ralph.model, "--commit")
+    assert code == 2 and "merge" in err
+    assert ralph.server.requests == []
