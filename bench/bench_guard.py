@@ -1,0 +1,95 @@
+"""Benchmark: policy checks per second over the dev corpus, next to a bare tree-sitter parse,
+and the cost of an unchanged policy's reload check as a share of one check.
+
+Run: python3 bench/bench_guard.py [--seconds N]
+Uses policies/default.toml and a workspace laid out as the corpus README says (built in a
+temporary folder, with $HOME pointed at a fake home). Targets (issue 3): at least 2,000
+shell-command checks a second; a reload check of an unchanged policy under 5% of a check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ralph.policy import check, load_policy_cached  # noqa: E402
+from ralph.shell import analyze, parser  # noqa: E402
+from tests.guard_workspace import DEFAULT_POLICY, corpus_rows, make_workspace  # noqa: E402
+
+
+def rate(work: Callable[[Any], object], items: list[Any], seconds: float) -> float:
+    """Run `work` over `items` repeatedly for about `seconds`; return items per second."""
+    done = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        for item in items:
+            work(item)
+        done += len(items)
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    options.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    args = options.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="ralph-bench-"))
+    ws, home = make_workspace(tmp)
+    os.environ["HOME"] = str(home)
+    commands = [row[2] for row in corpus_rows() if not row[2].startswith("@")]
+    calls = [{"tool": "run_command", "command": c} for c in commands]
+    encoded = [c.encode() for c in commands]
+
+    policy_path = tmp / "policy.toml"
+    policy_path.write_bytes(DEFAULT_POLICY.read_bytes())
+    old = time.time_ns() - 60_000_000_000  # an unchanged file, not one written a moment ago
+    os.utime(policy_path, ns=(old, old))
+    policy = load_policy_cached(policy_path)
+
+    ts = parser()
+    parse_rate = rate(ts.parse, encoded, args.seconds)
+    analyze_rate = rate(analyze, commands, args.seconds)
+    check_rate = rate(lambda call: check(call, policy, ws, "interactive"), calls, args.seconds)
+    reload_rate = rate(load_policy_cached, [policy_path] * 100, args.seconds)
+    guard_rate = rate(
+        lambda call: check(call, load_policy_cached(policy_path), ws, "interactive"),
+        calls,
+        args.seconds,
+    )
+    fresh = time.time_ns()  # a file written in the last 2 s is re-hashed on every reload check
+    os.utime(policy_path, ns=(fresh, fresh))
+    racy_rate = rate(load_policy_cached, [policy_path] * 100, min(args.seconds, 1.0))
+
+    check_us = 1e6 / check_rate
+    print(f"corpus shell commands   : {len(commands)}  (default policy, {len(policy.rules)} rules)")
+    print(f"bare tree-sitter parse  : {parse_rate:10,.0f} /s  {1e6 / parse_rate:8.1f} us")
+    print(f"shell.analyze()         : {analyze_rate:10,.0f} /s  {1e6 / analyze_rate:8.1f} us")
+    print(
+        f"policy.check()          : {check_rate:10,.0f} /s  {check_us:8.1f} us  (target >= 2,000/s)"
+    )
+    print(f"check / bare parse cost : {parse_rate / check_rate:10.1f} x")
+    print(f"reload + check          : {guard_rate:10,.0f} /s  {1e6 / guard_rate:8.1f} us")
+    reload_us = 1e6 / reload_rate
+    print(
+        f"reload check, unchanged : {reload_us:10.2f} us"
+        f" = {100 * reload_us / check_us:.1f}% of a check (target < 5%)"
+    )
+    racy_us = 1e6 / racy_rate
+    print(
+        f"reload check, just written (re-hashed): {racy_us:.2f} us"
+        f" = {100 * racy_us / check_us:.1f}% of a check"
+    )
+
+
+if __name__ == "__main__":
+    main()
