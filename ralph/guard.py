@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ralph.approvals import ApprovalStore, describe_call, printable
 from ralph.errors import PolicyError, UsageError
 from ralph.messages import ToolCall
-from ralph.tools import approval_call, guard_call
+from ralph.tools import ToolError, approval_call, check_arguments, guard_call
 
 if TYPE_CHECKING:
     from ralph.policy import Decision
@@ -92,6 +92,11 @@ class Guard:
 
     def _review(self, call: ToolCall) -> tuple[Verdict, str, str | None]:
         policy = self._load(self.policy_path)
+        try:
+            check_arguments(call)  # a call that cannot run is never queued for a person
+        except ToolError as e:
+            decision = _own_decision("guard:bad-call", str(e), getattr(policy, "sha256", ""))
+            return Verdict(False, f"Error: {e}", decision), "bad-call", None
         decision = self._check(guard_call(call), policy, self.workspace, self.mode)
         if self.mode == "audit" and (decision.decision != "allow" or decision.effect != "read"):
             return Verdict(False, _audit_text(decision), decision), "audit-refused", None
@@ -164,7 +169,7 @@ def shipped_policy(name: str) -> Path:
     """A policy shipped with ralph: `default`, `readonly` or `strict`."""
     from importlib.resources import files
 
-    return Path(str(files("ralph") / "policies" / f"{name}.toml"))
+    return Path(str(files("ralph") / "policies" / f"{name}.toml")).resolve()
 
 
 def tty_prompt(text: str) -> str | None:
@@ -219,16 +224,20 @@ def _audit_text(decision: Decision) -> str:
 
 def _failed(error: Exception) -> Verdict:
     reason = f"{type(error).__name__}: {error}"
-    fields = {"decision": "deny", "rule": "guard:error", "reason": reason, "commands": ()}
-    fields |= {"paths": (), "policy_sha256": "", "effect": "exec"}
+    text = f"Refused: ralph's guard could not check this call ({reason}); it did not run."
+    return Verdict(False, text, _own_decision("guard:error", reason))
+
+
+def _own_decision(rule: str, reason: str, policy_sha256: str = "") -> Any:
+    """A deny decided by the guard itself, not the policy."""
+    fields = {"decision": "deny", "rule": rule, "reason": reason, "commands": (), "paths": ()}
+    fields |= {"policy_sha256": policy_sha256, "effect": "exec"}
     try:
         from ralph.policy import Decision
 
-        decision: Any = Decision(**fields)
+        return Decision(**fields)
     except Exception:  # even without a policy module, refuse rather than raise
-        decision = SimpleNamespace(**fields)
-    text = f"Refused: ralph's guard could not check this call ({reason}); it did not run."
-    return Verdict(False, text, decision)
+        return SimpleNamespace(**fields)
 
 
 def _event(

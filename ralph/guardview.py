@@ -86,15 +86,20 @@ def parse_call(line: str) -> dict[str, Any]:
 
 
 def lint(policy_path: Path) -> int:
-    """`ralph policy lint`: load (which validates and runs the examples) and summarize."""
-    from ralph.policy import load_policy
+    """`ralph policy lint`: every problem (file:line: problem) on stderr and exit 2, or a
+    summary line: rules and examples (all passed)."""
+    from ralph import policy
 
-    policy = load_policy(policy_path)
-    rules = getattr(policy, "rules", ())
-    examples = sum(len(getattr(r, "match", ())) + len(getattr(r, "not_match", ())) for r in rules)
-    sha = getattr(policy, "sha256", "")
+    problems = policy.lint(policy_path)
+    for problem in problems:
+        click.echo(f"ralph: {problem}", err=True)
+    if problems:
+        return EXIT_USAGE
+    loaded = policy.load_policy(policy_path)
+    examples = sum(len(r.match) + len(r.not_match) for r in loaded.rules)
     click.echo(
-        f"{policy_path}: OK, {len(rules)} rules, {examples} examples pass (sha256 {sha[:12]})"
+        f"{policy_path}: OK, {len(loaded.rules)} rules, {examples} examples pass "
+        f"(sha256 {loaded.sha256[:12]})"
     )
     return EXIT_OK
 

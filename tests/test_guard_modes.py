@@ -315,6 +315,25 @@ def test_a_failing_log_refuses(tmp_path: Path) -> None:
     assert not verdict.allowed and "disk full" in verdict.message
 
 
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (ToolCall("b", "write_file", None, '{"path": "x", '), "not a JSON object"),
+        (ToolCall("b", "launch_rockets", {"target": "moon"}, ""), "unknown tool 'launch_rockets'"),
+        (ToolCall("b", "run_command", {"command": 42}, ""), "command must be a string"),
+    ],
+)
+def test_calls_that_cannot_run_are_refused_with_the_fix(
+    tmp_path: Path, events: list, bad: ToolCall, expected: str
+) -> None:
+    script = Script()
+    verdict = make(tmp_path, "unattended", script, events).review(bad)
+    assert not verdict.allowed and verdict.approval_id is None
+    assert verdict.message.startswith("Error: ") and expected in verdict.message
+    assert script.seen == [] and ApprovalStore(tmp_path).list() == []
+    assert events[0]["outcome"] == "bad-call" and events[0]["policy_sha256"] == ""
+
+
 def test_unknown_mode_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown mode 'yolo'"):
         Guard(tmp_path / "p.toml", tmp_path, "yolo")  # type: ignore[arg-type]
@@ -330,3 +349,75 @@ def test_tty_prompt_without_a_terminal_returns_none() -> None:
         check=True,
     )
     assert out.stdout == "None\n"
+
+
+# -- with the real policy ----------------------------------------------------------------
+
+
+def real_guard(ws: Path, policy: Path, mode: str, events: list) -> Guard:
+    return Guard(policy, ws, mode, step="s", prompt=lambda text: None, log=events.append)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("x = 1\n")
+    return tmp_path
+
+
+def test_default_policy_unattended(project: Path, events: list) -> None:
+    from ralph.guard import shipped_policy
+
+    guard = real_guard(project, shipped_policy("default"), "unattended", events)
+    assert guard.review(cmd("git status")).allowed
+    pending = guard.review(cmd("rm -rf src"))
+    assert not pending.allowed and pending.approval_id
+    assert ApprovalStore(project).get(pending.approval_id).call == {
+        "tool": "run_command",
+        "command": "rm -rf src",
+    }
+    own = str(shipped_policy("default"))
+    refused = guard.review(ToolCall("w", "write_file", {"path": own, "content": ""}, ""))
+    assert not refused.allowed and refused.approval_id is None
+    assert refused.decision.decision == "deny"
+    assert len(ApprovalStore(project).list()) == 1
+    assert all(len(e["policy_sha256"]) == 64 for e in events)
+    assert guard.fatal is None
+
+
+def test_readonly_policy_in_audit_mode(project: Path, events: list) -> None:
+    from ralph.guard import shipped_policy
+
+    guard = real_guard(project, shipped_policy("readonly"), "audit", events)
+    assert guard.review(cmd("cat src/app.py")).allowed
+    assert guard.review(ToolCall("r", "read_file", {"path": "src/app.py"}, "")).allowed
+    for call in [
+        cmd("touch new.txt"),
+        cmd("rm -rf src"),
+        ToolCall("e", "edit_file", {"path": "src/app.py", "old_text": "1", "new_text": "2"}, ""),
+    ]:
+        verdict = guard.review(call)
+        assert not verdict.allowed and "audit mode" in verdict.message
+    assert ApprovalStore(project).list() == []
+
+
+def test_policy_broken_mid_run_stops_the_run_and_fixed_works_again(
+    project: Path, events: list
+) -> None:
+    from ralph.guard import shipped_policy
+
+    policy = project / "policy.toml"
+    good = shipped_policy("default").read_text()
+    policy.write_text(good)
+    guard = real_guard(project, policy, "unattended", events)
+    assert guard.review(cmd("ls")).allowed
+    policy.write_text(good + "\n[[rule]]\nid = 'oops'\ndecison = 'allow'\n")
+    verdict = guard.review(cmd("ls"))
+    assert not verdict.allowed and "policy.toml:" in verdict.message
+    assert isinstance(guard.fatal, PolicyError)
+    policy.unlink()
+    assert not guard.review(cmd("ls")).allowed  # a missing policy never means "allow"
+    policy.write_text(good)
+    fresh = real_guard(project, policy, "unattended", events)
+    assert fresh.review(cmd("ls")).allowed
