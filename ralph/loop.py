@@ -111,11 +111,11 @@ class Session:
     interrupted: Callable[[], bool] = lambda: False
 
 
-class _OutOfBudget(Exception):
-    pass
+class OutOfBudget(Exception):
+    """A per-step limit ran out; the message says which."""
 
 
-class _Tally:
+class Tally:
     """Turns, tokens, cost and time of one attempt, checked against the budget."""
 
     def __init__(self, session: Session) -> None:
@@ -137,13 +137,13 @@ class _Tally:
         b = self.session.budget
         cost = self.cost
         if self.turns >= b.max_turns:
-            raise _OutOfBudget(f"out of turns ({b.max_turns})")
+            raise OutOfBudget(f"out of turns ({b.max_turns})")
         if b.max_tokens is not None and self.usage.total >= b.max_tokens:
-            raise _OutOfBudget(f"out of tokens ({self.usage.total:,} of {b.max_tokens:,})")
+            raise OutOfBudget(f"out of tokens ({self.usage.total:,} of {b.max_tokens:,})")
         if b.max_cost is not None and cost is not None and cost >= b.max_cost:
-            raise _OutOfBudget(f"out of money (${cost:.2f} of ${b.max_cost:.2f})")
+            raise OutOfBudget(f"out of money (${cost:.2f} of ${b.max_cost:.2f})")
         if b.max_time is not None and time.monotonic() - self.started >= b.max_time:
-            raise _OutOfBudget(f"out of time ({b.max_time:.0f}s)")
+            raise OutOfBudget(f"out of time ({b.max_time:.0f}s)")
 
     def attempt(self, outcome: Outcome, summary: str, full_summary: str = "") -> Attempt:
         if outcome in ("failed", "blocked", "interrupted") and self.approval_ids:
@@ -163,24 +163,13 @@ class _Tally:
 def run_step(session: Session, prompt: str, verify: str | None = None) -> Attempt:
     """Work on one step in a brand-new conversation until it is finished or a limit is hit."""
     messages = [Message("user", prompt)]
-    tally = _Tally(session)
+    tally = Tally(session)
     nudges = 0
     try:
         while True:
             if session.interrupted():
                 return tally.attempt("interrupted", "interrupted by the user")
-            tally.check()
-            reply = session.provider.complete(session.system, messages, session.tools)
-            tally.add(reply)
-            session.emit(
-                "model",
-                turn=tally.turns,
-                usage=asdict(reply.usage),
-                cost=tally.cost,
-                retries=reply.retries,
-                latency_s=round(reply.latency_s, 3),
-            )
-            messages.append(reply.message)
+            reply = ask(session, tally, messages)
             if not reply.tool_calls:
                 nudges += 1
                 if nudges >= MAX_NUDGES:
@@ -192,12 +181,29 @@ def run_step(session: Session, prompt: str, verify: str | None = None) -> Attemp
             if finish is not None:
                 return _finish(session, tally, finish, verify)
             messages.append(Message("user", tool_results=tuple(results)))
-    except _OutOfBudget as e:
+    except OutOfBudget as e:
         return tally.attempt("failed", str(e))
 
 
+def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
+    """One model turn within the budget; the reply is appended to `messages` and recorded."""
+    tally.check()
+    reply = session.provider.complete(session.system, messages, session.tools)
+    tally.add(reply)
+    session.emit(
+        "model",
+        turn=tally.turns,
+        usage=asdict(reply.usage),
+        cost=tally.cost,
+        retries=reply.retries,
+        latency_s=round(reply.latency_s, 3),
+    )
+    messages.append(reply.message)
+    return reply
+
+
 def _call_tools(
-    session: Session, tally: _Tally, calls: tuple[ToolCall, ...]
+    session: Session, tally: Tally, calls: tuple[ToolCall, ...]
 ) -> tuple[list[ToolResult], dict[str, Any] | None]:
     """Run each call through the guard, then the tools. A valid finish_step ends the turn."""
     results: list[ToolResult] = []
@@ -208,21 +214,32 @@ def _call_tools(
         elif session.interrupted():
             results.append(ToolResult(call.id, "not run: the user interrupted", is_error=True))
         else:
-            results.append(_call_tool(session, tally, call))
+            results.append(call_tool(session, tally, call))
     return results, finish
 
 
-def _call_tool(session: Session, tally: _Tally, call: ToolCall) -> ToolResult:
-    """One call: malformed calls go back as text; the rest pass the guard before they run."""
+def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
+    """One call: unknown or malformed calls go back as text; the rest pass the guard first.
+
+    A policy that breaks mid-run (the guard refuses everything then) stops the run.
+    """
+    offered = [spec.name for spec in session.tools]
     problem = _finish_problem(call.arguments) if call.name == "finish_step" else None
-    try:
-        problem = problem or (check_arguments(call) and None)
-    except ToolError as e:
-        problem = str(e)
+    if call.name not in offered:
+        problem = (
+            f"Refused: no tool {call.name!r} in this session; the tools are: {', '.join(offered)}"
+        )
+    if problem is None:
+        try:
+            check_arguments(call)
+        except ToolError as e:
+            problem = str(e)
     if problem is not None:
         session.emit("tool", name=call.name, arguments=call.raw_arguments, error=problem)
         return ToolResult(call.id, problem, is_error=True)
     verdict = session.guard.review(call)
+    if session.guard.fatal is not None:
+        raise session.guard.fatal
     if verdict.approval_id:
         tally.approval_ids.append(verdict.approval_id)
     if verdict.allowed:
@@ -252,7 +269,7 @@ def _finish_problem(arguments: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _finish(session: Session, tally: _Tally, args: dict[str, Any], verify: str | None) -> Attempt:
+def _finish(session: Session, tally: Tally, args: dict[str, Any], verify: str | None) -> Attempt:
     full = args["summary"].strip()
     summary = " ".join(full.split())
     if args["outcome"] == "blocked":

@@ -21,8 +21,8 @@ import click
 
 from ralph import taskfile
 from ralph.errors import EXIT_FAILED, RalphError, TaskFileError, UsageError
-from ralph.loop import Budget, Session, _OutOfBudget, _Tally
-from ralph.messages import Message, ToolCall, ToolResult, ToolSpec, Usage
+from ralph.loop import Budget, OutOfBudget, Session, Tally, ask, call_tool
+from ralph.messages import Message, ToolSpec, Usage
 from ralph.taskfile import TaskFile
 
 PLAN_TOOLS = ("read_file", "list_files", "search", "run_command")
@@ -110,52 +110,16 @@ def draft(session: Session, prompt: str) -> Draft:
     refused without running. Running out of budget raises PlanError.
     """
     messages = [Message("user", prompt)]
-    tally = _Tally(session)
+    tally = Tally(session)
     try:
         while True:
-            tally.check()
-            reply = session.provider.complete(session.system, messages, session.tools)
-            tally.add(reply)
-            session.emit(
-                "model", turn=tally.turns, usage=reply.usage, cost=tally.cost, retries=reply.retries
-            )
-            messages.append(reply.message)
+            reply = ask(session, tally, messages)
             if not reply.tool_calls:
                 return Draft(reply.text, reply.stop_reason, tally.turns, tally.usage, tally.cost)
-            results = tuple(_call_tool(session, call) for call in reply.tool_calls)
+            results = tuple(call_tool(session, tally, call) for call in reply.tool_calls)
             messages.append(Message("user", tool_results=results))
-    except _OutOfBudget as e:
+    except OutOfBudget as e:
         raise PlanError(f"the planning session ended without a plan: {e}") from None
-
-
-def _call_tool(session: Session, call: ToolCall) -> ToolResult:
-    offered = [spec.name for spec in session.tools]
-    decision, rule, allowed = "deny", "plan:tools", False
-    if call.name not in offered:
-        text = (
-            f"Refused: {call.name} is not available while planning (only {', '.join(offered)});"
-            " nothing can be changed in this session. When you are ready, reply with the plan"
-            " as markdown and no tool call."
-        )
-        result = ToolResult(call.id, text, is_error=True)
-    else:
-        verdict = session.guard.review(call)
-        if session.guard.fatal is not None:
-            raise session.guard.fatal
-        decision, rule, allowed = verdict.decision.decision, verdict.decision.rule, verdict.allowed
-        result = (
-            session.toolbox.run(call) if allowed else ToolResult(call.id, verdict.message, True)
-        )
-    session.emit(
-        "tool",
-        name=call.name,
-        arguments=call.arguments or call.raw_arguments,
-        decision=decision,
-        rule=rule,
-        allowed=allowed,
-        is_error=result.is_error,
-    )
-    return result
 
 
 def accept(reply: str, stop_reason: str = "") -> tuple[str, TaskFile]:

@@ -219,7 +219,7 @@ def test_malformed_arguments_and_unknown_tool_go_back_as_text(
     second = json.dumps(ralph_anthropic.server.requests[1].body)
     third = json.dumps(ralph_anthropic.server.requests[2].body)
     assert "JSON" in second or "json" in second
-    assert "launch_rockets" in third and "unknown" in third.lower()
+    assert "launch_rockets" in third and "no tool" in third.lower()
 
 
 def test_huge_output_is_capped(ralph_anthropic: Ralph, project: Path) -> None:
