@@ -139,6 +139,7 @@ class Rule:
     flags_none: frozenset[str] | None = None
     args_any: tuple[ArgPattern, ...] | None = None
     args_none: tuple[ArgPattern, ...] | None = None
+    redirect: tuple[ArgPattern, ...] | None = None
     assigns: Names | None = None
     wrappers: frozenset[str] | None = None
     effects: frozenset[str] | None = None
@@ -163,6 +164,7 @@ class Rule:
                 self.flags_none,
                 self.args_any,
                 self.args_none,
+                self.redirect,
                 self.assigns,
                 self.wrappers,
                 self.inline_code,
@@ -199,6 +201,8 @@ class Rule:
         if self.args_any is not None and not _any_arg(self.args_any, unit.args):
             return False
         if self.args_none is not None and _any_arg(self.args_none, unit.args):
+            return False
+        if self.redirect is not None and not _any_arg(self.redirect, unit.redirects):
             return False
         if self.assigns is not None and not any(self.assigns.matches(n) for n in unit.assigns):
             return False
@@ -282,6 +286,7 @@ class Unit:
     subcommand: str | None = None
     flags: frozenset[str] = frozenset()
     args: tuple[str, ...] = ()
+    redirects: tuple[str, ...] = ()  # redirection targets as written (static ones)
     assigns: tuple[str, ...] = ()
     wrappers: tuple[str, ...] = ()
     touches: tuple[Touch, ...] = ()
@@ -373,6 +378,7 @@ def _command_unit(
         subcommand=cmd.subcommand,
         flags=cmd.flags,
         args=_git_push_args(cmd, places),
+        redirects=tuple(r.target for r in cmd.redirects if r.target is not None),
         assigns=tuple(_assign_name(a) for a in cmd.assignments) + standalone,
         wrappers=cmd.wrappers,
         touches=tuple(touches),
@@ -623,7 +629,7 @@ _places_cache: dict[tuple[Any, ...], Places] = {}
 def _places(policy: Policy, workspace: Path) -> Places:
     """Places for this workspace, $HOME and $TMPDIR (cached: resolving costs system calls)."""
     home = os.path.expanduser("~")
-    key = (os.fspath(workspace), home, os.environ.get("TMPDIR"), policy.path, id(policy))
+    key = (os.fspath(workspace), home, os.environ.get("TMPDIR"), policy.path, policy.sha256)
     places = _places_cache.get(key)
     if places is None:
         if len(_places_cache) > 64:
@@ -653,6 +659,7 @@ _RULE_KEYS = (
     "flags_none",
     "args_any",
     "args_none",
+    "redirect",
     "assigns",
     "wrappers",
     "effect",
@@ -926,6 +933,7 @@ def _validate_rule(raw: dict[str, Any], line: int, index: int, problems: _Proble
         flags_none=flag_set("flags_none"),
         args_any=patterns("args_any"),
         args_none=patterns("args_none"),
+        redirect=patterns("redirect"),
         assigns=_names(names("assigns")),
         wrappers=_frozen(names("wrappers")),
         effects=_frozen(names("effect", programs.EFFECTS)),

@@ -165,6 +165,21 @@ def test_args_globs_and_regexes(tmp_path: Path) -> None:
     )
 
 
+def test_redirect_targets(tmp_path: Path) -> None:
+    policy_file(
+        tmp_path,
+        """
+        [[rule]]
+        id = "logs"
+        decision = "confirm"
+        reason = "r"
+        redirect = ["*.log", "re:^/dev/sd"]
+        match = ["make > build.log", "echo x 2>> /var/tmp/app.log", "cat x > /dev/sdb"]
+        not_match = ["echo x > notes.txt", "cat build.log", "ls > /dev/null"]
+        """,
+    )
+
+
 def test_allow_path_conditions_need_every_path_confirm_needs_one(
     setup: Setup, tmp_path: Path
 ) -> None:
@@ -261,6 +276,19 @@ def test_the_floor_cannot_be_lifted_by_allow_rules(setup: Setup, tmp_path: Path)
     assert check(fine, everything, ws, "interactive").decision == "allow"
     opaque = {"tool": "run_command", "command": "$(echo rm) -rf src"}
     assert check(opaque, everything, ws, "interactive").decision == "confirm"
+
+
+def test_delete_tool_and_truncation(setup: Setup) -> None:
+    assert tool(setup, "delete", "notes.tmp").decision == "allow"
+    assert tool(setup, "delete", "build").decision == "allow"
+    assert tool(setup, "delete", "src").rule == "files.delete-tree"
+    assert tool(setup, "delete", ".git").decision == "deny"
+    assert tool(setup, "delete", ".env").rule == "paths.secret"
+    assert run(setup, "truncate -s 0 README.md").rule == "paths.truncate"
+    assert run(setup, "cat /dev/null > src/app.py").rule == "paths.truncate"
+    assert run(setup, ": > build/main.o").decision == "allow"  # scratch
+    assert run(setup, ": > new-file.txt").decision == "allow"  # nothing to lose
+    assert run(setup, "echo x | tee -a ~/.bashrc").rule == "paths.outside"
 
 
 def test_effects(setup: Setup) -> None:
