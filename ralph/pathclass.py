@@ -208,14 +208,21 @@ class Places:
             extra_protected=extra.get("protected", GlobSet()),
         )
 
+    def expand_home(self, word: str) -> str:
+        """`~` and `~/...` -> this home folder; `~user` -> that user's home."""
+        if word == "~" or word.startswith("~/"):
+            return (self.home or "/nonexistent-home") + word[1:]
+        if word.startswith("~"):
+            return os.path.expanduser(word)
+        return word
+
     def resolve(self, word: str, cwd: str, *, follow: bool = True) -> str:
         """The absolute, resolved path `word` names when used in folder `cwd` (absolute).
 
         With follow=False the last component is not resolved (deleting a symlink removes the
         link, not its target); a trailing slash always follows it.
         """
-        if word == "~" or word.startswith("~/"):
-            word = (self.home or "/nonexistent-home") + word[1:]
+        word = self.expand_home(word)
         path = os.path.normpath(os.path.join(cwd, word))
         if follow or word.endswith("/") or path == "/":
             return _real(path)

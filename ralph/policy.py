@@ -27,7 +27,9 @@ An exception inside check() denies the call (rule "guard:error").
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import itertools
 import os
 import re
 import threading
@@ -468,7 +470,11 @@ def _resolve_targets(
         if cwd is None and not word.startswith(("/", "~")):
             unknown.append(f"{word} (in a folder only known at run time)")
             continue
-        for path, whole in _expand(word, cwd or places.workspace, places, target):
+        expanded = _expand(word, cwd or places.workspace, places, target)
+        if expanded is None:
+            unknown.append(f"{word} (matches more than {_GLOB_LIMIT} files)")
+            continue
+        for path, whole in expanded:
             if is_harmless_device(path):
                 continue
             access = target.access
@@ -487,21 +493,39 @@ def _command_cwd(cmd: Command, places: Places) -> str | None:
     return places.resolve(cwd, places.workspace)
 
 
-def _expand(word: str, cwd: str, places: Places, target: programs.Target) -> list[tuple[str, bool]]:
-    """(resolved path, whole) pairs for a path word; a glob stands for its whole folder."""
+def _expand(
+    word: str, cwd: str, places: Places, target: programs.Target
+) -> list[tuple[str, bool]] | None:
+    """(resolved path, whole) pairs for a path word, None if a glob matches too many files.
+
+    A glob stands for its folder (whole if it matches everything in it, like `*` or `.*`,
+    and `..` too when it can match that) and for each file it matches right now.
+    """
+    follow = target.follow or target.access != "delete"
     if not _GLOB_CHARS.search(word):
-        follow = target.follow or target.access != "delete"
         return [(places.resolve(word, cwd, follow=follow), not target.filtered)]
+    pattern = os.path.join(cwd, places.expand_home(word))
+    matches = list(itertools.islice(glob.iglob(pattern), _GLOB_LIMIT + 1))
+    if len(matches) > _GLOB_LIMIT:
+        return None
+    found = [(places.resolve(m, cwd, follow=follow), not target.filtered) for m in matches]
     parts = word.split("/")
     index = next(i for i, p in enumerate(parts) if _GLOB_CHARS.search(p))
     folder = "/".join(parts[:index]) or ("/" if word.startswith("/") else ".")
     pattern = parts[index]
     last = index == len(parts) - 1 or all(p == "" for p in parts[index + 1 :])
-    whole = last and _MATCH_ALL.fullmatch(pattern) is not None and not target.filtered
-    out = [(places.resolve(folder, cwd), whole)]
-    if fnmatchcase("..", pattern):  # `.*` matches `..`: the folder above
+    if last and _MATCH_ALL.fullmatch(pattern):  # everything in the folder: the folder itself
+        out = [(places.resolve(folder, cwd), not target.filtered), *found]
+    else:  # a file that may appear before it runs: the pattern without its wildcards
+        literal = os.path.join(folder, _WILDCARDS.sub("", pattern), *parts[index + 1 :])
+        out = [(places.resolve(literal, cwd, follow=follow), False), *found]
+    if pattern.startswith(".") and fnmatchcase("..", pattern):  # `.*` matches `..`
         out.append((places.resolve(folder + "/..", cwd), True))
     return out
+
+
+_WILDCARDS = re.compile(r"\[[^\]]*\]|[*?]")
+_GLOB_LIMIT = 1000
 
 
 def _nonempty_file(path: str) -> bool:

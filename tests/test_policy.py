@@ -464,6 +464,12 @@ def test_path_rules_cover_every_reader(setup: Setup) -> None:
     assert tool(setup, "search", "secrets").decision == "allow"  # a folder, not a secret itself
 
 
+def test_globs_are_judged_by_what_they_match(setup: Setup) -> None:
+    assert_all(setup, ["cat .e*", "cat secrets/*", "head *.key", "cat ~/.ss*/id*"], "confirm")
+    assert_all(setup, ["rm -rf build/*", "rm *.tmp", "rm -rf /tmp/ralph-*", "cat *"], "allow")
+    assert run(setup, "rm -rf src/*").rule == "files.delete-tree"
+
+
 def test_no_over_matching_of_folders_containing_secrets(setup: Setup) -> None:
     assert_all(
         setup, ["grep -r foo .", "rg TODO", "ls -la", "ls ~/.ssh", "find . -name '*.py'"], "allow"
