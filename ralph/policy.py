@@ -470,7 +470,11 @@ def _resolve_targets(
         if cwd is None and not word.startswith(("/", "~")):
             unknown.append(f"{word} (in a folder only known at run time)")
             continue
-        expanded = _expand(word, cwd or places.workspace, places, target)
+        try:
+            expanded = _expand(word, cwd or places.workspace, places, target)
+        except (ValueError, OSError):  # a NUL byte, an unencodable name: not a real path
+            unknown.append(f"{word!r} (not a usable path)")
+            continue
         if expanded is None:
             unknown.append(f"{word} (matches more than {_GLOB_LIMIT} files)")
             continue
