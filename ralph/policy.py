@@ -152,26 +152,25 @@ class Rule:
     match: tuple[str, ...] = ()
     not_match: tuple[str, ...] = ()
 
-    @property
-    def for_commands(self) -> bool:
-        """True if the rule has conditions only shell commands can meet."""
-        return any(
-            v is not None
-            for v in (
-                self.programs,
-                self.subcommands,
-                self.not_subcommands,
-                self.flags_any,
-                self.flags_all,
-                self.flags_none,
-                self.args_any,
-                self.args_none,
-                self.redirect,
-                self.assigns,
-                self.wrappers,
-                self.inline_code,
-            )
+    for_commands: bool = field(init=False, repr=False, compare=False)
+    """True if the rule has conditions only shell commands can meet."""
+
+    def __post_init__(self) -> None:
+        command_only = (
+            self.programs,
+            self.subcommands,
+            self.not_subcommands,
+            self.flags_any,
+            self.flags_all,
+            self.flags_none,
+            self.args_any,
+            self.args_none,
+            self.redirect,
+            self.assigns,
+            self.wrappers,
+            self.inline_code,
         )
+        object.__setattr__(self, "for_commands", any(v is not None for v in command_only))
 
     def matches(self, unit: Unit, places: Places) -> bool:
         """True if every condition of the rule holds for the unit."""
