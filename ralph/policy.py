@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import os
 import re
+import shlex
 import threading
 import time
 import tomllib
@@ -330,8 +331,6 @@ def _units_for_call(call: dict[str, Any], places: Places) -> tuple[list[Unit], l
 
 
 def _delete_command(call: dict[str, Any], places: Places) -> str:
-    import shlex
-
     path = call.get("path")
     if not isinstance(path, str) or not path:
         raise ValueError("delete call without a path")
