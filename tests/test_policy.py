@@ -465,7 +465,8 @@ def test_path_rules_cover_every_reader(setup: Setup) -> None:
 
 
 def test_globs_are_judged_by_what_they_match(setup: Setup) -> None:
-    assert_all(setup, ["cat .e*", "cat secrets/*", "head secrets/*.key", "cat ~/.ss*/id*"], "confirm")
+    secret_globs = ["cat .e*", "cat secrets/*", "head secrets/*.key", "cat ~/.ss*/id*"]
+    assert_all(setup, secret_globs, "confirm")
     assert_all(setup, ["rm -rf build/*", "rm *.tmp", "rm -rf /tmp/ralph-*", "cat *"], "allow")
     assert run(setup, "rm -rf src/*").rule == "files.delete-tree"
 
