@@ -478,7 +478,7 @@ def _steps(
 
 def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
     prompt = build_prompt(tf, step, req.workspace, req.task_path)
-    verify = " && ".join(f"({c})" for c in step.verify) if step.verify else None
+    verify = " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
     try:
         return run_step(session, prompt, verify)
     except WaitTooLong as e:
