@@ -296,3 +296,29 @@ def test_next_prompt_shows_first_request(project: Path, monkeypatch: Any, capsys
     assert e.value.code == 0
     assert "Create hello.txt saying hi" in out and "grep -q hi hello.txt" in out
     assert "Use tabs." in out and "tokens" in out
+
+
+def test_second_run_exits_75_naming_the_holder(ralph_anthropic: Ralph, project: Path) -> None:
+    import os
+
+    from ralph.lock import run_lock
+
+    plan = project / "tasks" / "plan.md"
+    with run_lock(plan, project):
+        code, _, err = ralph_anthropic("run", str(plan), "--model", ralph_anthropic.model)
+    assert code == 75
+    assert f"pid {os.getpid()}" in err
+    assert ralph_anthropic.server.requests == []
+
+
+def test_usage_limit_longer_than_max_wait_defers_the_step(
+    ralph_anthropic: Ralph, project: Path
+) -> None:
+    plan = project / "tasks" / "plan.md"
+    before = plan.read_bytes()
+    ralph_anthropic.server.add(Error(429, {"retry-after": "10800"}))
+    code, summary, err = ralph_anthropic.run(plan, "--max-wait", "15m")
+    assert code == 1, err
+    assert summary["steps"][0]["outcome"] == "deferred"
+    assert plan.read_bytes() == before  # not counted as a failed attempt
+    assert len(ralph_anthropic.server.requests) == 1  # no sleeping through three hours
