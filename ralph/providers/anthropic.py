@@ -13,8 +13,8 @@ from typing import Any
 
 from ralph.errors import ProviderError
 from ralph.messages import Message, Reply, ToolSpec, Usage
-from ralph.providers.base import SDKProvider, make_call, sdk_options
-from ralph.providers.retry import RetryPolicy, Transient
+from ralph.providers.base import SDKProvider, make_call
+from ralph.providers.retry import Transient
 
 CACHE = {"type": "ephemeral"}
 DEFAULT_MAX_TOKENS = 16_000
@@ -24,21 +24,11 @@ class AnthropicProvider(SDKProvider):
     name = "anthropic"
     key_var = "ANTHROPIC_API_KEY"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float | None = None,
-        max_tokens: int | None = None,
-    ) -> None:
-        super().__init__(model, retry=retry)
-        import anthropic
+    sdk = "anthropic"
+    client_class = "Anthropic"
 
-        self._client = anthropic.Anthropic(**sdk_options(api_key, base_url, timeout))
-        self._use_sdk_errors(anthropic)
+    def __init__(self, model: str, *, max_tokens: int | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
         env_max = os.environ.get("RALPH_MAX_TOKENS", "").strip()
         self.max_tokens = max_tokens or (int(env_max) if env_max.isdigit() else DEFAULT_MAX_TOKENS)
 

@@ -1,14 +1,15 @@
 """What the three provider adapters share: one attempt wrapped in the retry layer and
 timed, SDK errors mapped to ralph's, and tool-argument conversion.
 
-An adapter subclasses `SDKProvider`, builds its SDK client in `__init__` (importing the
-SDK there, never at module level) and implements `_request()`: one HTTP request, from
+An adapter subclasses `SDKProvider`, names its SDK and client class (the SDK is imported
+when a provider is built, never at module level) and implements `_request()`: one HTTP request, from
 ralph's messages to a `Reply`. Nothing SDK-typed is returned from here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import time
 from types import ModuleType
@@ -23,12 +24,27 @@ class SDKProvider:
 
     name: str = ""
     key_var: ClassVar[str] = ""
+    sdk: ClassVar[str] = ""
+    """The SDK's module, imported when the provider is built: "anthropic" or "openai"."""
+    client_class: ClassVar[str] = ""
+    """The SDK's client class in that module, e.g. "Anthropic" or "OpenAI"."""
 
-    def __init__(self, model: str, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> None:
         self.model = model
         self.retry = retry or RetryPolicy()
-        self._caught: tuple[type[BaseException], ...] = ()
-        self._connection_errors: tuple[type[BaseException], ...] = ()
+        sdk = importlib.import_module(self.sdk)
+        self._client: Any = getattr(sdk, self.client_class)(
+            **sdk_options(api_key, base_url, timeout)
+        )
+        self._use_sdk_errors(sdk)
 
     def _use_sdk_errors(self, sdk: ModuleType) -> None:
         """Catch this SDK's API errors, and httpx2 transport errors raised mid-stream."""

@@ -16,29 +16,15 @@ from ralph.providers.base import (
     arguments_json,
     make_call,
     result_text,
-    sdk_options,
 )
-from ralph.providers.retry import RetryPolicy
 
 
 class OpenAIChatProvider(SDKProvider):
     name = "openai-chat"
     key_var = "OPENAI_API_KEY"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        super().__init__(model, retry=retry)
-        import openai
-
-        self._client = openai.OpenAI(**sdk_options(api_key, base_url, timeout))
-        self._use_sdk_errors(openai)
+    sdk = "openai"
+    client_class = "OpenAI"
 
     def _request(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Reply:
         wire = [{"role": "system", "content": system}] if system else []
