@@ -402,6 +402,10 @@ def run_task(
         )
         try:
             report.stopped = _steps(req, provider, report, record, interrupted, prompt)
+        except (RalphError, KeyboardInterrupt) as e:
+            report.stopped = f"error: {e}" if isinstance(e, RalphError) else "aborted"
+            report.exit_code = getattr(e, "exit_code", EXIT_INTERRUPTED)
+            raise
         finally:
             record(
                 "run_end",
