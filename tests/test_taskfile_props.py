@@ -18,7 +18,7 @@ from ralph.taskfile import Step, TaskFile, edit_bytes, parse
 
 LINE_RE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 NOTE_LINE_RE = re.compile(rb"[ \t]*- ralph: [^\r\n]*(?:\r\n|\r|\n)?")
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 NOTE_HEADS = {
     "done": "done",
@@ -60,7 +60,7 @@ def items(depth: int, markers: tuple[str, ...]) -> st.SearchStrategy[list[Item]]
         note=st.booleans(),
         children=child,
     )
-    return st.lists(item, min_size=1, max_size=4)
+    return st.lists(item, min_size=1, max_size=3)
 
 
 def visual_col(s: str) -> int:
