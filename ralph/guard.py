@@ -175,13 +175,13 @@ def shipped_policy(name: str) -> Path:
 def tty_prompt(text: str) -> str | None:
     """Ask on the terminal itself (never stdin, which the agent's world may feed)."""
     try:
-        tty = open("/dev/tty", "r+", encoding="utf-8", errors="replace")  # noqa: SIM115
+        # Unbuffered bytes: a text-mode "r+" stream on a terminal fails (it is not seekable).
+        tty = open("/dev/tty", "rb+", buffering=0)  # noqa: SIM115
     except OSError:
         return None
     with tty:
-        tty.write(text)
-        tty.flush()
-        return tty.readline()  # "" at end of input: the default, no
+        tty.write(text.encode("utf-8", errors="replace"))
+        return tty.readline().decode("utf-8", errors="replace")  # "" at EOF: the default, no
 
 
 def _question(exact: dict[str, Any], decision: Decision, step: str | None) -> str:
