@@ -19,6 +19,8 @@ Lines are counted like markdown-it counts them (`\\r\\n`, `\\r` or `\\n`), 1-bas
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import re
 import stat
@@ -34,7 +36,7 @@ from ralph.errors import ConflictError, TaskFileError
 from ralph.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from markdown_it import MarkdownIt
     from markdown_it.token import Token
@@ -76,9 +78,13 @@ class ParseWarning:
         return f"line {self.line}: {self.message}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Step:
-    """One checklist step and the context a model session needs to work on it."""
+    """One checklist step and the context a model session needs to work on it.
+
+    Read-only by convention (parses are cached and shared): use `dataclasses.replace`.
+    Not frozen because frozen dataclasses cost 4x more to build, which shows at 100k steps.
+    """
 
     line: int  # 1-based line of the box
     checked: bool
@@ -224,9 +230,23 @@ def parse(data: bytes, name: str = "<string>") -> TaskFile:
         return hit
     text = _decode(data, name)
     bom = text.startswith(BOM)
-    tf = _Builder(text[1:] if bom else text).build(name, data, sha, bom)
+    with _gc_paused():
+        tf = _Builder(text[1:] if bom else text).build(name, data, sha, bom)
     _remember(tf)
     return tf
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing makes many small objects and no cycles; the cycle collector would otherwise
+    rescan them again and again (a third of the parse time for big files)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _CACHE: dict[tuple[str, str], TaskFile] = {}  # a few recent parses, keyed by name and sha256
@@ -297,6 +317,7 @@ class _Frame:
     level: int
     line: int  # 0-based first line
     owner: int | None  # nearest enclosing step (draft index), including this item itself
+    near_item: _Frame | None = None  # nearest list item: this one, or the one around a quote
     step: int | None = None  # draft index if this item is a step
 
 
@@ -341,25 +362,31 @@ class _Builder:
         self.front_matter: str | None = None
 
     def build(self, name: str, data: bytes, sha: str, bom: bool) -> TaskFile:
+        stack = self.stack
+        detail_level = -1  # tokens at this level sit directly inside the innermost step item
         for i, tok in enumerate(self.tokens):
-            if self.stack and tok.map is not None and tok.nesting >= 0:
+            if tok.level == detail_level and tok.nesting >= 0:
                 self._detail(tok)
             kind = tok.type
             if kind == "list_item_open":
                 self._item(i, tok)
             elif kind == "blockquote_open":
-                self.stack.append(_Frame(True, tok.level, tok.map[0] if tok.map else 0, None))
+                near = stack[-1].near_item if stack else None
+                stack.append(_Frame(True, tok.level, tok.map[0] if tok.map else 0, None, near))
                 self.quotes += 1
             elif kind in ("list_item_close", "blockquote_close"):
-                frame = self.stack.pop()
-                if frame.quote:
+                if stack.pop().quote:
                     self.quotes -= 1
                 else:
                     self.items -= 1
-            elif kind == "heading_open" and not self.stack:
+            elif kind == "heading_open" and not stack:
                 self._heading(int(tok.tag[1:]), self.tokens[i + 1].content)
             elif kind == "front_matter":
                 self.front_matter = tok.content
+            else:
+                continue
+            top = stack[-1] if stack else None
+            detail_level = top.level + 1 if top is not None and top.step is not None else -1
         return TaskFile(
             name=name,
             title=self.title or Path(name).name,
@@ -387,9 +414,10 @@ class _Builder:
         content = None
         if first.type in ("paragraph_open", "heading_open") and first.map and first.map[0] == line:
             content = self.tokens[i + 2].content
-        parent = next((f for f in reversed(self.stack) if not f.quote), None)
+        parent = self.stack[-1].near_item if self.stack else None
         owner = parent.owner if parent else None
         frame = _Frame(False, tok.level, line, owner)
+        frame.near_item = frame
         kind, box = _classify(content) if content is not None else (None, "")
         if kind in ("step", "lookalike") and self.quotes:
             self._warn(line, f"`[{box}]` inside a blockquote is not a step; ralph ignores it")
@@ -455,9 +483,9 @@ class _Builder:
     def _detail(self, tok: Token) -> None:
         """Blocks directly inside a step item, after its first paragraph: extra context."""
         frame = self.stack[-1]
-        if frame.step is None or tok.level != frame.level + 1 or tok.type in _LIST_OPENS:
+        if frame.step is None or tok.type in _LIST_OPENS or not tok.map:
             return
-        start, end = tok.map or (0, 0)
+        start, end = tok.map
         if start == frame.line:
             return
         indent = self.drafts[frame.step].column
