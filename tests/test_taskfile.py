@@ -211,6 +211,16 @@ def test_next_step_is_first_open_leaf_and_skips_waiting_steps() -> None:
     assert nxt is not None and nxt.text == "retry me"
 
 
+def test_step_awaiting_a_decided_approval_runs_again() -> None:
+    src = "- [ ] deploy\n  - ralph: awaiting approval a1b2c3 · fly deploy\n- [ ] later\n"
+    tf = parse(src.encode(), "p")
+    assert tf.next_step().text == "later"
+    assert tf.next_step(decided=lambda i: False).text == "later"
+    seen = []
+    assert tf.next_step(decided=lambda i: seen.append(i) or True).text == "deploy"
+    assert seen == ["a1b2c3"]
+
+
 def test_note_is_never_a_step_or_hint_and_only_counts_under_a_step() -> None:
     src = "- ralph: done · top level is just an item\n- [ ] a\n  - ralph: interrupted\n  - hint\n"
     tf = parse(src.encode(), "p")
