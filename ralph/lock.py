@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ralph.errors import LockHeld
 from ralph.fsutil import atomic_write_text
-from ralph.workspace import locks_dir
+from ralph.workspace import locks_dir, state_dir
 
 
 def lock_path(taskfile: Path, workspace: Path) -> Path:
@@ -33,7 +33,7 @@ def run_lock(taskfile: Path, workspace: Path) -> Iterator[Path]:
 
     path = lock_path(taskfile, workspace)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ignore_in_git(path.parent)
+    _ignore_in_git(state_dir(workspace))
     lock = FileLock(path, timeout=0)
     try:
         lock.acquire()
@@ -82,7 +82,7 @@ def _read_pid(pid_file: Path) -> int | None:
 
 
 def _ignore_in_git(folder: Path) -> None:
-    """Lock files stay after release; keep them out of `git status`."""
+    """ralph's state (locks, runs, approvals) stays out of `git status` and commits."""
     ignore = folder / ".gitignore"
     if not ignore.exists():
         with contextlib.suppress(OSError):

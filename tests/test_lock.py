@@ -81,7 +81,7 @@ def test_second_lock_in_process_is_refused_and_released_after(plan: Path, tmp_pa
     with run_lock(plan, tmp_path):
         pass
     assert not held.with_suffix(".pid").exists()
-    assert (held.parent / ".gitignore").read_text() == "*\n"
+    assert (held.parent.parent / ".gitignore").read_text() == "*\n"  # all of .ralph/
     assert plan.read_text() == "- [ ] a\n"  # the task file itself is never the lock
 
 
