@@ -433,7 +433,8 @@ def _steps(
         tf = taskfile.load(req.task_path)  # read again: a person may have edited it
         step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
         if step is None:
-            return _nothing_left(tf)
+            stopped, report.exit_code = _nothing_left(tf, report.exit_code)
+            return stopped
         guard = Guard(
             req.policy_path,
             req.workspace,
@@ -505,6 +506,8 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
     if attempt.outcome == "deferred":
         return report  # not an attempt: nothing to write
     summary = attempt.summary
+    if attempt.outcome == "blocked":  # the model's word; counted like any failed attempt
+        summary = f"blocked: {summary}"
     if attempt.cost is None:
         summary = f"cost unknown · {summary}"
     details = taskfile.note_details(
@@ -548,11 +551,15 @@ def _decided(workspace: Path, approval_id: str) -> bool:
         return True
 
 
-def _nothing_left(tf: TaskFile) -> str:
+def _nothing_left(tf: TaskFile, exit_code: int) -> tuple[str, int]:
+    """Why no step can run, and the exit code that tells cron: 3 if a step waits for an
+    approval, 1 if steps are blocked, else the code so far (0 when the plan is done)."""
     waiting = [s for s in tf.steps if not s.checked]
     if not waiting:
-        return "every step is done"
-    return f"no runnable step: {len(waiting)} open step(s) are blocked or await approval"
+        return "every step is done", exit_code
+    if any(s.state == "awaiting_approval" for s in waiting):
+        return f"no runnable step: {len(waiting)} open step(s) wait for approval", EXIT_APPROVAL
+    return f"no runnable step: {len(waiting)} open step(s) are blocked", EXIT_FAILED
 
 
 def _model_name(provider: Provider) -> str:

@@ -322,3 +322,21 @@ def test_usage_limit_longer_than_max_wait_defers_the_step(
     assert summary["steps"][0]["outcome"] == "deferred"
     assert plan.read_bytes() == before  # not counted as a failed attempt
     assert len(ralph_anthropic.server.requests) == 1  # no sleeping through three hours
+
+
+def test_blocked_by_the_model_counts_as_an_attempt(ralph_anthropic: Ralph, project: Path) -> None:
+    plan = project / "tasks" / "plan.md"
+    ralph_anthropic.server.add(Turn(tool_calls=[finish("the spec is missing", "blocked")]))
+    code, _, err = ralph_anthropic.run(plan)
+    assert code == 1, err
+    assert "failed (attempt 1/3)" in plan.read_text()
+    assert "blocked: the spec is missing" in plan.read_text()
+
+
+def test_only_blocked_steps_left_is_exit_1(ralph_anthropic: Ralph, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.md"
+    plan.write_text("- [ ] stuck\n  - ralph: blocked after 3 attempts · verify failed\n")
+    code, summary, _ = ralph_anthropic.run(plan)
+    assert code == 1
+    assert summary["stopped"] == "no runnable step: 1 open step(s) are blocked"
+    assert ralph_anthropic.server.requests == []
