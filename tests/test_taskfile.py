@@ -18,7 +18,8 @@ from ralph.errors import ConflictError, TaskFileError
 from ralph.taskfile import edit_bytes, load, parse, record_outcome
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "taskfiles"
-CASES = sorted(CORPUS.glob("*.md")) if CORPUS.is_dir() else []
+EXTRA = Path(__file__).resolve().parent / "taskfiles_extra"  # our own cases, same format
+CASES = (sorted(CORPUS.glob("*.md")) if CORPUS.is_dir() else []) + sorted(EXTRA.glob("*.md"))
 LINE_RE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
@@ -80,7 +81,12 @@ def test_corpus_note_only_inserts_lines(case: Path) -> None:
     got = split_lines(new)
     inserted = [line for line in got if b"- ralph: done \xc2\xb7 added the thing" in line]
     assert len(inserted) == 1
-    assert [line for line in got if line not in inserted] == checked
+    rest = [line for line in got if line not in inserted]
+    if not inserted[0].endswith((b"\n", b"\r")):  # the note ends a file without a final EOL
+        assert got[-1] == inserted[0] and not checked[-1].endswith((b"\n", b"\r"))
+        assert rest[-1].rstrip(b"\r\n") == checked[-1]  # the old last line only gains an EOL
+        rest[-1] = checked[-1]
+    assert rest == checked
     # Same place and indent as the corpus's own example of a note.
     theirs = split_lines(with_note.encode())
     pos = got.index(inserted[0])
