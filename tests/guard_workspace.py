@@ -68,10 +68,10 @@ def make_workspace(root: Path) -> tuple[Path, Path]:
     return ws, home
 
 
-def corpus_rows() -> list[tuple[str, str, str, str]]:
-    """(label, category, command, note) for every row of the dev corpus."""
+def corpus_rows(path: Path = CORPUS) -> list[tuple[str, str, str, str]]:
+    """(label, category, command, note) for every row of a corpus file (default: the dev corpus)."""
     rows = []
-    for line in CORPUS.read_text(encoding="utf-8").splitlines()[1:]:
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
         if not line.strip():
             continue
         label, category, command, note = [*line.split("\t"), "", "", ""][:4]
