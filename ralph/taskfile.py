@@ -61,6 +61,7 @@ _SETTING_RE = re.compile(r"([a-z][a-z0-9_]*(?:-[a-z0-9_]+)*):[ \t]+(\S.*)")
 _CODE_SPAN_RE = re.compile(r"(`+)[ ]?(.*?)[ ]?\1")
 _ATTEMPTS_RE = re.compile(r"\battempt (\d+)|\bafter (\d+) attempts?\b")
 _APPROVAL_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_LIST_LINE_RE = re.compile(r"([ \t]*)(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|\r|\n|$)")
 _LIST_OPENS = frozenset({"bullet_list_open", "ordered_list_open"})
 
 
@@ -108,6 +109,10 @@ class Step:
     note_end: int = field(default=0, repr=False)  # 0-based end (exclusive) of the note's lines
     note_at: int = field(default=0, repr=False)  # 0-based line index where a new note goes
     note_indent: str = field(default="", repr=False)
+    # Other places for a new note, tried in order when the first would change the plan:
+    # (0-based line index, indent) after each later block of the step (e.g. indented code
+    # after a blank line, which a note right under the box would pull into itself).
+    note_alts: tuple[tuple[int, str], ...] = field(default=(), repr=False)
 
     @property
     def runnable(self) -> bool:
@@ -343,6 +348,7 @@ class _Draft:
     note: str | None = None
     note_line: int | None = None  # 0-based
     note_end: int = 0
+    note_alts: list[tuple[int, str]] | None = None
 
 
 class _Builder:
@@ -488,10 +494,22 @@ class _Builder:
         start, end = tok.map
         if start == frame.line:
             return
-        indent = self.drafts[frame.step].column
-        text = "".join(_dedent(self.lines[n], indent) for n in range(start, end)).rstrip()
+        draft = self.drafts[frame.step]
+        text = "".join(_dedent(self.lines[n], draft.column) for n in range(start, end)).rstrip()
         if text:
-            self.drafts[frame.step].details.append(text)
+            draft.details.append(text)
+        if draft.note_alts is None:
+            draft.note_alts = []
+        draft.note_alts.append((end, self._alt_indent(draft, end)))
+
+    def _alt_indent(self, draft: _Draft, at: int) -> str:
+        """Indent for a note inserted before line `at` inside `draft`'s item: a list that
+        starts there (and sits inside the step) sets it, else the box's column."""
+        box = _visual_col(self.lines[draft.line][: draft.column])
+        m = _LIST_LINE_RE.match(self.lines[at]) if at < len(self.lines) else None
+        if m and _visual_col(m.group(1)) >= box:
+            return m.group(1)
+        return " " * box
 
     def _warn(self, line: int, message: str) -> None:
         self.warnings.append(ParseWarning(line + 1, message))
@@ -524,6 +542,7 @@ class _Builder:
                     note_end=d.note_end,
                     note_at=d.note_at,
                     note_indent=d.note_indent,
+                    note_alts=tuple(d.note_alts) if d.note_alts else (),
                 )
             )
         return tuple(steps)
@@ -597,10 +616,24 @@ def edit_bytes(
     note = note_head(step, outcome, max_attempts=max_attempts, approval_id=approval_id)
     if details:
         note += NOTE_SEP + one_line(details, NOTE_MAX_CHARS)
-    shift_at, shift = _put_note(tf, step, lines, note)
-    new = _encode(tf, lines)
-    _verify(tf, parse(new, tf.name), step, {s.index for s in boxes}, shift_at, shift, note)
-    return new
+    spots: Sequence[tuple[int, str] | None] = (
+        [None]
+        if step.note_line is not None
+        else [(step.note_at, step.note_indent), *step.note_alts]
+    )
+    refused: ConflictError | None = None
+    for spot in spots:  # the first place where the note leaves the plan as it was
+        attempt = list(lines)
+        shift_at, shift = _put_note(tf, step, attempt, note, spot)
+        new = _encode(tf, attempt)
+        try:
+            _verify(tf, parse(new, tf.name), step, {s.index for s in boxes}, shift_at, shift, note)
+        except ConflictError as e:
+            refused = refused or e
+            continue
+        return new
+    assert refused is not None
+    raise refused
 
 
 def record_outcome(
@@ -727,18 +760,22 @@ def _with_box(line: str, column: int, mark: str) -> str:
     return line[: column + 1] + mark + line[column + 2 :]
 
 
-def _put_note(tf: TaskFile, step: Step, lines: list[str], note: str) -> tuple[int, int]:
-    """Replace the step's note line(s) or insert one; return (first shifted line, shift)."""
-    if step.note_line is not None:
+def _put_note(
+    tf: TaskFile, step: Step, lines: list[str], note: str, spot: tuple[int, str] | None
+) -> tuple[int, int]:
+    """Replace the step's note line(s), or insert one at `spot` (line index, indent);
+    return (first shifted line, shift)."""
+    if spot is None:
+        assert step.note_line is not None
         start, end = step.note_line - 1, step.note_end
         raw = _strip_eol(lines[start])
         m = _MARKERS_RE.match(raw)
         prefix = raw[: m.end()] if m else _leading_ws(raw) + "- "
         lines[start:end] = [prefix + NOTE_PREFIX + note + _eol(lines[end - 1])]
         return end, 1 - (end - start)
-    at = step.note_at
+    at, indent = spot
     eol = _eol(lines[at - 1])
-    new = step.note_indent + "- " + NOTE_PREFIX + note
+    new = indent + "- " + NOTE_PREFIX + note
     if eol:
         new += eol
     else:  # the step ends the file without a final newline: keep it that way

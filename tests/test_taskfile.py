@@ -379,12 +379,25 @@ def test_note_details_format() -> None:
     )
 
 
-def test_note_that_would_change_structure_is_refused(tmp_path: Path) -> None:
-    # A note line would adopt the indented code below it; nothing may be written.
-    src = "- [ ] step\n\n        code for the step\n"
+def test_note_goes_after_indented_code_it_would_otherwise_adopt(tmp_path: Path) -> None:
+    # Right under the box, the note item would adopt the indented code below it (the code
+    # would become its paragraph); the next place that keeps the plan is after the code.
+    src = "- [ ] step\n\n        code for the step\n- [ ] next\n"
     path = write(tmp_path, src)
     tf = load(path)
     assert tf.steps[0].details == ("      code for the step",)
+    record_outcome(path, tf.steps[0], "failed", "x")
+    lines = path.read_text().splitlines()
+    assert lines[:3] == src.splitlines()[:3] and lines[4:] == ["- [ ] next"]
+    assert lines[3].startswith("  - ralph: failed (attempt 1/3)")
+    assert load(path).steps[0].details == tf.steps[0].details
+
+
+def test_note_that_would_change_structure_everywhere_is_refused(tmp_path: Path) -> None:
+    # Under the box it adopts the code; after the code the paragraph below joins it lazily.
+    src = "- [ ] step\n\n        code for the step\ntext after the list\n"
+    path = write(tmp_path, src)
+    tf = load(path)
     with pytest.raises(ConflictError, match="refusing"):
         record_outcome(path, tf.steps[0], "failed", "x")
     assert path.read_text() == src
