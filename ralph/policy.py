@@ -379,7 +379,9 @@ def _command_unit(
         flags=cmd.flags,
         args=_git_push_args(cmd, places),
         redirects=tuple(r.target for r in cmd.redirects if r.target is not None),
-        assigns=tuple(_assign_name(a) for a in cmd.assignments) + standalone,
+        assigns=tuple(_assign_name(a) for a in cmd.assignments)
+        + standalone
+        + programs.implied_assignments(cmd),
         wrappers=cmd.wrappers,
         touches=tuple(touches),
         unknown_paths=tuple(unknown),

@@ -788,7 +788,9 @@ def _read_subcommand(cmd: Command, program: str) -> bool:
 
 def _git_reads(cmd: Command, table: dict[str, frozenset[str] | None]) -> bool:
     flags = cmd.flags
-    if {"-c", "--config-env", "--exec-path", "--ext-diff", "--textconv", "--exec"} & flags:
+    if {"--config-env", "--exec-path", "--ext-diff", "--textconv", "--exec"} & flags:
+        return False
+    if implied_assignments(cmd):
         return False
     sub = cmd.subcommand
     rest = cmd.args[1:]
@@ -814,6 +816,25 @@ def _git_reads(cmd: Command, table: dict[str, frozenset[str] | None]) -> bool:
         return False
     allowed = table[sub]
     return allowed is None or (bool(rest) and rest[0] in allowed)
+
+
+_GIT_GLOBAL_VALUES = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace"})
+
+
+def implied_assignments(cmd: Command) -> tuple[str, ...]:
+    """Variables a program sets for itself from its options: `git -c k=v` (before the
+    subcommand) is passed on as GIT_CONFIG_PARAMETERS; `git switch -c NAME` is not."""
+    if cmd.program != "git":
+        return ()
+    words = iter(cmd.argv[1:])
+    for word in words:
+        if not word.startswith("-") or word == "--":
+            break
+        if word.startswith("-c") or word.startswith("--config-env"):
+            return ("GIT_CONFIG_PARAMETERS",)
+        if word in _GIT_GLOBAL_VALUES:
+            next(words, None)
+    return ()
 
 
 def _is_dry_run(cmd: Command, program: str) -> bool:

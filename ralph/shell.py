@@ -1222,11 +1222,21 @@ _EMBEDDED_OPTIONS = {  # options whose value the program runs as a command
 
 
 def _embedded_command(program: str, words: list[_Word]) -> list[_Word]:
-    """The words of a command that a (non-wrapper) program runs: `git bisect run CMD ...`."""
+    """The words of a command that a (non-wrapper) program runs: `git bisect run CMD ...`,
+    `docker run IMAGE CMD ...` (judged as if it ran here: container paths count as local ones).
+    """
     if program == "git":
         _, args, _ = _parse_args(program, words[1:])
         if [a.value for a in args[:2]] == ["bisect", "run"]:
             return words[words.index(args[1]) + 1 :]
+    if _table_name(program) == "docker":
+        _, args, values = _parse_args(program, words[1:])
+        runs = _OPTIONS["docker"].runs_command
+        for n in range(1, min(len(args), 3)):
+            if " ".join(a.value for a in args[:n]) in runs and len(args) > n:
+                start = next(i for i, w in enumerate(words) if w is args[n]) + 1
+                entry = [v for o, v in values if o == "--entrypoint"]
+                return entry[-1:] + words[start:] if entry or words[start:] else []
     return []
 
 
@@ -1275,6 +1285,9 @@ class _Opts:
     operators: frozenset[str] = frozenset()  # words that are neither flags nor positional
     pairs: frozenset[str] = frozenset()  # options that take the next two words (jq --arg N V)
     subcommands: dict[str, frozenset[str]] | None = None  # value options after the subcommand
+    # subcommand paths whose next positional (image, container, service) is followed by a
+    # command the program runs: `docker run [opts] IMAGE CMD...`, `docker compose exec SVC CMD`
+    runs_command: frozenset[str] = frozenset()
 
 
 _NO_OPTS = _Opts()
@@ -1331,8 +1344,13 @@ _OPTIONS: dict[str, _Opts] = {
             "create": _DOCKER_RUN,
             "exec": _fs("-e", "--env", "-u", "--user", "-w", "--workdir", "--env-file"),
             "build": _fs("-t", "--tag", "-f", "--file", "--build-arg", "--target", "--platform"),
-            "compose": _fs("-f", "--file", "-p", "--project-name", "--profile", "--env-file"),
+            "compose": _fs("-f", "--file", "-p", "--project-name", "--profile", "--env-file")
+            | _fs("-e", "--env", "-v", "--volume", "-w", "--workdir", "-u", "--user", "--name")
+            | _fs("--entrypoint", "-l", "--label", "--publish", "--index"),
+            "container": _DOCKER_RUN,
         },
+        runs_command=_fs("run", "exec", "compose run", "compose exec", "container run")
+        | _fs("container exec"),
     ),
     "npm": _Opts(value=_fs("--prefix", "-w", "--workspace", "--registry", "--tag", "--otp")),
     "npx": _Opts(value=_fs("-p", "--package", "-c", "--call")),
@@ -1541,6 +1559,8 @@ def _parse_args(
             args.append(word)
             if opts.subcommands is not None and len(args) == 1:
                 takes = opts.subcommands.get(text, frozenset())
+            path = " ".join(a.value for a in args[:-1])
+            ended = ended or (len(args) > 1 and path in opts.runs_command)
             continue
         if text == "--":
             ended = True

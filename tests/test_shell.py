@@ -413,7 +413,9 @@ CORPUS_CASES: list[tuple[str, list[dict[str, Any]], str | None]] = [
                 subcommand="run",
                 option_values=(("-v", "~/.aws:/root/.aws"),),
                 args=("run", "alpine", "cat", "/root/.aws/credentials"),
-            )
+            ),
+            # the container's command is judged too (its paths as if they were local)
+            C("cat", wrappers=("docker",), args=("/root/.aws/credentials",)),
         ],
         None,
     ),
