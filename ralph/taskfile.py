@@ -24,6 +24,7 @@ import gc
 import hashlib
 import re
 import stat
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -425,10 +426,13 @@ class _Builder:
         frame = _Frame(False, tok.level, line, owner)
         frame.near_item = frame
         kind, box = _classify(content) if content is not None else (None, "")
-        if kind in ("step", "lookalike") and self.quotes:
-            self._warn(line, f"`[{box}]` inside a blockquote is not a step; ralph ignores it")
+        if kind in ("step", "lookalike", "glued") and self.quotes:
+            self._warn(line, f"`[{box[0]}]` inside a blockquote is not a step; ralph ignores it")
         elif kind == "lookalike":
             self._warn(line, f"`[{box}]` is not a task box (use `[ ]` or `[x]`); ralph ignores it")
+        elif kind == "glued":
+            after = _shown(box[1])
+            self._warn(line, f"`[{box[0]}]` is followed by {after}, not a space; ralph ignores it")
         elif kind == "step":
             index = self._step(i, line, first, content or "", owner)
             if index is not None:
@@ -549,7 +553,8 @@ class _Builder:
 
 
 def _classify(content: str) -> tuple[str | None, str]:
-    """("step" | "lookalike" | "empty" | None, the character in the box) for an item's text."""
+    """("step" | "lookalike" | "glued" | "empty" | None, the box's character) for an item's
+    text; for "glued" (`[ ]*`, `[ ]x`, a no-break space after `]`) also the character after."""
     m = _BOX_RE.match(content)
     if m is None:
         return None, ""
@@ -560,7 +565,7 @@ def _classify(content: str) -> tuple[str | None, str]:
     if box in (" ", "x", "X"):
         if not rest.strip():
             return "empty", box  # `- [ ]` with nothing to do: not a step, not worth a warning
-        return ("step" if rest[0] in " \t" else "lookalike"), box
+        return ("step", box) if rest[0] in " \t" else ("glued", box + rest[0])
     return "lookalike", box
 
 
@@ -849,6 +854,13 @@ def _visual_col(prefix: str) -> int:
 def _dedent(line: str, width: int) -> str:
     ws = _leading_ws(line)
     return line[min(len(ws), width) :]
+
+
+def _shown(ch: str) -> str:
+    """A character for a message: `x`, or its code point and name if it is invisible."""
+    if ch.isprintable() and not ch.isspace():
+        return f"`{ch}`"
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'character')}"
 
 
 def _unquote(value: str) -> str:

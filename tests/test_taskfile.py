@@ -192,6 +192,16 @@ def test_lookalikes_warn_with_line_numbers() -> None:
     assert str(tf.warnings[0]).startswith("line 1: `[-]` is not a task box")
 
 
+def test_a_box_glued_to_its_text_says_what_follows_it() -> None:
+    tf = parse("- [ ]*e\n- [x]\u00a0f\n> - [ ]x g\n- [ ] ok\n".encode(), "p")
+    assert [s.line for s in tf.steps] == [4]
+    assert [str(w) for w in tf.warnings] == [
+        "line 1: `[ ]` is followed by `*`, not a space; ralph ignores it",
+        "line 2: `[x]` is followed by U+00A0 NO-BREAK SPACE, not a space; ralph ignores it",
+        "line 3: `[ ]` inside a blockquote is not a step; ralph ignores it",
+    ]
+
+
 def test_next_step_is_first_open_leaf_and_skips_waiting_steps() -> None:
     src = """\
 - [ ] parent
