@@ -10,7 +10,8 @@ and the result gets exactly one class, checked in this order:
   protected  .git/ internals, .ralph/ (approvals, logs), the workspace's policies/ folder,
              the policy file in use, and any extra `[paths] protected` globs
   secret     .env files (not .env.example/.sample/.template), keys, SSH/cloud credentials
-  scratch    build outputs and caches inside the workspace, and /tmp/ralph-*
+  scratch    build outputs and caches inside the workspace (build/, node_modules/, *.pyc,
+             *.o ...), and /tmp/ralph-*
   workspace  anything else inside the workspace
   temp       /tmp, /var/tmp, $TMPDIR (below them, not the folders themselves)
   outside    everything else (including the rest of the home folder)
@@ -82,6 +83,7 @@ SCRATCH_NAMES = frozenset(
         ".cache",
     }
 )
+SCRATCH_SUFFIXES = (".pyc", ".pyo", ".o", ".obj", ".class")  # compiled files a build remakes
 SCRATCH_TEMP_PREFIX = "ralph-"  # /tmp/ralph-* is scratch temp space
 
 SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".azure", ".kube", ".password-store"})
@@ -251,6 +253,8 @@ class Places:
             return "secret"
         if rel is not None:
             if SCRATCH_NAMES.intersection(parts) or self.extra_scratch.matches(path, self):
+                return "scratch"
+            if parts and parts[-1].endswith(SCRATCH_SUFFIXES):
                 return "scratch"
             return "workspace"
         if self.home is not None and _relative(path, self.home) is not None:

@@ -31,6 +31,7 @@ import glob
 import hashlib
 import itertools
 import os
+import posixpath
 import re
 import shlex
 import threading
@@ -400,6 +401,9 @@ def _targets_with_find(
     if owner is None:
         return [*programs.targets(cmd), programs.Target("{}", "read", dynamic=True)]
     starts = owner.args or (".",)
+    only = programs.find_names(owner)
+    if only:  # `find . -name __pycache__ -exec rm -rf {} +`: {} is each ./**/__pycache__
+        starts = tuple(posixpath.join(s, only[0]) for s in starts)
     filtered = bool(owner.flags - {"-depth", "-xdev", "-mount", "-print", "-print0"})
     names = [v for o, v in owner.option_values if o in _FIND_NAME_TESTS]
     out: list[programs.Target] = []

@@ -18,6 +18,7 @@ decide what to do with it. Everything here works on one `shell.Command` at a tim
 from __future__ import annotations
 
 import ast
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -475,9 +476,21 @@ def _mv(cmd: Command) -> list[Target]:
 
 
 def _ln(cmd: Command) -> list[Target]:
+    """The link is written (a link to /dev/null empties it); what it points at is exposed,
+    so it counts as read (a relative symlink target is relative to the link's folder)."""
     into = option_values(cmd, "-t", "--target-directory")
-    dest = into or list(cmd.args[-1:] if len(cmd.args) > 1 else ["."])
-    return [Target(d, "write", follow=False) for d in dest]
+    sources, dest = (cmd.args, into) if into else (cmd.args[:-1], cmd.args[-1:])
+    if not sources:
+        sources, dest = dest, ["."]
+    access = "truncate" if sources == ("/dev/null",) else "write"
+    out = [Target(d, access, follow=False) for d in dest]
+    symbolic = {"-s", "--symbolic"} & cmd.flags
+    for source in sources:
+        if symbolic and not source.startswith(("/", "~")):
+            folder = dest[0] if into or dest[0].endswith("/") else posixpath.dirname(dest[0])
+            source = posixpath.join(folder, source) if folder else source
+        out.append(Target(source, "read"))
+    return out
 
 
 def _truncate(cmd: Command) -> list[Target]:
@@ -545,10 +558,26 @@ def _patch(cmd: Command) -> list[Target]:
     return out + [Target(a, "write") for a in cmd.args[:1]] or [*out, Target(".", "write")]
 
 
+_FIND_PLAIN = _words("-delete -depth -print -print0 -xdev -mount")
+_FIND_SELECTORS = _words("-name -type -maxdepth -mindepth -prune -a -and -exec -execdir")
+
+
+def find_names(cmd: Command) -> list[str] | None:
+    """The -name patterns when they alone choose what find acts on (tests joined by "and"
+    only: no -o/-not/-path); None otherwise. `find . -name '*.pyc' -delete` -> ["*.pyc"]."""
+    if cmd.flags - _FIND_PLAIN - _FIND_SELECTORS:
+        return None
+    names = option_values(cmd, "-name")
+    return names if len(names) == 1 and "/" not in names[0] else None
+
+
 def _find(cmd: Command) -> list[Target]:
     starts = list(cmd.args) or ["."]
-    filtered = bool(cmd.flags - {"-delete", "-depth", "-print", "-print0", "-xdev", "-mount"})
+    filtered = bool(cmd.flags - _FIND_PLAIN)
     access = "delete" if "-delete" in cmd.flags else "list"
+    names = find_names(cmd) if access == "delete" else None
+    if names:  # what is deleted is each `start/**/NAME`; stand for it by `start/NAME`
+        starts = [posixpath.join(s, names[0]) for s in starts]
     out = [Target(s, access, follow=access != "delete", filtered=filtered) for s in starts]
     for opt in ("-fprint", "-fprint0", "-fprintf", "-fls"):
         out += [Target(v, "write") for v in option_values(cmd, opt)]
@@ -608,6 +637,8 @@ def _git(cmd: Command) -> list[Target]:
         out += [Target(p, "write") for p in paths]
     elif sub == "rm":
         out += [Target(a, "delete", follow=False) for a in cmd.args[1:]]
+    elif sub in ("add", "stage"):  # staged contents go into history (and out with a push)
+        out += [Target(a, "read") for a in cmd.args[1:] if not a.startswith(":")]
     elif sub == "mv":
         out += [Target(a, "delete", follow=False) for a in cmd.args[1:-1]]
         out += [Target(a, "write", follow=False) for a in cmd.args[-1:] if len(cmd.args) > 2]
