@@ -562,7 +562,7 @@ def _check(call: dict[str, Any], policy: Policy, workspace: Path, mode: Mode) ->
         raise ValueError(f"unknown mode {mode!r}")
     places = _places(policy, workspace)
     units, problems = _units_for_call(call, places)
-    verdicts = _floors(units, places)
+    verdicts = _floors(units, places) + _runs_downloads(units, places)
     verdicts += [
         _Verdict("confirm", "builtin:unparsed", f"the guard cannot fully analyse it: {p}")
         for p in problems
@@ -612,6 +612,25 @@ def _unit_verdicts(unit: Unit, policy: Policy, places: Places) -> list[_Verdict]
         reason = f"`{unit.program}` runs inline code the guard cannot check"
         out.append(_Verdict("confirm", "builtin:inline-code", reason))
     return [*out, verdict]  # on a tie the built-in reason is the more specific one
+
+
+def _runs_downloads(units: list[Unit], places: Places) -> list[_Verdict]:
+    """Ask when a file downloaded earlier in the same input is then run (remote code):
+    `curl -o s.sh URL && bash s.sh`, `wget -O build/tool URL && ./build/tool`."""
+    fetched: set[str] = set()
+    out: list[_Verdict] = []
+    for unit in units:
+        cmd = unit.command
+        if cmd is None:
+            continue
+        run = programs.run_path(cmd)
+        cwd = _command_cwd(cmd, places)
+        if run is not None and cwd is not None and places.resolve(run, cwd) in fetched:
+            reason = f"runs {run}, which this command downloads first"
+            out.append(_Verdict("confirm", "builtin:runs-download", reason))
+        if programs.base_program(cmd.program) in programs.DOWNLOADERS:
+            fetched.update(t.path for t in unit.touches if t.access in ("write", "truncate"))
+    return out
 
 
 def _floors(units: list[Unit], places: Places) -> list[_Verdict]:

@@ -185,6 +185,7 @@ _READ_SUBCOMMANDS: dict[str, dict[str, frozenset[str] | None]] = {
     "railway": _subs("status logs whoami list help"),
     "twine": _subs("check"),
     "alembic": _subs("current history heads branches show"),
+    "pulumi": _subs("preview whoami about version stack:ls,output,history config:get"),
 }
 for _alias, _name in (
     ("yarn", "npm"),
@@ -615,6 +616,9 @@ def _wget(cmd: Command) -> list[Target]:
         out += [Target(v, "read") for v in option_values(cmd, opt) if v != "-"]
     if not documents and not option_values(cmd, "-P", "--directory-prefix"):
         out.append(Target(".", "write"))
+        # the file is named after the URL: `wget URL/p.py` writes ./p.py
+        names = [posixpath.basename(a.split("?")[0]) for a in cmd.args if "://" in a]
+        out += [Target(n, "write") for n in names if n not in ("", ".", "..")]
     return out
 
 
@@ -964,6 +968,14 @@ def inline_code(cmd: Command) -> bool:
         return True
     script = _script_operand(cmd, program)
     return script is None or script == "-"
+
+
+def run_path(cmd: Command) -> str | None:
+    """The file a command runs as a program: its script (`bash s.sh`, `python3 x.py`) or the
+    program itself when named by a path (`./build/tool`)."""
+    if cmd.argv and "/" in cmd.argv[0]:
+        return cmd.argv[0]
+    return script_file(cmd)
 
 
 def script_file(cmd: Command) -> str | None:

@@ -661,7 +661,10 @@ class _Walker:
         mode, operand = _shell_mode(words)
         if any(a.startswith(("BASH_ENV=", "ENV=")) for a in ctx.assignments):
             self.problem("shell started with BASH_ENV/ENV set (it sources an unseen script)")
-        if mode == "-c" and operand is not None:
+        if mode == "-c" and operand is not None and ctx.implicit_args and "{}" in operand.value:
+            self.problem(f"{program} -c code has {{}} filled in at run time (xargs -I, find -exec)")
+            self.record(words, ctx, text, stdin)
+        elif mode == "-c" and operand is not None:
             self.reparse(operand, ctx, program, text, fallback=(words, stdin))
         elif mode == "stdin" and stdin is not None:  # here-doc / here-string: runs its content
             if stdin.text is None:
