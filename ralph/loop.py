@@ -9,6 +9,7 @@ the model, decides when a step is done: `finish_step(done)` only counts once the
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -109,6 +110,8 @@ class Session:
     price: Callable[[Usage], float | None] = lambda usage: None
     emit: Callable[..., None] = lambda event, **fields: None
     interrupted: Callable[[], bool] = lambda: False
+    plan: Path | None = None
+    """The task file: the model reports progress with finish_step, it does not edit boxes."""
 
 
 class OutOfBudget(Exception):
@@ -234,6 +237,11 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
             check_arguments(call)
         except ToolError as e:
             problem = str(e)
+    if problem is None and _edits_plan(session, call):
+        problem = (
+            "Refused: ralph writes progress to the task file itself. Report the outcome with "
+            "finish_step instead of editing the plan."
+        )
     if problem is not None:
         session.emit("tool", name=call.name, arguments=call.raw_arguments, error=problem)
         return ToolResult(call.id, problem, is_error=True)
@@ -257,6 +265,14 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
         result=result.content[:300],
     )
     return result
+
+
+def _edits_plan(session: Session, call: ToolCall) -> bool:
+    if session.plan is None or call.name not in ("write_file", "edit_file") or not call.arguments:
+        return False
+    target = Path(os.path.expanduser(str(call.arguments.get("path", ""))))
+    workspace = getattr(session.toolbox, "workspace", Path.cwd())
+    return os.path.realpath(workspace / target) == os.path.realpath(session.plan)
 
 
 def _finish_problem(arguments: dict[str, Any] | None) -> str | None:
@@ -453,6 +469,7 @@ def _steps(
             price=lambda usage: cost_usd(_model_name(provider), usage),
             emit=record,
             interrupted=interrupted,
+            plan=req.task_path,
         )
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
         attempt = _attempt(session, tf, step, req)

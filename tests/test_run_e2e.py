@@ -340,3 +340,21 @@ def test_only_blocked_steps_left_is_exit_1(ralph_anthropic: Ralph, tmp_path: Pat
     assert code == 1
     assert summary["stopped"] == "no runnable step: 1 open step(s) are blocked"
     assert ralph_anthropic.server.requests == []
+
+
+def test_the_model_cannot_edit_the_plan_with_file_tools(
+    ralph_anthropic: Ralph, project: Path
+) -> None:
+    plan = project / "tasks" / "plan.md"
+    before = plan.read_text()
+    checked = before.replace("- [ ] Create", "- [x] Create")
+    ralph_anthropic.server.add(
+        Turn(tool_calls=[("write_file", {"path": "tasks/plan.md", "content": checked})]),
+        Turn(tool_calls=[("edit_file", {"path": str(plan), "old_text": "[ ]", "new_text": "[x]"})]),
+        Turn(tool_calls=[finish("ticked it", "blocked")]),
+    )
+    code, _, err = ralph_anthropic.run(plan)
+    assert code == 1, err
+    assert "- [ ] Create hello.txt" in plan.read_text()
+    for index in (1, 2):
+        assert "finish_step instead" in json.dumps(ralph_anthropic.server.requests[index].body)
