@@ -25,11 +25,12 @@ def cli() -> None:
 
     \b
     Exit codes:
-      0   step done, or nothing left to do
-      1   the attempt failed or the step is blocked
+      0   step done, or every step is done
+      1   the attempt failed, or only blocked steps are left
       2   usage, input or configuration error
       3   stopped: a step waits for a person's approval
       75  another run holds the lock (try again later)
+      130 interrupted with Ctrl-C (the running call finished; the attempt is noted)
     """
 
 
