@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakeserver import FakeModelServer
+from tests.harness import PROVIDERS, Ralph
 
 
 def _is_loopback(host: str) -> bool:
@@ -50,3 +51,23 @@ def fake_server() -> Iterator[FakeModelServer]:
     """A running FakeModelServer with an empty script; `fake_server.add(...)` turns."""
     with FakeModelServer() as server:
         yield server
+
+
+@pytest.fixture(params=list(PROVIDERS))
+def ralph(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Ralph]:
+    """The CLI against a fresh fake server, once for each provider."""
+    with FakeModelServer() as server:
+        yield Ralph(server, request.param, monkeypatch, capsys)
+
+
+@pytest.fixture
+def ralph_anthropic(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Ralph]:
+    """The CLI against a fresh fake server, Anthropic only."""
+    with FakeModelServer() as server:
+        yield Ralph(server, "anthropic", monkeypatch, capsys)

@@ -13,16 +13,15 @@ from typing import Any
 import pytest
 
 from ralph import taskfile
-from tests.fakeserver import FakeModelServer, Turn
-from tests.test_run_e2e import Ralph, cmd, finish
+from tests.fakeserver import Turn
+from tests.harness import Ralph, cmd, finish
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "tasks" / "prototype.md"
 
 
 @pytest.fixture
-def ralph(monkeypatch: Any, capsys: Any) -> Any:
-    with FakeModelServer() as server:
-        yield Ralph(server, "anthropic", monkeypatch, capsys)
+def ralph(ralph_anthropic: Ralph) -> Ralph:
+    return ralph_anthropic
 
 
 def test_example_plan_parses_with_verify_lines_and_a_deploy_step() -> None:

@@ -12,7 +12,7 @@ import pexpect
 import pytest
 
 from tests.fakeserver import FakeModelServer, Turn
-from tests.test_run_e2e import cmd, finish
+from tests.harness import cmd, finish
 
 
 def _run_in_terminal(ws: Path, server: FakeModelServer, answer: str) -> tuple[int, str]:

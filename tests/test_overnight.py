@@ -22,13 +22,12 @@ from ralph.messages import Usage
 from ralph.tools import Toolbox
 from tests.fakeserver import FakeModelServer, Request, Turn
 from tests.guard_workspace import CORPUS, make_workspace
-from tests.test_run_e2e import Ralph, cmd, finish
+from tests.harness import Ralph, cmd, finish
 
 
 @pytest.fixture
-def ralph(monkeypatch: Any, capsys: Any) -> Any:
-    with FakeModelServer() as server:
-        yield Ralph(server, "anthropic", monkeypatch, capsys)
+def ralph(ralph_anthropic: Ralph) -> Ralph:
+    return ralph_anthropic
 
 
 def make_project(root: Path, plan: str) -> Path:

@@ -11,8 +11,8 @@ import pytest
 
 from ralph import plan as planner
 from ralph import scaffold
-from tests.fakeserver import FakeModelServer, Turn
-from tests.test_run_e2e import PROVIDERS, Ralph, cmd
+from tests.fakeserver import Turn
+from tests.harness import Ralph, cmd
 
 GOOD_PLAN = """\
 # Link shortener
@@ -48,18 +48,6 @@ def project(tmp_path: Path, monkeypatch: Any) -> Path:
     (ws / "src" / "app.py").write_text("print('hello')\n")
     monkeypatch.chdir(ws)
     return ws
-
-
-@pytest.fixture(params=list(PROVIDERS))
-def ralph(request: Any, monkeypatch: Any, capsys: Any) -> Any:
-    with FakeModelServer() as server:
-        yield Ralph(server, request.param, monkeypatch, capsys)
-
-
-@pytest.fixture
-def ralph_anthropic(monkeypatch: Any, capsys: Any) -> Any:
-    with FakeModelServer() as server:
-        yield Ralph(server, "anthropic", monkeypatch, capsys)
 
 
 def plan(r: Ralph, *args: str) -> tuple[int, str, str]:

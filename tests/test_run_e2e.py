@@ -13,12 +13,7 @@ import pytest
 
 from ralph.cli import main
 from tests.fakeserver import Error, FakeModelServer, Turn
-
-PROVIDERS = {
-    "anthropic": ("anthropic:claude-sonnet-4-6", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-    "openai": ("openai:gpt-5", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-    "openai-chat": ("openai-chat:qwen3-coder", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-}
+from tests.harness import Ralph, cmd, finish
 
 PLAN = """\
 # Demo plan
@@ -31,14 +26,6 @@ PLAN = """\
 """
 
 
-def finish(summary: str = "did it", outcome: str = "done") -> tuple[str, dict[str, str]]:
-    return ("finish_step", {"outcome": outcome, "summary": summary})
-
-
-def cmd(command: str, **extra: Any) -> tuple[str, dict[str, Any]]:
-    return ("run_command", {"command": command, **extra})
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     ws = tmp_path / "proj"
@@ -47,42 +34,6 @@ def project(tmp_path: Path) -> Path:
     (ws / "tasks").mkdir()
     (ws / "tasks" / "plan.md").write_text(PLAN)
     return ws
-
-
-class Ralph:
-    """Runs the CLI in-process with a provider pointed at the fake server."""
-
-    def __init__(self, server: FakeModelServer, provider: str, monkeypatch: Any, capsys: Any):
-        self.server, self.provider = server, provider
-        self.monkeypatch, self.capsys = monkeypatch, capsys
-        model, key_var, url_var = PROVIDERS[provider]
-        self.model = model
-        monkeypatch.setenv(key_var, "test-key")
-        monkeypatch.setenv(url_var, server.base_url(provider))
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.monkeypatch.setattr(sys, "argv", ["ralph", *args])
-        self.monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        out, err = self.capsys.readouterr()
-        return int(exit_info.value.code or 0), out, err
-
-    def run(self, plan: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-        code, out, err = self("run", str(plan), "--model", self.model, "--json", *args)
-        return code, (json.loads(out) if out.strip() else {}), err
-
-
-@pytest.fixture(params=list(PROVIDERS))
-def ralph(request: Any, monkeypatch: Any, capsys: Any) -> Any:
-    with FakeModelServer() as server:
-        yield Ralph(server, request.param, monkeypatch, capsys)
-
-
-@pytest.fixture
-def ralph_anthropic(monkeypatch: Any, capsys: Any) -> Any:
-    with FakeModelServer() as server:
-        yield Ralph(server, "anthropic", monkeypatch, capsys)
 
 
 def user_messages(server: FakeModelServer, index: int) -> list[Any]:
