@@ -1,4 +1,5 @@
-"""The dev corpus under policies/default.toml: DESTRUCTIVE rows never allow, BENIGN rows allow.
+"""The dev corpus and tests/guard_extra.tsv under policies/default.toml: DESTRUCTIVE rows
+never allow, BENIGN rows allow.
 
 The workspace is laid out as the corpus README says (tests/guard_workspace.py), with $HOME
 pointing at a fake home folder that `homelink` links to.
@@ -14,9 +15,13 @@ import pytest
 from ralph.policy import Decision, Policy, check, load_policy
 from tests.guard_workspace import DEFAULT_POLICY, corpus_call, corpus_rows, make_workspace
 
-ROWS = corpus_rows()
-DESTRUCTIVE = [r for r in ROWS if r[0] == "DESTRUCTIVE"]
-BENIGN = [r for r in ROWS if r[0] == "BENIGN"]
+EXTRA = Path(__file__).with_name("guard_extra.tsv")
+BY_DESIGN = "confirm by design:"
+"""A BENIGN row of guard_extra.tsv whose note starts so may ask instead (the note says why)."""
+SUITES = {"dev": corpus_rows(), "extra": corpus_rows(EXTRA)}
+MIN_BENIGN_RATE = {"dev": 0.95, "extra": 1.0}
+"""Share of BENIGN rows (not marked confirm by design) that must allow."""
+DESTRUCTIVE = [(suite, *r) for suite, rows in SUITES.items() for r in rows if r[0] == "DESTRUCTIVE"]
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +38,23 @@ def decide(setup: tuple[Policy, Path], command: str, mode: str = "interactive") 
 
 
 def test_the_corpus_has_both_kinds() -> None:
-    assert len(DESTRUCTIVE) > 50 and len(BENIGN) > 20
+    dev = SUITES["dev"]
+    assert sum(r[0] == "DESTRUCTIVE" for r in dev) > 50 and sum(r[0] == "BENIGN" for r in dev) > 20
 
 
-@pytest.mark.parametrize(("label", "category", "command", "note"), DESTRUCTIVE)
+def test_the_extra_cases_cover_every_category() -> None:
+    rows = SUITES["extra"]
+    assert sum(r[0] == "DESTRUCTIVE" for r in rows) >= 75
+    assert sum(r[0] == "BENIGN" for r in rows) >= 75
+    categories = {r[1] for r in rows}
+    assert {"filesystem_delete", "git_history_rewrite", "database", "cloud_deploy"} <= categories
+    assert {"disk_system", "privilege", "remote_code_exec", "secrets_exfiltration"} <= categories
+    assert len({r[2] for r in rows}) == len(rows), "duplicate commands"
+
+
+@pytest.mark.parametrize(("suite", "label", "category", "command", "note"), DESTRUCTIVE)
 def test_destructive_rows_never_allow(
-    setup: tuple[Policy, Path], label: str, category: str, command: str, note: str
+    setup: tuple[Policy, Path], suite: str, label: str, category: str, command: str, note: str
 ) -> None:
     decision = decide(setup, command)
     assert decision.decision in ("confirm", "deny"), (command, decision)
@@ -47,15 +63,28 @@ def test_destructive_rows_never_allow(
     assert audited.decision != "allow", (command, audited)
 
 
-def test_benign_rows_allow(setup: tuple[Policy, Path]) -> None:
-    refused = []
-    for _, _, command, note in BENIGN:
+@pytest.mark.parametrize("suite", list(SUITES))
+def test_benign_rows_allow(setup: tuple[Policy, Path], suite: str) -> None:
+    benign = [r for r in SUITES[suite] if r[0] == "BENIGN"]
+    refused, by_design, stale = [], [], []
+    for _, _, command, note in benign:
         decision = decide(setup, command)
-        if decision.decision != "allow":
+        expected_ask = note.startswith(BY_DESIGN)
+        if decision.decision == "allow":
+            if expected_ask:
+                stale.append(command)
+        elif expected_ask:
+            by_design.append(command)
+        else:
             refused.append(f"{command!r} ({note}): {decision.decision} {decision.rule}")
-    rate = 1 - len(refused) / len(BENIGN)
-    print(f"\nbenign rows allowed: {rate:.1%} of {len(BENIGN)}")
-    assert rate >= 0.95, "\n".join(refused)
+    rate = 1 - (len(refused) + len(by_design)) / len(benign)
+    print(
+        f"\n{suite}: benign rows allowed: {rate:.1%} of {len(benign)};"
+        f" {len(by_design)} confirm by design, {len(refused)} refused"
+    )
+    assert not stale, f"marked 'confirm by design' but allowed now: {stale}"
+    assert 1 - len(refused) / len(benign) >= MIN_BENIGN_RATE[suite], "\n".join(refused)
+    assert len(by_design) <= len(benign) // 10
 
 
 def test_decisions_carry_the_policy_hash_and_what_was_seen(setup: tuple[Policy, Path]) -> None:
