@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from ralph.messages import ToolSpec
-from ralph.taskfile import Step, TaskFile
+from ralph.taskfile import Step, TaskFile, one_line
 
 RECENT_NOTES = 5
 NOTE_CHARS = 200
@@ -37,7 +37,7 @@ def build_prompt(tf: TaskFile, step: Step, workspace: Path, task_path: Path) -> 
             "the step counts as done only if that exits 0."
         )
     if step.note:
-        parts.append(f"\nLast attempt: {_cap(step.note, NOTE_CHARS)}")
+        parts.append(f"\nLast attempt: {one_line(step.note, NOTE_CHARS)}")
     recent = recent_notes(tf, step)
     if recent:
         parts += ["", "## Recent progress", *recent]
@@ -48,7 +48,10 @@ def build_prompt(tf: TaskFile, step: Step, workspace: Path, task_path: Path) -> 
 def recent_notes(tf: TaskFile, step: Step, limit: int = RECENT_NOTES) -> list[str]:
     """ralph's notes of the last few finished steps before `step`, each capped."""
     noted = [s for s in tf.steps[: step.index] if s.note and s.checked]
-    return [f"- [x] {_cap(s.text, 120)} — {_cap(s.note or '', NOTE_CHARS)}" for s in noted[-limit:]]
+    return [
+        f"- [x] {one_line(s.text, 120)} — {one_line(s.note or '', NOTE_CHARS)}"
+        for s in noted[-limit:]
+    ]
 
 
 def workspace_facts(workspace: Path) -> list[str]:
@@ -61,7 +64,10 @@ def workspace_facts(workspace: Path) -> list[str]:
         doc = workspace / name
         if doc.is_file():
             text = doc.read_text(encoding="utf-8", errors="replace")
-            facts += [f"\n{name}:", _cap(text, AGENT_DOC_CHARS, flat=False)]
+            facts += [
+                f"\n{name}:",
+                text if len(text) <= AGENT_DOC_CHARS else text[: AGENT_DOC_CHARS - 1] + "…",
+            ]
             break
     return facts
 
@@ -88,12 +94,6 @@ def _git_status(workspace: Path) -> str | None:
     more = len(lines) - GIT_STATUS_LINES
     shown = lines[:GIT_STATUS_LINES] + ([f"… and {more} more"] if more > 0 else [])
     return "\n".join(shown)
-
-
-def _cap(text: str, limit: int, *, flat: bool = True) -> str:
-    if flat:
-        text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _rel(path: Path, root: Path) -> str:
