@@ -8,12 +8,15 @@ STATE_DIR = ".ralph"
 
 
 def find_workspace(start: Path) -> Path:
-    """Return the git root above `start` (a file or folder), else the folder itself."""
+    """Return the git root above `start` (a file or folder); outside git, the nearest folder
+    above with a `ralph.toml` (a project `ralph init` set up); else the folder itself."""
     start = start.resolve()
     folder = start if start.is_dir() else start.parent
-    for candidate in (folder, *folder.parents):
-        if (candidate / ".git").exists():
-            return candidate
+    above = (folder, *folder.parents)
+    for marker in (".git", "ralph.toml"):
+        for candidate in above:
+            if (candidate / marker).exists():
+                return candidate
     return folder
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tomllib
 from pathlib import Path
@@ -13,6 +14,7 @@ from ralph import scaffold, taskfile
 from ralph.cli import main
 from ralph.config import Config, load_config
 from ralph.guard import shipped_policy
+from tests.fakeserver import Turn
 
 
 def ralph(monkeypatch: Any, capsys: Any, *args: str) -> tuple[int, str, str]:
@@ -189,3 +191,23 @@ def test_commented_budget_defaults_are_the_real_defaults(tmp_path: Path) -> None
     assert len(data) == 8  # model, policy and the six budgets that have defaults
     cfg = load_config(tmp_path)
     assert cfg == Config(model=cfg.model, policy=cfg.policy)
+
+
+def test_a_project_set_up_by_init_runs_its_plan_outside_git(
+    ralph_anthropic: Any, tmp_path: Path
+) -> None:
+    """No git: the workspace is the folder with ralph.toml, so its model and policy apply."""
+    project = tmp_path / "demo"
+    code, _, err = ralph_anthropic("init", str(project))
+    assert code == 0, err
+    ralph_anthropic.server.add(
+        Turn(tool_calls=[("write_file", {"path": "NOTES.md", "content": "# Notes\n"})]),
+        Turn(tool_calls=[("finish_step", {"outcome": "done", "summary": "wrote NOTES.md"})]),
+    )
+    code, out, err = ralph_anthropic("run", str(project / "tasks" / "plan.md"), "--json")
+    assert code == 0, err
+    assert (project / "NOTES.md").exists()
+    run = json.loads(out)
+    record = (project / ".ralph" / "runs" / f"{run['run_id']}.jsonl").read_text()
+    start = json.loads(record.splitlines()[0])
+    assert start["policy"] == str((project / "policies" / "policy.toml").resolve())
