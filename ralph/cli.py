@@ -224,7 +224,7 @@ def _model_options(f: Any) -> Any:
         click.option(
             "--workspace",
             type=_WORKSPACE_DIR,
-            help="Default: the git root above the task file, else its folder.",
+            help="Default: git root above TASKFILE, else the ralph.toml folder, else its folder.",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
         click.option(
