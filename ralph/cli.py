@@ -363,7 +363,7 @@ def _run(
     from ralph.guard import find_policy, shipped_policy
     from ralph.loop import RunRequest, run_task
     from ralph.notify import check_url, notify
-    from ralph.providers import get_provider
+    from ralph.providers import check_credentials, get_provider
     from ralph.runview import LiveView
     from ralph.workspace import audits_dir, find_workspace
 
@@ -381,7 +381,7 @@ def _run(
     policy_path = shipped_policy("readonly") if mode == "audit" else find_policy(workspace, policy)
     if not policy_path.is_file():
         raise UsageError(f"policy file not found: {policy_path}")
-    get_provider(config.model, base_url=config.base_url)  # a missing key is exit 2, now
+    check_credentials(config.model, config.base_url)  # a missing key is exit 2, now
     if config.notify_url:
         check_url(config.notify_url)
     if commit:

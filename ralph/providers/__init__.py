@@ -71,6 +71,16 @@ def _api_key(provider: str, base_url: str | None) -> str:
     raise UsageError(f"{kind.key_var} is not set: export it to use {provider} models")
 
 
+def check_credentials(spec: str, base_url: str | None = None) -> tuple[str, str, str | None, str]:
+    """(provider, model, base URL, API key) for "PROVIDER:MODEL", importing no SDK.
+
+    Raises UsageError for a bad spec or a missing key, so a run can fail before any work."""
+    provider, model = check_provider_spec(spec)
+    kind = KINDS[provider]
+    base_url = base_url or os.environ.get(kind.base_url_var, "").strip() or None
+    return provider, model, base_url, _api_key(provider, base_url)
+
+
 def get_provider(
     spec: str,
     *,
@@ -82,10 +92,8 @@ def get_provider(
     missing key, before any request is made."""
     from ralph.providers.retry import RetryPolicy
 
-    provider, model = check_provider_spec(spec)
+    provider, model, base_url, api_key = check_credentials(spec, base_url)
     kind = KINDS[provider]
-    base_url = base_url or os.environ.get(kind.base_url_var, "").strip() or None
-    api_key = _api_key(provider, base_url)
     module = importlib.import_module(f"ralph.providers.{kind.module}")
     cls = getattr(module, kind.cls)
     retry = RetryPolicy.from_env(max_wait=max_wait, on_wait=on_wait)
