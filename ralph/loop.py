@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from ralph import __version__, taskfile
 from ralph.approvals import ApprovalStore
@@ -27,6 +27,7 @@ from ralph.lock import run_lock
 from ralph.log import RunLog
 from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec, Usage
 from ralph.pricing import cost_usd
+from ralph.providers import Provider
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox, ToolError, check_arguments
 from ralph.workspace import runs_dir
@@ -64,12 +65,6 @@ REMINDER = (
 )
 MAX_NUDGES = 3
 VERIFY_TAIL_CHARS = 300
-
-
-class Provider(Protocol):
-    model: str
-
-    def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Reply: ...
 
 
 @dataclass(frozen=True)
@@ -408,7 +403,7 @@ def run_task(
             "run_start",
             run_id=log.run_id,
             version=__version__,
-            model=_model_name(provider),
+            model=provider.model,
             policy=str(req.policy_path),
             policy_sha256=_sha256(req.policy_path),
             task_file=str(req.task_path),
@@ -466,7 +461,7 @@ def _steps(
             tools=TOOL_SPECS,
             system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
             budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
-            price=lambda usage: cost_usd(_model_name(provider), usage),
+            price=lambda usage: cost_usd(provider.model, usage),
             emit=record,
             interrupted=interrupted,
             plan=req.task_path,
@@ -577,10 +572,6 @@ def _nothing_left(tf: TaskFile, exit_code: int) -> tuple[str, int]:
     if any(s.state == "awaiting_approval" for s in waiting):
         return f"no runnable step: {len(waiting)} open step(s) wait for approval", EXIT_APPROVAL
     return f"no runnable step: {len(waiting)} open step(s) are blocked", EXIT_FAILED
-
-
-def _model_name(provider: Provider) -> str:
-    return getattr(provider, "model", "")
 
 
 def _sha256(path: Path) -> str | None:
