@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ralph import shell
 from ralph.shell import Analysis, Command, Redirect, analyze, split_flags
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "guard_dev.tsv"
+CORPUS = Path(__file__).resolve().parent / "corpus" / "guard_dev.tsv"
 
 
 def C(program: str, **fields: Any) -> dict[str, Any]:
@@ -429,7 +429,6 @@ def test_corpus_commands(source: str, expected: list[dict[str, Any]], problem: s
     check(source, expected, problem)
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="shared corpus not present")
 def test_every_corpus_shell_row_is_in_the_table() -> None:
     rows = CORPUS.read_text(encoding="utf-8").splitlines()[1:]
     commands = [bytes(r.split("\t")[2], "ascii").decode("unicode_escape") for r in rows]
