@@ -21,8 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ralph.policy import check, load_policy_cached  # noqa: E402
-from ralph.shell import analyze, parser  # noqa: E402
+from ralph.bash.walker import analyze, parser  # noqa: E402
+from ralph.guard.policy import check, load_policy_cached  # noqa: E402
 from tests.guard_workspace import DEFAULT_POLICY, corpus_rows, make_workspace  # noqa: E402
 
 

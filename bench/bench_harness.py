@@ -23,10 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ralph import taskfile  # noqa: E402
+from ralph.agent.prompts import build_prompt, estimate_tokens  # noqa: E402
+from ralph.agent.run import RunRequest, run_task  # noqa: E402
+from ralph.agent.session import SYSTEM_PROMPT  # noqa: E402
 from ralph.config import Config  # noqa: E402
-from ralph.context import build_prompt, estimate_tokens  # noqa: E402
-from ralph.guard import shipped_policy  # noqa: E402
-from ralph.loop import SYSTEM_PROMPT, RunRequest, run_task  # noqa: E402
+from ralph.guard.gate import shipped_policy  # noqa: E402
 from ralph.providers import get_provider  # noqa: E402
 from ralph.tools import TOOL_SPECS  # noqa: E402
 from tests.fakeserver import FakeModelServer, Turn  # noqa: E402

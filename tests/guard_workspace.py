@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CORPUS = REPO_ROOT / "tests" / "corpus" / "guard_dev.tsv"  # the development corpus, kept in the repo
+CORPUS = REPO_ROOT / "tests" / "corpus" / "guard_dev.tsv"  # kept in the repo
 DEFAULT_POLICY = REPO_ROOT / "policies" / "default.toml"
 
 

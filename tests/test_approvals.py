@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ralph.approvals import ApprovalStore
 from ralph.errors import UsageError
+from ralph.guard.approvals import ApprovalStore
 
 RM = {"tool": "run_command", "command": "rm -rf build"}
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ralph.approvals import ApprovalStore
 from ralph.cli import cli
 from ralph.errors import RalphError
-from ralph.guard import shipped_policy
+from ralph.guard.approvals import ApprovalStore
+from ralph.guard.gate import shipped_policy
 
 
 def ralph(*args: str, stdin: str | None = None) -> tuple[int, str, str]:

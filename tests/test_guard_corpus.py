@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ralph.policy import Decision, Policy, check, load_policy
+from ralph.guard.policy import Decision, Policy, check, load_policy
 from tests.guard_workspace import DEFAULT_POLICY, corpus_call, corpus_rows, make_workspace
 
 EXTRA = Path(__file__).with_name("guard_extra.tsv")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ralph.approvals import ApprovalStore
 from ralph.errors import PolicyError, UsageError
-from ralph.guard import Guard
+from ralph.guard.approvals import ApprovalStore
+from ralph.guard.gate import Guard
 from ralph.messages import ToolCall
 
 
@@ -341,7 +341,7 @@ def test_unknown_mode_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_tty_prompt_without_a_terminal_returns_none() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", "from ralph.guard import tty_prompt; print(tty_prompt('q? '))"],
+        [sys.executable, "-c", "from ralph.guard.gate import tty_prompt; print(tty_prompt('q? '))"],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -367,7 +367,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_default_policy_unattended(project: Path, events: list) -> None:
-    from ralph.guard import shipped_policy
+    from ralph.guard.gate import shipped_policy
 
     guard = real_guard(project, shipped_policy("default"), "unattended", events)
     assert guard.review(cmd("git status")).allowed
@@ -387,7 +387,7 @@ def test_default_policy_unattended(project: Path, events: list) -> None:
 
 
 def test_readonly_policy_in_audit_mode(project: Path, events: list) -> None:
-    from ralph.guard import shipped_policy
+    from ralph.guard.gate import shipped_policy
 
     guard = real_guard(project, shipped_policy("readonly"), "audit", events)
     assert guard.review(cmd("cat src/app.py")).allowed
@@ -405,7 +405,7 @@ def test_readonly_policy_in_audit_mode(project: Path, events: list) -> None:
 def test_policy_broken_mid_run_stops_the_run_and_fixed_works_again(
     project: Path, events: list
 ) -> None:
-    from ralph.guard import shipped_policy
+    from ralph.guard.gate import shipped_policy
 
     policy = project / "policy.toml"
     good = shipped_policy("default").read_text()

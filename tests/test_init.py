@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from ralph import scaffold, taskfile
+from ralph import taskfile
+from ralph.cli import init as scaffold
 from ralph.cli import main
 from ralph.config import Config, load_config
-from ralph.guard import shipped_policy
+from ralph.guard.gate import shipped_policy
 from tests.fakeserver import Turn
 
 
@@ -59,7 +60,7 @@ def test_empty_folder(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
     policy = (proj / "policies" / "policy.toml").read_text()
     shipped = shipped_policy("default").read_text()
     assert policy.endswith(shipped) and "ralph policy lint" in policy[: -len(shipped)]
-    from ralph.policy import load_policy
+    from ralph.guard.policy import load_policy
 
     load_policy(proj / "policies" / "policy.toml")  # the copy is a valid policy
 

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from ralph.log import RunLog, read_run, redact
+from ralph.record.log import RunLog, read_run, redact
 
 
 def test_events_are_flushed_and_redacted(tmp_path: Path) -> None:

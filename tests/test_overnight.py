@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ralph import taskfile
-from ralph.approvals import ApprovalStore
+from ralph.guard.approvals import ApprovalStore
 from ralph.messages import Usage
 from ralph.tools import Toolbox
 from tests.fakeserver import FakeModelServer, Request, Turn

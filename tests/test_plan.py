@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ralph import plan as planner
-from ralph import scaffold
+from ralph.agent import draft as planner
+from ralph.cli import init as scaffold
 from tests.fakeserver import Turn
 from tests.harness import Ralph, cmd
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ralph import policy as policy_module
-from ralph.pathclass import Places
-from ralph.policy import Decision, Policy, check, load_policy, load_policy_cached
+from ralph.guard import policy as policy_module
+from ralph.guard.pathclass import Places
+from ralph.guard.policy import Decision, Policy, check, load_policy, load_policy_cached
 from tests.guard_workspace import DEFAULT_POLICY, corpus_rows, make_workspace
 
 Setup = tuple[Policy, Path, Path]  # policy, workspace, home
@@ -633,7 +633,7 @@ def test_plain_git_push_counts_the_current_branch(setup: Setup) -> None:
 
 
 def _has_parse_error(source: str) -> bool:
-    from ralph.shell import _SCANNER_CRASH, parser
+    from ralph.bash.walker import _SCANNER_CRASH, parser
 
     data = source.encode("utf-8", "surrogatepass")
     if _SCANNER_CRASH.search(data):  # input shell.py refuses to parse (tree-sitter-bash#337)

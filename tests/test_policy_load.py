@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ralph.errors import PolicyError
-from ralph.policy import check, lint, load_policy, load_policy_cached
+from ralph.guard.policy import check, lint, load_policy, load_policy_cached
 
 SHIPPED = Path(__file__).resolve().parent.parent / "policies"
 

@@ -13,8 +13,8 @@ import pytest
 
 from ralph.errors import ProviderError, UsageError, WaitTooLong
 from ralph.messages import Message, ToolCall, ToolResult, ToolSpec, Usage
-from ralph.pricing import cost_usd, price_for
 from ralph.providers import Provider, check_provider_spec, get_provider
+from ralph.providers.pricing import cost_usd, price_for
 from ralph.providers.retry import retry_after_s
 from tests.fakeserver import Error, FakeModelServer, Request, Turn
 
@@ -473,7 +473,7 @@ def test_base_url_comes_from_the_environment(
 
 def test_importing_providers_does_not_import_the_sdks() -> None:
     code = (
-        "import sys, ralph.providers, ralph.pricing\n"
+        "import sys, ralph.providers, ralph.providers.pricing\n"
         "bad = [m for m in ('anthropic', 'openai', 'httpx2', 'tenacity') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

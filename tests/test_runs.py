@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ralph.cli import cli
 from ralph.errors import UsageError
-from ralph.runs import UNFINISHED, find_run, list_runs, summarize
+from ralph.record.runs import UNFINISHED, find_run, list_runs, summarize
 
 T0 = 1_790_000_000.0  # a fixed epoch second; the fixtures' times count from it
 

@@ -1,4 +1,4 @@
-"""Shell analysis: what `ralph.shell.analyze` sees in command strings, and where it fails closed."""
+"""Shell analysis: what `ralph.bash.analyze` sees in command strings, and where it fails closed."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ralph import shell
-from ralph.shell import Analysis, Command, Redirect, analyze, split_flags
+from ralph.bash import Analysis, Command, Redirect, analyze, split_flags
+from ralph.bash import walker as shell
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "guard_dev.tsv"
 
@@ -909,7 +909,7 @@ def test_cwd_follows_cd(source: str, cwd: str | None) -> None:
 
 
 def test_importing_does_not_load_tree_sitter() -> None:
-    code = "import sys, ralph.shell; print('tree_sitter' in sys.modules)"
+    code = "import sys, ralph.bash; print('tree_sitter' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

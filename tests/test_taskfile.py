@@ -15,7 +15,7 @@ import pytest
 
 from ralph import taskfile
 from ralph.errors import ConflictError, TaskFileError
-from ralph.taskfile import edit_bytes, load, parse, record_outcome
+from ralph.taskfile import edit_bytes, load, parse, reader, record_outcome
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "taskfiles"
 EXTRA = Path(__file__).resolve().parent / "taskfiles_extra"  # our own cases, same format
@@ -445,7 +445,7 @@ def test_same_text_twice_picks_the_nearest_to_the_old_line(tmp_path: Path) -> No
 def test_write_in_the_compare_and_swap_window_is_merged(tmp_path: Path, monkeypatch) -> None:
     path = write(tmp_path, "- [ ] a\n- [ ] b\n")
     step = load(path).steps[1]
-    real_read = taskfile._read_bytes
+    real_read = reader._read_bytes
     calls = {"n": 0}
 
     def racing_read(p: Path, name: str) -> bytes:
@@ -454,7 +454,7 @@ def test_write_in_the_compare_and_swap_window_is_merged(tmp_path: Path, monkeypa
             p.write_text("- [x] a\n  - ralph: done · other writer\n- [ ] b\n")
         return real_read(p, name)
 
-    monkeypatch.setattr(taskfile, "_read_bytes", racing_read)
+    monkeypatch.setattr(reader, "_read_bytes", racing_read)
     record_outcome(path, step, "done", "mine")
     assert path.read_text() == (
         "- [x] a\n  - ralph: done · other writer\n- [x] b\n  - ralph: done · mine\n"
@@ -464,7 +464,7 @@ def test_write_in_the_compare_and_swap_window_is_merged(tmp_path: Path, monkeypa
 def test_file_that_keeps_changing_is_refused(tmp_path: Path, monkeypatch) -> None:
     path = write(tmp_path, "- [ ] a\n")
     step = load(path).steps[0]
-    real_read = taskfile._read_bytes
+    real_read = reader._read_bytes
     calls = {"n": 0}
 
     def churning_read(p: Path, name: str) -> bytes:
@@ -473,7 +473,7 @@ def test_file_that_keeps_changing_is_refused(tmp_path: Path, monkeypatch) -> Non
             p.write_text(f"- [ ] a\n<!-- edit {calls['n']} -->\n")
         return real_read(p, name)
 
-    monkeypatch.setattr(taskfile, "_read_bytes", churning_read)
+    monkeypatch.setattr(reader, "_read_bytes", churning_read)
     with pytest.raises(ConflictError, match="kept changing"):
         record_outcome(path, step, "done", "x")
     assert "[x]" not in path.read_text()

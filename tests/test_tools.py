@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ralph import tools
 from ralph.messages import ToolCall, ToolResult
 from ralph.tools import READ_ONLY_TOOLS, TOOL_SPECS, Toolbox, approval_call, guard_call
+from ralph.tools import toolbox as tools
 
 
 def call(name: str, **args: object) -> ToolCall:

@@ -16,13 +16,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ralph.approvals import ApprovalStore, describe_call, printable
 from ralph.errors import PolicyError, UsageError
+from ralph.guard.approvals import ApprovalStore, describe_call, printable
 from ralph.messages import ToolCall
 from ralph.tools import ToolError, approval_call, check_arguments, guard_call
 
 if TYPE_CHECKING:
-    from ralph.policy import Decision
+    from ralph.guard.policy import Decision
 
 Mode = Literal["interactive", "unattended", "audit"]
 MODES: tuple[str, ...] = ("interactive", "unattended", "audit")
@@ -139,14 +139,14 @@ class Guard:
 
     def _load(self, path: Path) -> Any:
         if self._loader is None:
-            from ralph.policy import load_policy_cached
+            from ralph.guard.policy import load_policy_cached
 
             self._loader = load_policy_cached
         return self._loader(path)
 
     def _check(self, call: dict[str, Any], policy: Any, workspace: Path, mode: Mode) -> Decision:
         if self._checker is None:
-            from ralph.policy import check
+            from ralph.guard.policy import check
 
             self._checker = check
         return self._checker(call, policy, workspace, mode)
@@ -233,7 +233,7 @@ def _own_decision(rule: str, reason: str, policy_sha256: str = "") -> Any:
     fields = {"decision": "deny", "rule": rule, "reason": reason, "commands": (), "paths": ()}
     fields |= {"policy_sha256": policy_sha256, "effect": "exec"}
     try:
-        from ralph.policy import Decision
+        from ralph.guard.policy import Decision
 
         return Decision(**fields)
     except Exception:  # even without a policy module, refuse rather than raise

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ralph.shell import Command
+    from ralph.bash import Command
 
 ACCESS = ("read", "list", "write", "truncate", "delete")
 EFFECTS = ("read", "write", "exec")

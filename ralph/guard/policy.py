@@ -8,9 +8,9 @@ check (keyed on size, mtime, ctime and inode; a recently written file is re-hash
 
 `check(call, policy, workspace, mode)` decides one tool call:
 
-1. The call becomes units: one per command that would execute (from `ralph.shell`), or one
+1. The call becomes units: one per command that would execute (from `ralph.bash`), or one
    for a file tool. Each unit knows its program, subcommand, flags, positional args,
-   the paths it touches (resolved and classed, see `ralph.pathclass`) and its effect.
+   the paths it touches (resolved and classed, see `ralph.guard.pathclass`) and its effect.
 2. Hard floors (in code, not liftable by any rule) deny: writes to protected paths (.git,
    .ralph, the policy files), deleting root/home/the workspace/.git, writing raw devices,
    making filesystems, and downloads piped into a shell or interpreter.
@@ -42,12 +42,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ralph import programs
 from ralph.errors import PolicyError
-from ralph.pathclass import CLASSES, GlobSet, Places, is_harmless_device
+from ralph.guard import programs
+from ralph.guard.pathclass import CLASSES, GlobSet, Places, is_harmless_device
 
 if TYPE_CHECKING:
-    from ralph.shell import Command
+    from ralph.bash import Command
 
 Mode = Literal["interactive", "unattended", "audit"]
 MODES = ("interactive", "unattended", "audit")
@@ -349,7 +349,7 @@ def _file_unit(tool: str, path: str, places: Places) -> Unit:
 
 
 def _shell_units(source: str, places: Places) -> tuple[list[Unit], list[str]]:
-    from ralph.shell import analyze
+    from ralph.bash import analyze
 
     analysis = analyze(source)
     standalone = tuple(_assign_name(a) for a in analysis.assignments)

@@ -1,8 +1,4 @@
-"""What `ralph check`, `ralph policy lint` and `ralph approvals` do and print.
-
-The decisions come from `ralph.policy` and the approvals from `ralph.approvals`; this module
-only turns them into text or JSON on stdout.
-"""
+"""`ralph check` and `ralph policy lint`: what the guard decides, printed."""
 
 from __future__ import annotations
 
@@ -13,7 +9,6 @@ from typing import IO, Any
 
 import click
 
-from ralph.approvals import Approval, ApprovalStore, describe_call, printable
 from ralph.errors import EXIT_OK, EXIT_USAGE
 
 PATH_TOOLS = frozenset({"read_file", "write_file", "edit_file", "list_files", "search", "delete"})
@@ -23,7 +18,7 @@ def check_command(
     command: str, policy_path: Path, workspace: Path, mode: str, *, as_json: bool = False
 ) -> int:
     """`ralph check -- COMMAND`: the decision for one shell command. Exit 0 whatever it is."""
-    from ralph.policy import check, load_policy_cached
+    from ralph.guard.policy import check, load_policy_cached
 
     policy = load_policy_cached(policy_path)
     d = check({"tool": "run_command", "command": command}, policy, workspace, mode)  # type: ignore[arg-type]
@@ -50,7 +45,7 @@ def check_jsonl(
     A line that is not a valid call gets `{"decision": "deny", "rule": null, "reason":
     "bad input: ..."}` so the output stays aligned; the exit code is then 2 (else 0).
     """
-    from ralph.policy import check, load_policy_cached
+    from ralph.guard.policy import check, load_policy_cached
 
     status = EXIT_OK
     for line in lines:
@@ -88,7 +83,7 @@ def parse_call(line: str) -> dict[str, Any]:
 def lint(policy_path: Path) -> int:
     """`ralph policy lint`: every problem (file:line: problem) on stderr and exit 2, or a
     summary line: rules and examples (all passed)."""
-    from ralph import policy
+    from ralph.guard import policy
 
     problems = policy.lint(policy_path)
     for problem in problems:
@@ -101,59 +96,4 @@ def lint(policy_path: Path) -> int:
         f"{policy_path}: OK, {len(loaded.rules)} rules, {examples} examples pass "
         f"(sha256 {loaded.sha256[:12]})"
     )
-    return EXIT_OK
-
-
-# -- approvals -----------------------------------------------------------------------------
-
-
-def approval_json(a: Approval) -> dict[str, Any]:
-    """One approval as `ralph approvals --json` shows it."""
-    return {
-        "id": a.id,
-        "step": a.step,
-        "call": a.call,
-        "rule": a.rule,
-        "reason": a.reason,
-        "when": a.created,
-        "status": a.status,
-        "decided_at": a.decided_at,
-        "used_at": a.used_at,
-        "always": a.always,
-    }
-
-
-def list_approvals(workspace: Path, *, as_json: bool = False) -> int:
-    """`ralph approvals`: every approval, oldest first."""
-    approvals = ApprovalStore(workspace).list()
-    if as_json:
-        click.echo(json.dumps({"approvals": [approval_json(a) for a in approvals]}, indent=2))
-        return EXIT_OK
-    if not approvals:
-        click.echo("No approvals.")
-        return EXIT_OK
-    for a in approvals:
-        status = f"{a.status} (always)" if a.always else a.status
-        click.echo(f"{a.id}  {status:<18}{a.created}  {describe_call(a.call)}")
-        click.echo(f"          rule {a.rule or '(none)'}: {printable(a.reason)}")
-        if a.step:
-            click.echo(f"          step: {printable(a.step)}")
-    pending = sum(a.status == "pending" for a in approvals)
-    if pending:
-        click.echo(
-            f"{pending} pending: `ralph approvals approve ID` or `ralph approvals reject ID`"
-        )
-    return EXIT_OK
-
-
-def decide(workspace: Path, approval_id: str, *, approve: bool) -> int:
-    """`ralph approvals approve|reject ID`."""
-    store = ApprovalStore(workspace)
-    a = store.approve(approval_id) if approve else store.reject(approval_id)
-    after = (
-        "it runs once, the next time the agent makes this exact call"
-        if approve
-        else "the agent will be told a person rejected it"
-    )
-    click.echo(f"{a.status} {a.id}: {describe_call(a.call)}; {after}.")
     return EXIT_OK

@@ -20,8 +20,8 @@ from typing import Any
 import click
 
 from ralph import taskfile
+from ralph.agent.session import Budget, OutOfBudget, Session, Tally, ask, call_tool
 from ralph.errors import EXIT_FAILED, RalphError, TaskFileError, UsageError
-from ralph.loop import Budget, OutOfBudget, Session, Tally, ask, call_tool
 from ralph.messages import Message, ToolSpec, Usage
 from ralph.taskfile import TaskFile
 
@@ -96,7 +96,7 @@ def plan_tools() -> list[ToolSpec]:
 
 def first_message(idea: str, workspace: Path) -> str:
     """The one user message that opens the session: the idea and the workspace facts."""
-    from ralph.context import workspace_facts
+    from ralph.agent.prompts import workspace_facts
 
     return "\n".join(
         ["# Idea", idea.strip(), "", "## Workspace", *workspace_facts(workspace)]
@@ -189,7 +189,7 @@ def make_plan(idea: str, output: Path | None, *, force: bool, options: dict[str,
     from rich.console import Console
     from rich.markup import escape
 
-    from ralph.runview import LiveView
+    from ralph.cli.live import LiveView
     from ralph.workspace import find_workspace
 
     if not idea.strip():
@@ -226,9 +226,9 @@ def _session(workspace: Path, options: dict[str, Any], emit: Callable[..., None]
     """The provider (a missing key is exit 2 here, before any request), a guard under the
     shipped read-only policy in audit mode, and the read-only tools."""
     from ralph.config import load_config
-    from ralph.guard import Guard, shipped_policy
-    from ralph.pricing import cost_usd
+    from ralph.guard.gate import Guard, shipped_policy
     from ralph.providers import get_provider
+    from ralph.providers.pricing import cost_usd
     from ralph.tools import Toolbox
 
     config = load_config(workspace, options)

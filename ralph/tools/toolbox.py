@@ -1,172 +1,48 @@
-"""The model's tools: their specs (a public interface: policies name them) and their execution
-in the workspace.
-
-`Toolbox.run` never raises for a tool failure: a missing file, bad arguments or an unknown
-tool come back as a `ToolResult(is_error=True)` telling the model what to fix. The guard runs
-before this module ever sees a call; paths are taken as given (relative to the workspace,
-absolute allowed) so the guard and the tool act on the same path.
-"""
+"""The toolbox: what each tool does inside the workspace."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
-import signal
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ralph.fsutil import atomic_write_text
-from ralph.messages import ToolCall, ToolResult, ToolSpec
-
-
-def _spec(name: str, description: str, props: dict[str, Any], required: list[str]) -> ToolSpec:
-    schema = {"type": "object", "properties": props, "required": required}
-    return ToolSpec(name, description, schema | {"additionalProperties": False})
-
-
-_STR = {"type": "string"}
-_INT = {"type": "integer"}
-
-TOOL_SPECS: list[ToolSpec] = [
-    _spec(
-        "read_file",
-        "Read a text file; lines come numbered. offset: first line (1-based); limit: line count.",
-        {"path": _STR, "offset": _INT, "limit": _INT},
-        ["path"],
-    ),
-    _spec(
-        "list_files",
-        "List files under path (default: workspace), recursively; glob filters, e.g. '*.py'.",
-        {"path": _STR, "glob": _STR},
-        [],
-    ),
-    _spec(
-        "search",
-        "Search file contents for a Python regex; prints path:line: text. glob filters files.",
-        {"pattern": _STR, "path": _STR, "glob": _STR},
-        ["pattern"],
-    ),
-    _spec(
-        "write_file",
-        "Create or overwrite a file with content (parent folders are created).",
-        {"path": _STR, "content": _STR},
-        ["path", "content"],
-    ),
-    _spec(
-        "edit_file",
-        "Replace old_text with new_text in a file. old_text must match exactly once.",
-        {"path": _STR, "old_text": _STR, "new_text": _STR},
-        ["path", "old_text", "new_text"],
-    ),
-    _spec(
-        "run_command",
-        "Run a bash command in the workspace (no stdin). Returns output and exit code.",
-        {"command": _STR, "timeout_s": {"type": "number"}},
-        ["command"],
-    ),
-    _spec(
-        "finish_step",
-        "End this step: 'done' when the step is complete, 'blocked' when it cannot be done now.",
-        {"outcome": {"type": "string", "enum": ["done", "blocked"]}, "summary": _STR},
-        ["outcome", "summary"],
-    ),
-]
-SPECS_BY_NAME: dict[str, ToolSpec] = {s.name: s for s in TOOL_SPECS}
-READ_ONLY_TOOLS: frozenset[str] = frozenset({"read_file", "list_files", "search"})
+from ralph.messages import ToolCall, ToolResult
+from ralph.tools.process import _DRAIN_S, _KILL_GRACE_S, _Capture, _kill_group, command_env
+from ralph.tools.specs import Out, ToolError, check_arguments
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", ".ralph", "node_modules", "__pycache__", ".venv", "venv", ".tox"}
     | {".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache"}
 )
+
+
 MAX_READ_LINES = 2_000
+
+
 MAX_LINE_CHARS = 2_000
+
+
 MAX_LIST_ENTRIES = 1_000
+
+
 MAX_SEARCH_MATCHES = 200
+
+
 MAX_SEARCH_FILES = 20_000
+
+
 MAX_WALK_FILES = 100_000
+
+
 MAX_SEARCH_FILE_BYTES = 10_000_000
+
+
 _BINARY_PROBE = 8_192
-
-# Environment variables never passed to commands: API keys, tokens, passwords, cloud creds,
-# and SSH_AUTH_SOCK (the agent must not use the person's SSH keys).
-_SECRET_ENV = re.compile(
-    r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|^AWS_|^AZURE_|^GCP_|^GOOGLE_", re.I
-)
-_URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
-_QUIET_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
-_KILL_GRACE_S = 2.0
-_DRAIN_S = 0.5  # how long output may keep coming after the command exits
-
-
-Out = tuple[str, bool]  # (content, is_error)
-
-
-class ToolError(Exception):
-    """A tool failure: its message goes to the model as the tool result."""
-
-
-def guard_call(call: ToolCall) -> dict[str, Any]:
-    """The policy's view of a tool call: `{"tool": name, "command": ...}` or `{"tool", "path"}`."""
-    args = call.arguments if isinstance(call.arguments, dict) else {}
-    if call.name == "run_command":
-        return {"tool": call.name, "command": _text(args.get("command"))}
-    if call.name in READ_ONLY_TOOLS:
-        return {"tool": call.name, "path": _text(args.get("path")) or "."}
-    if call.name in ("write_file", "edit_file"):
-        return {"tool": call.name, "path": _text(args.get("path"))}
-    return {"tool": call.name}
-
-
-def approval_call(call: ToolCall) -> dict[str, Any]:
-    """The exact call a person approves: tool name and every argument but the timeout."""
-    args = call.arguments if isinstance(call.arguments, dict) else {"raw": call.raw_arguments}
-    return {"tool": call.name} | {k: v for k, v in args.items() if k != "timeout_s"}
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
-
-
-def check_arguments(call: ToolCall) -> dict[str, Any]:
-    """Validate a call's arguments against its spec; raise ToolError saying what to fix."""
-    spec = SPECS_BY_NAME.get(call.name)
-    if spec is None:
-        raise ToolError(f"unknown tool {call.name!r}; the tools are: {', '.join(SPECS_BY_NAME)}")
-    if not isinstance(call.arguments, dict):
-        raw = call.raw_arguments[:200]
-        raise ToolError(
-            f"arguments for {call.name} are not a JSON object: {raw!r}; send valid JSON"
-        )
-    props = spec.parameters["properties"]
-    args = {k: v for k, v in call.arguments.items() if v is not None}
-    unknown = sorted(set(args) - set(props))
-    missing = [k for k in spec.parameters["required"] if k not in args]
-    if unknown or missing:
-        expected = ", ".join(f"{k}{'' if k in spec.parameters['required'] else '?'}" for k in props)
-        problem = f"unknown {unknown}" if unknown else f"missing {missing}"
-        raise ToolError(f"{call.name}: {problem} argument(s); it takes {expected}")
-    for key, value in args.items():
-        args[key] = _coerce(call.name, key, value, props[key])
-    return args
-
-
-def _coerce(tool: str, key: str, value: Any, schema: dict[str, Any]) -> Any:
-    kind = schema["type"]
-    if kind == "string" and isinstance(value, str):
-        if "enum" in schema and value not in schema["enum"]:
-            raise ToolError(f"{tool}: {key} must be one of {schema['enum']}, not {value!r}")
-        return value
-    if kind != "string" and isinstance(value, int | float) and not isinstance(value, bool):
-        if kind == "integer" and not float(value).is_integer():
-            raise ToolError(f"{tool}: {key} must be a whole number, not {value!r}")
-        return int(value) if kind == "integer" else float(value)
-    article = "an" if kind == "integer" else "a"
-    raise ToolError(f"{tool}: {key} must be {article} {kind}, not {type(value).__name__}")
 
 
 class Toolbox:
@@ -327,83 +203,6 @@ class Toolbox:
             note = note or "[background processes left holding the output were stopped]"
         capture.done.wait(_KILL_GRACE_S)
         return code, "\n".join(filter(None, [capture.text(), note]))
-
-
-def command_env() -> dict[str, str]:
-    """The environment for commands: ours without secrets, with pagers and prompts off."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not _SECRET_ENV.search(k) and not _URL_WITH_PASSWORD.search(v)
-    }
-    return env | _QUIET_ENV
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after a grace period."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + _KILL_GRACE_S
-    while time.monotonic() < deadline:
-        proc.poll()  # reap the leader so it does not count as a member
-        if not _group_alive(proc.pid):
-            return
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs (zombies left to init do not count)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not os.path.isdir("/proc"):
-        return True
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):
-            continue
-        if int(pgrp) == pgid and state != "Z":
-            return True
-    return False
-
-
-class _Capture:
-    """Reads a pipe on a thread, keeping only the first and last `cap // 2` bytes."""
-
-    def __init__(self, pipe: Any, cap: int) -> None:
-        self.half = max(cap // 2, 1)
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-        self.done = threading.Event()
-        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
-
-    def _read(self, pipe: Any) -> None:
-        try:
-            while chunk := pipe.read1(65_536):
-                self.total += len(chunk)
-                room = self.half - len(self.head)
-                self.head += chunk[:room]
-                self.tail += chunk[max(room, 0) :]
-                del self.tail[: -self.half]
-        finally:
-            pipe.close()
-            self.done.set()
-
-    def text(self) -> str:
-        cut = self.total - len(self.head) - len(self.tail)
-        parts = [self.head.decode("utf-8", "replace")]
-        if cut > 0:
-            parts.append(f"\n[... {cut} bytes truncated ...]\n")
-        parts.append(self.tail.decode("utf-8", "replace"))
-        return "".join(parts).rstrip("\n")
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -153,7 +153,7 @@ def _create(folder: Path, rel: str, text: str) -> Action:
 
 
 def _policy_text() -> str:
-    from ralph.guard import shipped_policy
+    from ralph.guard.gate import shipped_policy
 
     shipped = shipped_policy("default")
     try:

@@ -107,7 +107,7 @@ def first_request(task_path: Path, *, as_json: bool = False) -> str:
     """The exact first request of the next step (system, tools, user message) and its token
     estimate, without calling a model."""
     from ralph import taskfile
-    from ralph.loop import SYSTEM_PROMPT
+    from ralph.agent.session import SYSTEM_PROMPT
     from ralph.tools import TOOL_SPECS
     from ralph.workspace import find_workspace
 

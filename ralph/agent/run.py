@@ -1,0 +1,310 @@
+"""Many steps: the run request and report, taking a step, its note, and why the run stopped."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ralph import __version__, taskfile
+from ralph.agent.prompts import build_prompt
+from ralph.agent.session import (
+    AUDIT_PROMPT,
+    SYSTEM_PROMPT,
+    Attempt,
+    Budget,
+    Outcome,
+    Session,
+    run_step,
+)
+from ralph.checkpoint import commit_step
+from ralph.config import Config
+from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, RalphError, WaitTooLong
+from ralph.guard.approvals import ApprovalStore
+from ralph.guard.gate import Guard, Mode
+from ralph.lock import run_lock
+from ralph.providers import Provider
+from ralph.providers.pricing import cost_usd
+from ralph.record.log import RunLog
+from ralph.taskfile import Step, TaskFile
+from ralph.tools import TOOL_SPECS, Toolbox
+from ralph.workspace import runs_dir
+
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `ralph run` was asked to do."""
+
+    task_path: Path
+    workspace: Path
+    policy_path: Path
+    mode: Mode
+    config: Config
+    steps: int | None = 1
+    """How many steps to attempt; None for all of them."""
+    audit_report: Path | None = None
+    """In audit mode, the markdown report that collects each step's findings."""
+    commit: bool = False
+    """Commit the workspace's changes after each done step, with the step's text."""
+
+
+@dataclass
+class StepReport:
+    """One attempted step, as the run summary and notifications show it."""
+
+    line: int
+    text: str
+    outcome: Outcome
+    summary: str
+    turns: int
+    tokens: int
+    cost_usd: float | None
+    seconds: float
+    approval_ids: list[str]
+
+
+@dataclass
+class RunReport:
+    """The whole run: what was attempted, why it stopped, and the exit code that says so."""
+
+    run_id: str
+    task_file: str
+    steps: list[StepReport] = field(default_factory=list)
+    stopped: str = ""
+    exit_code: int = EXIT_OK
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [s.cost_usd for s in self.steps]
+        return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "file": self.task_file,
+            "steps": [vars(s) for s in self.steps],
+            "stopped": self.stopped,
+            "exit_code": self.exit_code,
+            "cost_usd": self.cost_usd,
+        }
+
+
+_EXIT_FOR = {
+    "done": EXIT_OK,
+    "failed": EXIT_FAILED,
+    "blocked": EXIT_FAILED,
+    "awaiting_approval": EXIT_APPROVAL,
+    "interrupted": EXIT_INTERRUPTED,
+    "deferred": EXIT_FAILED,
+}
+
+
+def run_task(
+    req: RunRequest,
+    make_provider: Callable[[Callable[[float, str], None]], Provider],
+    *,
+    emit: Callable[..., None] = lambda event, **fields: None,
+    interrupted: Callable[[], bool] = lambda: False,
+    prompt: Callable[[str], str | None] | None = None,
+) -> RunReport:
+    """Take steps of the task file one at a time, each in a fresh session, under the lock.
+
+    `make_provider(on_wait)` builds the model client; it calls `on_wait(seconds, reason)`
+    before each back-off so long waits are shown and logged.
+    """
+    with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
+
+        def record(event: str, **fields: Any) -> None:
+            log.emit(event, **fields)
+            emit(event, **fields)
+
+        provider = make_provider(
+            lambda seconds, reason: record("wait", seconds=seconds, reason=reason)
+        )
+
+        report = RunReport(log.run_id, str(req.task_path))
+        record(
+            "run_start",
+            run_id=log.run_id,
+            version=__version__,
+            model=provider.model,
+            policy=str(req.policy_path),
+            policy_sha256=_sha256(req.policy_path),
+            task_file=str(req.task_path),
+            task_sha256=_sha256(req.task_path),
+            mode=req.mode,
+            workspace=str(req.workspace),
+        )
+        try:
+            report.stopped = _steps(req, provider, report, record, interrupted, prompt)
+        except (RalphError, KeyboardInterrupt) as e:
+            report.stopped = f"error: {e}" if isinstance(e, RalphError) else "aborted"
+            report.exit_code = getattr(e, "exit_code", EXIT_INTERRUPTED)
+            raise
+        finally:
+            record(
+                "run_end",
+                stopped=report.stopped,
+                exit_code=report.exit_code,
+                steps=len(report.steps),
+                cost_usd=report.cost_usd,
+            )
+        return report
+
+
+def _steps(
+    req: RunRequest,
+    provider: Provider,
+    report: RunReport,
+    record: Callable[..., None],
+    interrupted: Callable[[], bool],
+    prompt: Callable[[str], str | None] | None,
+) -> str:
+    """Attempt steps until one of the stop conditions; return why it stopped."""
+    cfg = req.config
+    started = time.monotonic()
+    failures_in_a_row = 0
+    while req.steps is None or len(report.steps) < req.steps:
+        tf = taskfile.load(req.task_path)  # read again: a person may have edited it
+        step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
+        if step is None:
+            stopped, report.exit_code = _nothing_left(tf, report.exit_code)
+            return stopped
+        guard = Guard(
+            req.policy_path,
+            req.workspace,
+            req.mode,
+            step=step.text,
+            prompt=prompt,
+            log=lambda event: record("decision", **event),
+        )
+        session = Session(
+            provider=provider,
+            guard=guard,
+            toolbox=Toolbox(req.workspace, default_timeout_s=cfg.command_timeout),
+            tools=TOOL_SPECS,
+            system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
+            budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
+            price=lambda usage: cost_usd(provider.model, usage),
+            emit=record,
+            interrupted=interrupted,
+            plan=req.task_path,
+        )
+        record("step_start", line=step.line, text=step.text, attempts=step.attempts)
+        attempt = _attempt(session, tf, step, req)
+        if guard.fatal is not None:
+            raise guard.fatal
+        report.steps.append(_write_back(req, step, attempt))
+        if req.audit_report is not None:
+            _add_findings(req.audit_report, tf, step, attempt)
+        if req.commit and attempt.outcome == "done":
+            record("commit", sha=commit_step(req.workspace, step.text))
+        record("step_end", **vars(report.steps[-1]))
+        report.exit_code = _EXIT_FOR[attempt.outcome]
+        failures_in_a_row = failures_in_a_row + 1 if attempt.outcome in ("failed", "blocked") else 0
+        if attempt.outcome in ("awaiting_approval", "interrupted", "deferred"):
+            return {
+                "awaiting_approval": "waiting for a person's approval",
+                "interrupted": "interrupted",
+                "deferred": attempt.summary,
+            }[attempt.outcome]
+        if failures_in_a_row >= cfg.max_failures:
+            return f"{failures_in_a_row} failed attempts in a row"
+        if cfg.max_cost is not None and (report.cost_usd or 0.0) >= cfg.max_cost:
+            return f"run budget spent (${report.cost_usd or 0:.2f} of ${cfg.max_cost:.2f})"
+        if cfg.max_time is not None and time.monotonic() - started >= cfg.max_time:
+            return f"run time spent ({cfg.max_time:.0f}s)"
+    return f"did {len(report.steps)} step{'s' if len(report.steps) != 1 else ''} as asked"
+
+
+def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
+    prompt = build_prompt(tf, step, req.workspace, req.task_path)
+    verify = " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
+    try:
+        return run_step(session, prompt, verify)
+    except WaitTooLong as e:
+        return Attempt("deferred", f"deferred: {e}; the step stays open for the next run")
+
+
+def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
+    """Check the box or record the failed attempt, with the receipt, in the task file."""
+    report = StepReport(
+        step.line,
+        step.text,
+        attempt.outcome,
+        attempt.summary,
+        attempt.turns,
+        attempt.usage.total,
+        attempt.cost,
+        round(attempt.seconds, 1),
+        attempt.approval_ids,
+    )
+    if attempt.outcome == "deferred":
+        return report  # not an attempt: nothing to write
+    summary = attempt.summary
+    if attempt.outcome == "blocked":  # the model's word; counted like any failed attempt
+        summary = f"blocked: {summary}"
+    if attempt.cost is None:
+        summary = f"cost unknown · {summary}"
+    details = taskfile.note_details(
+        summary,
+        turns=attempt.turns,
+        tokens=attempt.usage.total,
+        cost_usd=attempt.cost,
+        seconds=attempt.seconds,
+    )
+    outcome = "failed" if attempt.outcome == "blocked" else attempt.outcome
+    approval = attempt.approval_ids[-1] if attempt.approval_ids else None
+    taskfile.record_outcome(
+        req.task_path,
+        step,
+        outcome,
+        details,
+        max_attempts=req.config.max_attempts,
+        approval_id=approval,
+    )
+    return report
+
+
+def _add_findings(report: Path, tf: TaskFile, step: Step, attempt: Attempt) -> None:
+    """Append one step's findings to the audit report (created with a title on first use)."""
+    report.parent.mkdir(parents=True, exist_ok=True)
+    head = "" if report.exists() else f"# Audit: {tf.title}\n\nTask file: {tf.name}\n"
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    cost = "cost unknown" if attempt.cost is None else f"${attempt.cost:.2f}"
+    with report.open("a", encoding="utf-8") as f:
+        f.write(
+            f"{head}\n## {step.text}\n\n_{attempt.outcome} · {when} · {attempt.turns} turns"
+            f" · {cost}_\n\n{attempt.full_summary or attempt.summary}\n"
+        )
+
+
+def _decided(workspace: Path, approval_id: str) -> bool:
+    """Whether a person has approved or rejected this approval (or it is gone)."""
+    try:
+        return ApprovalStore(workspace).get(approval_id).status != "pending"
+    except RalphError:
+        return True
+
+
+def _nothing_left(tf: TaskFile, exit_code: int) -> tuple[str, int]:
+    """Why no step can run, and the exit code that tells cron: 3 if a step waits for an
+    approval, 1 if steps are blocked, else the code so far (0 when the plan is done)."""
+    waiting = [s for s in tf.steps if not s.checked]
+    if not waiting:
+        return "every step is done", exit_code
+    if any(s.state == "awaiting_approval" for s in waiting):
+        return f"no runnable step: {len(waiting)} open step(s) wait for approval", EXIT_APPROVAL
+    return f"no runnable step: {len(waiting)} open step(s) are blocked", EXIT_FAILED
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

@@ -1,0 +1,291 @@
+"""One step: a fresh session with the model, its tools and budgets, until finish_step."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ralph.guard.gate import Guard
+from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec, Usage
+from ralph.providers import Provider
+from ralph.tools import Toolbox, ToolError, check_arguments
+
+Outcome = Literal["done", "failed", "blocked", "awaiting_approval", "interrupted", "deferred"]
+
+
+SYSTEM_PROMPT = """\
+You are a careful software engineer working on exactly one step of a plan, in a fresh session.
+The user message holds the step, where it sits in the plan, and facts about the workspace.
+
+How to work:
+- Use the tools to look, change files and run commands in the workspace. Change only what
+  the step asks for.
+- Every tool call is checked against a policy. A refused call did not run; do not retry it in
+  another form. If it needs a person's approval, carry on with what you can, or finish the step
+  as blocked.
+- No person is reading this conversation: do not ask questions; decide, or finish as blocked.
+- Do not edit the plan's checkboxes or notes: the harness records progress.
+- When the step is complete, call finish_step(outcome="done", summary=...) with one line saying what
+  you did. If the step has a verify command, the harness runs it and only a zero exit status counts.
+- If the step cannot be done, call finish_step(outcome="blocked", summary=...) saying why.
+"""
+
+
+AUDIT_PROMPT = """
+This is a read-only audit: nothing that writes will run, so do not try to change files. Look,
+search and run read-only commands, then call finish_step with your findings as the summary:
+what you checked, what you found (with file paths and line numbers), and how serious each is.
+"""
+
+
+REMINDER = (
+    "Your reply had no tool call. Work with the tools, and call finish_step when the step is "
+    "done or cannot be done."
+)
+
+
+MAX_NUDGES = 3
+
+
+VERIFY_TAIL_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits of one attempt; running out is a failed attempt with the reason."""
+
+    max_turns: int = 50
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    max_time: float | None = None
+
+
+@dataclass
+class Attempt:
+    """What one attempt at a step came to, with its receipt."""
+
+    outcome: Outcome
+    summary: str
+    turns: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = 0.0
+    seconds: float = 0.0
+    approval_ids: list[str] = field(default_factory=list)
+    full_summary: str = ""
+    """The model's summary as written (several lines), for the audit report."""
+
+
+@dataclass
+class Session:
+    """The collaborators of one step's session."""
+
+    provider: Provider
+    guard: Guard
+    toolbox: Toolbox
+    tools: list[ToolSpec]
+    system: str = SYSTEM_PROMPT
+    budget: Budget = field(default_factory=Budget)
+    price: Callable[[Usage], float | None] = lambda usage: None
+    emit: Callable[..., None] = lambda event, **fields: None
+    interrupted: Callable[[], bool] = lambda: False
+    plan: Path | None = None
+    """The task file: the model reports progress with finish_step, it does not edit boxes."""
+
+
+class OutOfBudget(Exception):
+    """A per-step limit ran out; the message says which."""
+
+
+class Tally:
+    """Turns, tokens, cost and time of one attempt, checked against the budget."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.turns = 0
+        self.usage = Usage()
+        self.started = time.monotonic()
+        self.approval_ids: list[str] = []
+
+    @property
+    def cost(self) -> float | None:
+        return self.session.price(self.usage)
+
+    def add(self, reply: Reply) -> None:
+        self.turns += 1
+        self.usage = self.usage + reply.usage
+
+    def check(self) -> None:
+        b = self.session.budget
+        cost = self.cost
+        if self.turns >= b.max_turns:
+            raise OutOfBudget(f"out of turns ({b.max_turns})")
+        if b.max_tokens is not None and self.usage.total >= b.max_tokens:
+            raise OutOfBudget(f"out of tokens ({self.usage.total:,} of {b.max_tokens:,})")
+        if b.max_cost is not None and cost is not None and cost >= b.max_cost:
+            raise OutOfBudget(f"out of money (${cost:.2f} of ${b.max_cost:.2f})")
+        if b.max_time is not None and time.monotonic() - self.started >= b.max_time:
+            raise OutOfBudget(f"out of time ({b.max_time:.0f}s)")
+
+    def attempt(self, outcome: Outcome, summary: str, full_summary: str = "") -> Attempt:
+        if outcome in ("failed", "blocked", "interrupted") and self.approval_ids:
+            outcome = "awaiting_approval"
+        return Attempt(
+            outcome,
+            summary,
+            self.turns,
+            self.usage,
+            self.cost,
+            time.monotonic() - self.started,
+            list(self.approval_ids),
+            full_summary,
+        )
+
+
+def run_step(session: Session, prompt: str, verify: str | None = None) -> Attempt:
+    """Work on one step in a brand-new conversation until it is finished or a limit is hit."""
+    messages = [Message("user", prompt)]
+    tally = Tally(session)
+    nudges = 0
+    try:
+        while True:
+            if session.interrupted():
+                return tally.attempt("interrupted", "interrupted by the user")
+            reply = ask(session, tally, messages)
+            if not reply.tool_calls:
+                nudges += 1
+                if nudges >= MAX_NUDGES:
+                    return tally.attempt("failed", "replied without a tool call three times")
+                messages.append(Message("user", REMINDER))
+                continue
+            nudges = 0
+            results, finish = _call_tools(session, tally, reply.tool_calls)
+            if finish is not None:
+                return _finish(session, tally, finish, verify)
+            messages.append(Message("user", tool_results=tuple(results)))
+    except OutOfBudget as e:
+        return tally.attempt("failed", str(e))
+
+
+def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
+    """One model turn within the budget; the reply is appended to `messages` and recorded."""
+    tally.check()
+    reply = session.provider.complete(session.system, messages, session.tools)
+    tally.add(reply)
+    session.emit(
+        "model",
+        turn=tally.turns,
+        usage=asdict(reply.usage),
+        cost=tally.cost,
+        retries=reply.retries,
+        latency_s=round(reply.latency_s, 3),
+    )
+    messages.append(reply.message)
+    return reply
+
+
+def _call_tools(
+    session: Session, tally: Tally, calls: tuple[ToolCall, ...]
+) -> tuple[list[ToolResult], dict[str, Any] | None]:
+    """Run each call through the guard, then the tools. A valid finish_step ends the turn."""
+    results: list[ToolResult] = []
+    finish = None
+    for call in calls:
+        if call.name == "finish_step" and _finish_problem(call.arguments) is None:
+            finish = call.arguments
+        elif session.interrupted():
+            results.append(ToolResult(call.id, "not run: the user interrupted", is_error=True))
+        else:
+            results.append(call_tool(session, tally, call))
+    return results, finish
+
+
+def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
+    """One call: unknown or malformed calls go back as text; the rest pass the guard first.
+
+    A policy that breaks mid-run (the guard refuses everything then) stops the run.
+    """
+    offered = [spec.name for spec in session.tools]
+    problem = _finish_problem(call.arguments) if call.name == "finish_step" else None
+    if call.name not in offered:
+        problem = (
+            f"Refused: no tool {call.name!r} in this session; the tools are: {', '.join(offered)}"
+        )
+    if problem is None:
+        try:
+            check_arguments(call)
+        except ToolError as e:
+            problem = str(e)
+    if problem is None and _edits_plan(session, call):
+        problem = (
+            "Refused: ralph writes progress to the task file itself. Report the outcome with "
+            "finish_step instead of editing the plan."
+        )
+    if problem is not None:
+        session.emit("tool", name=call.name, arguments=call.raw_arguments, error=problem)
+        return ToolResult(call.id, problem, is_error=True)
+    verdict = session.guard.review(call)
+    if session.guard.fatal is not None:
+        raise session.guard.fatal
+    if verdict.approval_id:
+        tally.approval_ids.append(verdict.approval_id)
+    if verdict.allowed:
+        result = session.toolbox.run(call)
+    else:
+        result = ToolResult(call.id, verdict.message, is_error=True)
+    session.emit(
+        "tool",
+        name=call.name,
+        arguments=call.arguments,
+        decision=verdict.decision.decision,
+        rule=verdict.decision.rule,
+        allowed=verdict.allowed,
+        is_error=result.is_error,
+        result=result.content[:300],
+    )
+    return result
+
+
+def _edits_plan(session: Session, call: ToolCall) -> bool:
+    if session.plan is None or call.name not in ("write_file", "edit_file") or not call.arguments:
+        return False
+    target = Path(os.path.expanduser(str(call.arguments.get("path", ""))))
+    workspace = getattr(session.toolbox, "workspace", Path.cwd())
+    return os.path.realpath(workspace / target) == os.path.realpath(session.plan)
+
+
+def _finish_problem(arguments: dict[str, Any] | None) -> str | None:
+    if not isinstance(arguments, dict):
+        return "finish_step needs JSON arguments {outcome, summary}."
+    if arguments.get("outcome") not in ("done", "blocked"):
+        return 'finish_step: outcome must be "done" or "blocked".'
+    if not isinstance(arguments.get("summary"), str) or not arguments["summary"].strip():
+        return "finish_step: summary must be a non-empty string."
+    return None
+
+
+def _finish(session: Session, tally: Tally, args: dict[str, Any], verify: str | None) -> Attempt:
+    full = args["summary"].strip()
+    summary = " ".join(full.split())
+    if args["outcome"] == "blocked":
+        return tally.attempt("blocked", summary, full)
+    if verify:
+        ok, detail = run_verify(session, verify)
+        session.emit("verify", command=verify, ok=ok, output=detail)
+        if not ok:
+            return tally.attempt("failed", f"verify failed: {detail}", full)
+    return tally.attempt("done", summary, full)
+
+
+def run_verify(session: Session, command: str) -> tuple[bool, str]:
+    """Run the step's verify command through the guard; True only on exit status 0."""
+    call = ToolCall("verify", "run_command", {"command": command}, command)
+    verdict = session.guard.review(call)
+    if not verdict.allowed:
+        return False, f"`{command}` was refused: {verdict.message}"
+    code, output = session.toolbox.run_command(command)
+    tail = " ".join(output.split())[-VERIFY_TAIL_CHARS:]
+    return code == 0, f"`{command}` exited {code}: {tail}" if code else "passed"

@@ -1,0 +1,11 @@
+"""The command line: everything that parses flags or prints.
+
+`app` holds the click group and `main()`; `commands` and `run` register their commands
+on it; the other modules render (status, check, approvals, runs, the live view) or set
+a project up (`init`).
+"""
+
+from ralph.cli import commands, run  # noqa: F401  (registers the commands on the group)
+from ralph.cli.app import cli, main
+
+__all__ = ["cli", "main"]

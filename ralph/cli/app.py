@@ -1,0 +1,64 @@
+"""The click group and the console entry point: the one place where harness errors
+become a message on stderr and an exit code.
+
+Heavy modules (model SDKs, the shell parser) are imported inside the commands that use
+them, so `ralph --help`, `ralph --version` and `ralph status` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ralph import __version__
+from ralph.errors import RalphError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="ralph")
+def cli() -> None:
+    """Drive a coding agent through a markdown plan, one step per fresh session.
+
+    \b
+    Exit codes:
+      0   step done, or every step is done
+      1   the attempt failed, or only blocked steps are left
+      2   usage, input or configuration error
+      3   stopped: a step waits for a person's approval
+      75  another run holds the lock (try again later)
+      130 interrupted with Ctrl-C (the running call finished; the attempt is noted)
+    """
+
+
+def _workspace(option: Path | None) -> Path:
+    from ralph.workspace import find_workspace
+
+    return option.resolve() if option else find_workspace(Path.cwd())
+
+
+_MODES = click.Choice(["interactive", "unattended", "audit"])
+
+
+_WORKSPACE_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+def main() -> None:
+    """Console entry point: a RalphError becomes one line on stderr and an exit code."""
+    try:
+        rv = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except RalphError as e:
+        if os.environ.get("RALPH_DEBUG"):
+            raise
+        click.echo(f"ralph: {e}", err=True)
+        sys.exit(e.exit_code)
+    # Commands return their exit code (an int) or None for success.
+    sys.exit(rv if isinstance(rv, int) else 0)

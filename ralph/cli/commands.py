@@ -1,0 +1,171 @@
+"""The commands that read or decide without a model: status, next, check, policy lint,
+approvals, runs, log and init.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ralph.cli.app import _MODES, _WORKSPACE_DIR, _workspace, cli
+
+
+@cli.command()
+@click.argument("taskfile", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(taskfile: Path, as_json: bool) -> int:
+    """Show every step of TASKFILE: line, state, text and ralph's last note."""
+    from ralph.cli import status as taskview
+
+    return taskview.status(taskfile, as_json=as_json)
+
+
+@cli.command("next")
+@click.argument("taskfile", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the step's context).")
+@click.option("--prompt", is_flag=True, help="Print the exact first request the step would send.")
+def next_cmd(taskfile: Path, as_json: bool, prompt: bool) -> int:
+    """Show the step the next run of TASKFILE takes, with its context."""
+    if prompt:
+        from ralph.agent.prompts import first_request
+
+        click.echo(first_request(taskfile, as_json=as_json))
+        return 0
+    from ralph.cli import status as taskview
+
+    return taskview.next_step(taskfile, as_json=as_json)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file.")
+@click.option("--mode", type=_MODES, default="interactive", show_default=True)
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.option("--jsonl", is_flag=True, help="Check JSON calls read one a line from stdin.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def check(
+    policy: Path | None,
+    mode: str,
+    workspace: Path | None,
+    as_json: bool,
+    jsonl: bool,
+    command: tuple[str, ...],
+) -> int:
+    """Show the policy's decision for a shell command: ralph check -- COMMAND...
+
+    \b
+    Prints the decision (allow, confirm, deny), the rule id, the reason, and the commands
+    and paths the guard saw inside the input. The words of COMMAND are joined with spaces
+    (as ssh does); quote the whole command to give it exactly. Exit 0 whatever the decision.
+
+    \b
+    --jsonl reads {"tool": "run_command", "command": "..."} or {"tool": "write_file",
+    "path": "..."} (also edit_file, read_file) one a line, and prints one line each:
+    {"decision": ..., "rule": ..., "reason": ...}. A bad input line gets a "deny" line
+    with reason "bad input: ..." (so lines stay aligned) and makes the exit code 2.
+    """
+    from ralph.cli import check as guardview
+    from ralph.errors import UsageError
+    from ralph.guard.gate import find_policy
+
+    ws = _workspace(workspace)
+    policy_path = find_policy(ws, policy)
+    if jsonl:
+        if command:
+            raise UsageError("give either --jsonl (calls on stdin) or a COMMAND, not both")
+        return guardview.check_jsonl(sys.stdin, sys.stdout, policy_path, ws, mode)
+    if not command:
+        raise UsageError("give a command to check after --, e.g. ralph check -- rm -rf build")
+    return guardview.check_command(" ".join(command), policy_path, ws, mode, as_json=as_json)
+
+
+@cli.group()
+def policy() -> None:
+    """Work with policy files."""
+
+
+@policy.command("lint")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+def policy_lint(file: Path | None, workspace: Path | None) -> int:
+    """Validate a policy file and run its examples (default: the policy ralph would use)."""
+    from ralph.cli import check as guardview
+    from ralph.guard.gate import find_policy
+
+    return guardview.lint(find_policy(_workspace(workspace), file))
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"approvals": [...]}.')
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def approvals(ctx: click.Context, as_json: bool, workspace: Path | None) -> int | None:
+    """List approvals (pending, approved, rejected, used); approve or reject one by ID."""
+    ctx.obj = workspace
+    if ctx.invoked_subcommand is not None:
+        return None
+    from ralph.cli import approvals as guardview
+
+    return guardview.list_approvals(_workspace(workspace), as_json=as_json)
+
+
+@approvals.command("approve")
+@click.argument("approval_id", metavar="ID")
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def approvals_approve(ctx: click.Context, approval_id: str, workspace: Path | None) -> int:
+    """Approve a pending call: it runs once, when the agent next makes that exact call."""
+    from ralph.cli import approvals as guardview
+
+    ws = _workspace(workspace or ctx.obj)
+    return guardview.decide(ws, approval_id, approve=True)
+
+
+@approvals.command("reject")
+@click.argument("approval_id", metavar="ID")
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def approvals_reject(ctx: click.Context, approval_id: str, workspace: Path | None) -> int:
+    """Reject a call: it never runs, and the agent is told so if it tries again."""
+    from ralph.cli import approvals as guardview
+
+    ws = _workspace(workspace or ctx.obj)
+    return guardview.decide(ws, approval_id, approve=False)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]}.')
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+def runs(as_json: bool, workspace: Path | None) -> int:
+    """List recorded runs, newest first: when, task file, model, steps, cost, how it stopped."""
+    from ralph.cli import runs as records
+
+    return records.show_runs(_workspace(workspace), as_json=as_json)
+
+
+@cli.command("log")
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help='Print {"run_id": ..., "events": [...]}.')
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+def log_cmd(run_id: str | None, as_json: bool, workspace: Path | None) -> int:
+    """Show one run's record in order (default: the newest run). RUN_ID may be a prefix."""
+    from ralph.cli import runs as records
+
+    return records.show_log(_workspace(workspace), run_id, as_json=as_json)
+
+
+@cli.command()
+@click.argument("folder", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
+def init(folder: Path | None) -> int:
+    """Set DIR (default: here; created if missing) up for ralph.
+
+    \b
+    Creates tasks/plan.md (a starter plan), policies/policy.toml (the default policy to
+    edit), a .ralph/ line in .gitignore, and the config: [tool.ralph] appended to
+    pyproject.toml when there is one, else ralph.toml. Never overwrites a file.
+    """
+    from ralph.cli import init as scaffold
+
+    return scaffold.main(folder)

@@ -1,0 +1,218 @@
+"""`ralph run`, `ralph audit` and `ralph plan`: the commands that start model sessions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ralph.cli.app import _WORKSPACE_DIR, cli
+
+
+def _model_options(f: Any) -> Any:
+    """The model and budget options shared by `run`, `audit` and `plan`."""
+    options = [
+        click.option(
+            "--model",
+            help="PROVIDER:MODEL, e.g. anthropic:claude-sonnet-4-5 "
+            "[env RALPH_MODEL or project config]",
+        ),
+        click.option("--base-url", help="Model server URL (OpenAI-compatible servers, proxies)."),
+        click.option("--max-turns", type=int, help="Model turns per step [50]."),
+        click.option("--max-step-tokens", type=int, help="Tokens per step."),
+        click.option("--max-step-cost", type=float, help="USD per step."),
+        click.option("--max-step-time", help="Wall time per step, e.g. 30m [1h]."),
+        click.option("--max-wait", help="Longest provider back-off to wait out, e.g. 15m [15m]."),
+        click.option(
+            "--workspace",
+            type=_WORKSPACE_DIR,
+            help="Default: git root above TASKFILE, else the ralph.toml folder, else its folder.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
+        click.option(
+            "--notify-cmd", help="Command that gets the JSON summary on stdin at the end."
+        ),
+        click.option("--notify-url", help="URL that gets the JSON summary as a POST at the end."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@cli.command()
+@click.argument("taskfile", type=click.Path(path_type=Path))
+@_model_options
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Policy file [project config, else the shipped default]",
+)
+@click.option(
+    "--unattended",
+    is_flag=True,
+    help="Never ask: calls that need a person are refused and queued for approval "
+    "(automatic when stdin is not a terminal).",
+)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to take [1].")
+@click.option("--all", "all_steps", is_flag=True, help="Take steps until the plan is done.")
+@click.option("--max-cost", type=float, help="USD for the whole run.")
+@click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
+@click.option("--max-failures", type=int, help="Failed attempts in a row that stop the run [3].")
+@click.option("--max-attempts", type=int, help="Failed attempts before a step is blocked [3].")
+@click.option("--commit", is_flag=True, help="Commit the workspace after each done step.")
+def run(
+    taskfile: Path,
+    policy: Path | None,
+    unattended: bool,
+    steps: int | None,
+    all_steps: bool,
+    **options: Any,
+) -> int:
+    """Take the next step of TASKFILE in a fresh model session and record the outcome."""
+    mode = "unattended" if unattended or not sys.stdin.isatty() else "interactive"
+    steps = None if all_steps else (steps or 1)
+    return _run(taskfile, mode, policy, steps, options)
+
+
+@cli.command()
+@click.argument("taskfile", type=click.Path(path_type=Path), required=False)
+@click.option("--goal", help="Audit this instead of a task file's steps.")
+@_model_options
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to take [all].")
+@click.option("--max-cost", type=float, help="USD for the whole run.")
+@click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
+def audit(taskfile: Path | None, goal: str | None, steps: int | None, **options: Any) -> int:
+    """Read-only audit of TASKFILE's steps (or of --goal) under policies/readonly.toml.
+
+    Nothing that writes runs, whatever else is configured. Findings go to a markdown report
+    under .ralph/audits/ and into the step notes.
+    """
+    import time
+
+    from ralph.errors import UsageError
+    from ralph.fsutil import atomic_write_text
+    from ralph.workspace import audits_dir, find_workspace
+
+    if (taskfile is None) == (goal is None):
+        raise UsageError("give a task file or --goal TEXT (one of them)")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if goal is not None:
+        ws = options["workspace"] or find_workspace(Path.cwd())
+        options["workspace"] = ws
+        taskfile = audits_dir(ws) / f"{stamp}-goal.md"
+        taskfile.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(taskfile, f"# Audit\n\n- [ ] {' '.join(goal.split())}\n")
+    assert taskfile is not None
+    return _run(taskfile, "audit", None, steps, options, report_name=f"{stamp}.md")
+
+
+@cli.command()
+@click.argument("idea")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to save the plan [tasks/SLUG-OF-IDEA.md in the workspace].",
+)
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@_model_options
+def plan(idea: str, output: Path | None, force: bool, **options: Any) -> int:
+    """Draft a task file for IDEA in one read-only model session.
+
+    \b
+    The model may look at the workspace (reads, and commands under policies/readonly.toml)
+    but cannot change it. Its reply is saved only if it parses as a task file with a
+    title and steps; otherwise exit 1 with the reason, and nothing is written.
+    --max-turns defaults to 30 here.
+    """
+    from ralph.agent import draft as planner
+
+    return planner.make_plan(idea, output, force=force, options=options)
+
+
+def _run(
+    taskfile: Path,
+    mode: str,
+    policy: Path | None,
+    steps: int | None,
+    options: dict[str, Any],
+    *,
+    report_name: str | None = None,
+) -> int:
+    """Shared by `run` and `audit`: validate everything, then hand over to the loop."""
+    import json
+    import signal
+
+    from ralph import taskfile as tasks
+    from ralph.agent.run import RunRequest, run_task
+    from ralph.checkpoint import preflight
+    from ralph.cli.live import LiveView
+    from ralph.config import load_config
+    from ralph.errors import UsageError
+    from ralph.guard.gate import find_policy, shipped_policy
+    from ralph.notify import check_url, notify
+    from ralph.providers import check_credentials, get_provider
+    from ralph.workspace import audits_dir, find_workspace
+
+    as_json = options.pop("as_json")
+    ws_option = options.pop("workspace")
+    commit = options.pop("commit", False)
+    tasks.load(taskfile)  # bad input is exit 2 before anything else happens
+    workspace = ws_option.resolve() if ws_option else find_workspace(taskfile)
+    config = load_config(workspace, options)
+    if not config.model:
+        raise UsageError(
+            "no model: pass --model PROVIDER:MODEL, set RALPH_MODEL, "
+            "or set model in [tool.ralph] / ralph.toml"
+        )
+    policy_path = shipped_policy("readonly") if mode == "audit" else find_policy(workspace, policy)
+    if not policy_path.is_file():
+        raise UsageError(f"policy file not found: {policy_path}")
+    check_credentials(config.model, config.base_url)  # a missing key is exit 2, now
+    if config.notify_url:
+        check_url(config.notify_url)
+    if commit:
+        preflight(workspace)  # a merge or rebase in progress is exit 2 before any work
+
+    def make_provider(on_wait: Any) -> Any:
+        return get_provider(
+            config.model or "", base_url=config.base_url, max_wait=config.max_wait, on_wait=on_wait
+        )
+
+    presses: list[int] = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        presses.append(signum)
+        if len(presses) > 1:
+            raise KeyboardInterrupt
+        click.echo("\nralph: finishing the current call; Ctrl-C again to abort", err=True)
+
+    report_path = audits_dir(workspace) / report_name if report_name else None
+    request = RunRequest(
+        taskfile,
+        workspace,
+        policy_path,
+        mode,
+        config,
+        steps,
+        report_path,
+        commit,  # type: ignore[arg-type]
+    )
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        report = run_task(
+            request, make_provider, emit=LiveView(), interrupted=lambda: bool(presses)
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    summary = report.to_json()
+    if report_path is not None:
+        summary["report"] = str(report_path)
+        click.echo(f"ralph: audit report: {report_path}", err=True)
+    for problem in notify(summary, command=config.notify_cmd, url=config.notify_url):
+        click.echo(f"ralph: notification failed: {problem}", err=True)
+    if as_json:
+        click.echo(json.dumps(summary))
+    return report.exit_code

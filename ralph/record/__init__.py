@@ -1,0 +1,1 @@
+"""The run record: the JSONL log writer and reader (`log`), and run summaries (`runs`)."""

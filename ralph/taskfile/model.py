@@ -1,0 +1,171 @@
+"""The task file's data model: steps, warnings, and the parsed file."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+from ralph.taskfile.lines import _eol
+
+State = Literal["todo", "done", "failed", "blocked", "awaiting_approval"]
+
+
+Outcome = Literal["done", "failed", "blocked", "awaiting_approval", "interrupted"]
+
+
+OUTCOMES: tuple[str, ...] = ("done", "failed", "blocked", "awaiting_approval", "interrupted")
+
+
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseWarning:
+    """Something in the file that looks like a step but is not one (never run)."""
+
+    line: int  # 1-based
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass(slots=True)
+class Step:
+    """One checklist step and the context a model session needs to work on it.
+
+    Read-only by convention (parses are cached and shared): use `dataclasses.replace`.
+    Not frozen because frozen dataclasses cost 4x more to build, which shows at 100k steps.
+    """
+
+    line: int  # 1-based line of the box
+    checked: bool
+    text: str  # the first paragraph after the box, as written
+    depth: int  # list items enclosing the step, steps or not
+    state: State
+    attempts: int  # failed attempts so far, read from ralph's note
+    note: str | None  # ralph's note without the "ralph: " prefix
+    approval_id: str | None  # set while awaiting approval
+    headings: tuple[str, ...]  # heading path above the step, outermost first
+    parents: tuple[str, ...]  # texts of the enclosing steps, outermost first
+    hints: tuple[str, ...]  # non-step sub-bullets (acceptance criteria, hints)
+    settings: Mapping[str, str]  # `key: value` sub-bullets, backticks stripped
+    verify: tuple[str, ...]  # every `verify:` command, in order
+    details: tuple[str, ...]  # other blocks inside the step (paragraphs, code), dedented
+    index: int  # position in TaskFile.steps
+    parent: int | None  # index of the enclosing step
+    children: tuple[int, ...]  # indices of the direct sub-steps
+    column: int = field(repr=False)  # 0-based offset of "[" in the line (BOM excluded)
+    note_line: int | None = field(default=None, repr=False)  # 1-based first line of the note
+    note_end: int = field(default=0, repr=False)  # 0-based end (exclusive) of the note's lines
+    note_at: int = field(default=0, repr=False)  # 0-based line index where a new note goes
+    note_indent: str = field(default="", repr=False)
+    # Other places for a new note, tried in order when the first would change the plan:
+    # (0-based line index, indent) after each later block of the step (e.g. indented code
+    # after a blank line, which a note right under the box would pull into itself).
+    note_alts: tuple[tuple[int, str], ...] = field(default=(), repr=False)
+
+    @property
+    def runnable(self) -> bool:
+        """Open, and not waiting for a person (blocked or awaiting approval)."""
+        return not self.checked and self.state not in ("blocked", "awaiting_approval")
+
+    def to_json(self) -> dict[str, Any]:
+        """The public JSON shape of a step (`ralph status --json`)."""
+        return {
+            "line": self.line,
+            "checked": self.checked,
+            "state": self.state,
+            "text": self.text,
+            "depth": self.depth,
+            "attempts": self.attempts,
+        }
+
+    def context(self) -> dict[str, Any]:
+        """Everything around the step a model session should see (`ralph next --json`)."""
+        return {
+            "headings": list(self.headings),
+            "parents": list(self.parents),
+            "hints": list(self.hints),
+            "settings": dict(self.settings),
+            "verify": list(self.verify),
+            "details": list(self.details),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class TaskFile:
+    """A parsed task file: its steps, warnings, and the exact bytes they came from."""
+
+    name: str  # the path as the user gave it
+    title: str  # the first level-1 heading, else the file name
+    steps: tuple[Step, ...]
+    warnings: tuple[ParseWarning, ...]
+    front_matter: str | None
+    data: bytes = field(repr=False)
+    sha256: str = field(repr=False)
+    lines: tuple[str, ...] = field(repr=False)  # BOM-less text split with EOLs kept
+    bom: bool = field(repr=False)
+
+    def next_step(self, decided: Callable[[str], bool] | None = None) -> Step | None:
+        """The first open leaf in document order that is not blocked or awaiting approval.
+
+        `decided(approval_id)` tells whether a person has approved or rejected the approval a
+        step waits for; such a step is tried again.
+        """
+        steps = self.steps
+        for s in steps:
+            ready = s.runnable or (
+                s.state == "awaiting_approval"
+                and not s.checked
+                and decided is not None
+                and s.approval_id is not None
+                and decided(s.approval_id)
+            )
+            if ready and all(steps[c].checked for c in s.children):
+                return s
+        return None
+
+    def locate(self, step: Step) -> Step | None:
+        """Find `step` (from an earlier read) here: same text and depth, nearest its old line."""
+        same = [s for s in self.steps if s.text == step.text and s.depth == step.depth]
+        if not same:
+            return None
+        return min(same, key=lambda s: (s.parents != step.parents, abs(s.line - step.line)))
+
+    def step_at(self, line: int) -> Step:
+        """The step whose box is on `line` (1-based); KeyError if none."""
+        for s in self.steps:
+            if s.line == line:
+                return s
+        raise KeyError(f"{self.name}: no step on line {line}")
+
+    def counts(self) -> dict[str, int]:
+        """How many steps are in each state."""
+        return dict(Counter(s.state for s in self.steps))
+
+    def to_json(self, *, with_context: bool = False) -> dict[str, Any]:
+        """The public JSON shape of `ralph status --json` (and `ralph next --json`)."""
+        nxt = self.next_step()
+        out: dict[str, Any] = {
+            "file": self.name,
+            "steps": [s.to_json() for s in self.steps],
+            "next": nxt.to_json() if nxt else None,
+            "warnings": [str(w) for w in self.warnings],
+        }
+        if with_context:
+            out["context"] = nxt.context() if nxt else None
+        return out
+
+    @property
+    def eol(self) -> str:
+        """The file's most common line ending ("\\n" when it has none)."""
+        counts = Counter(_eol(line) for line in self.lines[:1000])
+        counts.pop("", None)
+        return counts.most_common(1)[0][0] if counts else "\n"

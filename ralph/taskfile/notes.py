@@ -1,0 +1,140 @@
+"""The note grammar: the one line ralph keeps under a step (`- ralph: <state> · <details>`).
+
+Writing a note (`note_head`, `note_details`) and reading one back (`note_state`) live
+here together, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+from ralph.taskfile.model import Outcome, State, Step
+
+MAX_ATTEMPTS = 3  # failed attempts before a step is blocked
+
+
+NOTE_PREFIX = "ralph: "  # a note line is "<indent>- ralph: <state> · <details>"
+
+
+NOTE_SEP = " · "
+
+
+NOTE_MAX_CHARS = 300  # a note is one line; longer details are cut with "…"
+
+
+SUMMARY_MAX_CHARS = 200
+
+
+_ATTEMPTS_RE = re.compile(r"\battempt (\d+)|\bafter (\d+) attempts?\b")
+
+
+_APPROVAL_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def note_state(note: str | None, checked: bool) -> tuple[State, int, str | None]:
+    """(state, attempts, approval id) read back from ralph's note and the box."""
+    if note is None:
+        return ("done" if checked else "todo"), 0, None
+    head = note.split("·", 1)[0].strip()
+    m = _ATTEMPTS_RE.search(head)
+    attempts = int(m.group(1) or m.group(2)) if m else 0
+    words = head.split()
+    word = words[0] if words else ""
+    approval = None
+    state: State = "todo"
+    if word == "done":
+        attempts = 0
+    elif word == "failed":
+        state = "failed"
+    elif word == "blocked":
+        state = "blocked"
+    elif word == "awaiting" and len(words) > 2 and words[1] == "approval":
+        state, approval = "awaiting_approval", words[2]
+    return ("done" if checked else state), attempts, approval
+
+
+def note_head(
+    step: Step,
+    outcome: Outcome,
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    approval_id: str | None = None,
+) -> str:
+    """The state part of a note, e.g. "failed (attempt 2/3)" or "blocked after 3 attempts"."""
+    used = step.attempts
+    so_far = f" (attempt {used}/{max_attempts})" if used else ""
+    if outcome == "done":
+        return "done"
+    if outcome == "failed" and used + 1 < max_attempts:
+        return f"failed (attempt {used + 1}/{max_attempts})"
+    if outcome in ("failed", "blocked"):
+        return f"blocked after {used + 1} attempt{'s' if used else ''}"
+    if outcome == "awaiting_approval":
+        if not approval_id or not _APPROVAL_ID_RE.fullmatch(approval_id):
+            raise ValueError(
+                f"awaiting_approval needs an approval id (letters, digits, ._-): {approval_id!r}"
+            )
+        return f"awaiting approval {approval_id}{so_far}"
+    if outcome == "interrupted":
+        return f"interrupted{so_far}"
+    raise ValueError(f"unknown outcome {outcome!r}")
+
+
+def note_details(
+    summary: str = "",
+    *,
+    when: datetime | None = None,
+    turns: int | None = None,
+    tokens: int | None = None,
+    cost_usd: float | None = None,
+    seconds: float | None = None,
+) -> str:
+    """The details part of a note.
+
+    For example "2026-11-29 04:40 UTC · 7 turns · 12.3k tok · $0.07 · 2m10s · added /login".
+    """
+    when = (when or datetime.now(UTC)).astimezone(UTC)
+    parts = [when.strftime("%Y-%m-%d %H:%M UTC")]
+    if turns is not None:
+        parts.append(f"{turns} turn{'' if turns == 1 else 's'}")
+    if tokens is not None:
+        parts.append(f"{_human_count(tokens)} tok")
+    if cost_usd is not None:
+        parts.append(f"${cost_usd:.2f}")
+    if seconds is not None:
+        parts.append(_duration(seconds))
+    if summary.strip():
+        parts.append(one_line(summary, SUMMARY_MAX_CHARS))
+    return NOTE_SEP.join(parts)
+
+
+def one_line(text: str, limit: int) -> str:
+    """`text` as one line: control characters and runs of whitespace become one space, capped."""
+    clean = "".join(ch if ch.isprintable() else " " for ch in text)
+    flat = " ".join(clean.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return one_line(text, limit)
+
+
+def _human_count(n: int) -> str:
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"

@@ -1,0 +1,406 @@
+"""Reading a task file: bytes to steps, with markdown-it-py doing the block parse."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import re
+import stat
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ralph.errors import TaskFileError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+from ralph.taskfile.lines import (
+    _LINE_RE,
+    _MARKERS_RE,
+    _dedent,
+    _leading_ws,
+    _strip_eol,
+    _visual_col,
+)
+from ralph.taskfile.model import BOM, ParseWarning, Step, TaskFile
+from ralph.taskfile.notes import NOTE_PREFIX, note_state
+
+_BOX_RE = re.compile(r"\[([^\]]?)\]")
+
+
+_SETTING_RE = re.compile(r"([a-z][a-z0-9_]*(?:-[a-z0-9_]+)*):[ \t]+(\S.*)")
+
+
+_CODE_SPAN_RE = re.compile(r"(`+)[ ]?(.*?)[ ]?\1")
+
+
+_LIST_LINE_RE = re.compile(r"([ \t]*)(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|\r|\n|$)")
+
+
+_LIST_OPENS = frozenset({"bullet_list_open", "ordered_list_open"})
+
+
+def load(path: str | Path, *, require_steps: bool = True) -> TaskFile:
+    """Read and parse a task file; TaskFileError (one clear line) for anything unusable."""
+    name = str(path)
+    tf = parse(_read_bytes(Path(path), name), name)
+    if require_steps and not tf.steps:
+        raise TaskFileError(_no_steps_message(tf))
+    return tf
+
+
+def parse(data: bytes, name: str = "<string>") -> TaskFile:
+    """Parse task-file bytes. Raises TaskFileError for binary or non-UTF-8 data."""
+    sha = hashlib.sha256(data).hexdigest()
+    hit = _CACHE.get((name, sha))
+    if hit is not None:
+        return hit
+    text = _decode(data, name)
+    bom = text.startswith(BOM)
+    with _gc_paused():
+        tf = _Builder(text[1:] if bom else text).build(name, data, sha, bom)
+    _remember(tf)
+    return tf
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing makes many small objects and no cycles; the cycle collector would otherwise
+    rescan them again and again (a third of the parse time for big files)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_CACHE: dict[tuple[str, str], TaskFile] = {}  # a few recent parses, keyed by name and sha256
+
+
+def _remember(tf: TaskFile) -> None:
+    if len(_CACHE) >= 4:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[(tf.name, tf.sha256)] = tf
+
+
+def _read_bytes(path: Path, name: str) -> bytes:
+    try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise TaskFileError(f"{name} is a folder; give the path of a markdown task file")
+        if not stat.S_ISREG(st.st_mode):
+            raise TaskFileError(f"{name} is not a regular file; give a markdown task file")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise TaskFileError(
+            f"{name}: no such file; give the path of a markdown task file"
+        ) from None
+    except PermissionError:
+        raise TaskFileError(f"{name}: permission denied; ralph needs to read it") from None
+    except IsADirectoryError:
+        raise TaskFileError(f"{name} is a folder; give the path of a markdown task file") from None
+
+
+def _decode(data: bytes, name: str) -> str:
+    if b"\x00" in data:
+        raise TaskFileError(f"{name} looks binary (it contains NUL bytes); a task file is markdown")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TaskFileError(
+            f"{name} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "save it as UTF-8 and try again"
+        ) from None
+
+
+def _no_steps_message(tf: TaskFile) -> str:
+    msg = f"{tf.name} has no steps; write each step as a list item with a box: `- [ ] do X`"
+    if tf.warnings:
+        msg += f" ({len(tf.warnings)} look-alike(s) ignored, first: {tf.warnings[0]})"
+    return msg
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.front_matter import front_matter_plugin
+
+    md = MarkdownIt("commonmark").use(front_matter_plugin).enable("table")
+    # Only block structure and raw inline text are needed: skip inline parsing (2x faster).
+    md.disable(["inline", "text_join"])
+    return md
+
+
+@dataclass(slots=True)
+class _Frame:
+    """An open container while walking the tokens: a list item or a blockquote."""
+
+    quote: bool
+    level: int
+    line: int  # 0-based first line
+    owner: int | None  # nearest enclosing step (draft index), including this item itself
+    near_item: _Frame | None = None  # nearest list item: this one, or the one around a quote
+    step: int | None = None  # draft index if this item is a step
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A step while its sub-items are still being read."""
+
+    line: int  # 0-based
+    checked: bool
+    text: str
+    depth: int
+    column: int
+    headings: tuple[str, ...]
+    parent: int | None
+    parents: tuple[str, ...]
+    note_at: int
+    note_indent: str
+    children: list[int] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)
+    verify: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    note: str | None = None
+    note_line: int | None = None  # 0-based
+    note_end: int = 0
+    note_alts: list[tuple[int, str]] | None = None
+
+
+class _Builder:
+    """One pass over markdown-it's block tokens, collecting steps, context and warnings."""
+
+    def __init__(self, src: str) -> None:
+        self.lines = tuple(_LINE_RE.findall(src))
+        self.tokens: list[Token] = _markdown().parse(src)
+        self.stack: list[_Frame] = []
+        self.items = 0  # list items on the stack
+        self.quotes = 0  # blockquotes on the stack
+        self.drafts: list[_Draft] = []
+        self.warnings: list[ParseWarning] = []
+        self.heading_stack: list[tuple[int, str]] = []
+        self.headings: tuple[str, ...] = ()
+        self.title: str | None = None
+        self.front_matter: str | None = None
+
+    def build(self, name: str, data: bytes, sha: str, bom: bool) -> TaskFile:
+        stack = self.stack
+        detail_level = -1  # tokens at this level sit directly inside the innermost step item
+        for i, tok in enumerate(self.tokens):
+            if tok.level == detail_level and tok.nesting >= 0:
+                self._detail(tok)
+            kind = tok.type
+            if kind == "list_item_open":
+                self._item(i, tok)
+            elif kind == "blockquote_open":
+                near = stack[-1].near_item if stack else None
+                stack.append(_Frame(True, tok.level, tok.map[0] if tok.map else 0, None, near))
+                self.quotes += 1
+            elif kind in ("list_item_close", "blockquote_close"):
+                if stack.pop().quote:
+                    self.quotes -= 1
+                else:
+                    self.items -= 1
+            elif kind == "heading_open" and not stack:
+                self._heading(int(tok.tag[1:]), self.tokens[i + 1].content)
+            elif kind == "front_matter":
+                self.front_matter = tok.content
+            else:
+                continue
+            top = stack[-1] if stack else None
+            detail_level = top.level + 1 if top is not None and top.step is not None else -1
+        return TaskFile(
+            name=name,
+            title=self.title or Path(name).name,
+            steps=self._freeze(),
+            warnings=tuple(self.warnings),
+            front_matter=self.front_matter,
+            data=data,
+            sha256=sha,
+            lines=self.lines,
+            bom=bom,
+        )
+
+    def _heading(self, level: int, content: str) -> None:
+        text = " ".join(content.split())
+        while self.heading_stack and self.heading_stack[-1][0] >= level:
+            self.heading_stack.pop()
+        self.heading_stack.append((level, text))
+        self.headings = tuple(t for _, t in self.heading_stack)
+        if level == 1 and self.title is None:
+            self.title = text
+
+    def _item(self, i: int, tok: Token) -> None:
+        line = tok.map[0] if tok.map else 0
+        first = self.tokens[i + 1]
+        content = None
+        if first.type in ("paragraph_open", "heading_open") and first.map and first.map[0] == line:
+            content = self.tokens[i + 2].content
+        parent = self.stack[-1].near_item if self.stack else None
+        owner = parent.owner if parent else None
+        frame = _Frame(False, tok.level, line, owner)
+        frame.near_item = frame
+        kind, box = _classify(content) if content is not None else (None, "")
+        if kind in ("step", "lookalike", "glued") and self.quotes:
+            self._warn(line, f"`[{box[0]}]` inside a blockquote is not a step; ralph ignores it")
+        elif kind == "lookalike":
+            self._warn(line, f"`[{box}]` is not a task box (use `[ ]` or `[x]`); ralph ignores it")
+        elif kind == "glued":
+            after = _shown(box[1])
+            self._warn(line, f"`[{box[0]}]` is followed by {after}, not a space; ralph ignores it")
+        elif kind == "step":
+            index = self._step(i, line, first, content or "", owner)
+            if index is not None:
+                frame.step = frame.owner = index
+        elif parent is not None and owner is not None and content is not None and not self.quotes:
+            self._sub_item(self.drafts[owner], content, first, direct=parent.step == owner)
+        self.stack.append(frame)
+        self.items += 1
+
+    def _step(self, i: int, line: int, first: Token, content: str, owner: int | None) -> int | None:
+        raw = _strip_eol(self.lines[line])
+        m = _MARKERS_RE.match(raw)
+        col = m.end() if m else -1
+        if col < 0 or raw[col:].rstrip() != content.partition("\n")[0].rstrip():
+            self._warn(line, "ralph cannot find this box on its line, so it will not run it")
+            return None
+        after = self.tokens[i + 4] if i + 4 < len(self.tokens) else None
+        end = first.map[1] if first.map else line + 1
+        if after is not None and after.type in _LIST_OPENS and after.map and after.map[0] == end:
+            indent = _leading_ws(self.lines[end])  # join the sub-list that follows
+        else:
+            indent = " " * _visual_col(raw[:col])
+        up = self.drafts[owner] if owner is not None else None
+        self.drafts.append(
+            _Draft(
+                line=line,
+                checked=content[1] != " ",
+                text=content[3:].lstrip(" \t"),
+                depth=self.items,
+                column=col,
+                headings=self.headings,
+                parent=owner,
+                parents=(*up.parents, up.text) if up else (),
+                note_at=end,
+                note_indent=indent,
+            )
+        )
+        index = len(self.drafts) - 1
+        if up is not None:
+            up.children.append(index)
+        return index
+
+    def _sub_item(self, draft: _Draft, content: str, first: Token, *, direct: bool) -> None:
+        if direct and (content == NOTE_PREFIX.strip() or content.startswith(NOTE_PREFIX)):
+            draft.note = " ".join(content[len(NOTE_PREFIX) :].split())
+            draft.note_line = first.map[0] if first.map else None
+            draft.note_end = first.map[1] if first.map else 0
+            return
+        m = _SETTING_RE.fullmatch(content) if direct else None
+        if m:
+            key, value = m.group(1), _unquote(m.group(2).strip())
+            draft.settings[key] = value
+            if key == "verify":
+                draft.verify.append(value)
+            return
+        draft.hints.append(content)
+
+    def _detail(self, tok: Token) -> None:
+        """Blocks directly inside a step item, after its first paragraph: extra context."""
+        frame = self.stack[-1]
+        if frame.step is None or tok.type in _LIST_OPENS or not tok.map:
+            return
+        start, end = tok.map
+        if start == frame.line:
+            return
+        draft = self.drafts[frame.step]
+        text = "".join(_dedent(self.lines[n], draft.column) for n in range(start, end)).rstrip()
+        if text:
+            draft.details.append(text)
+        if draft.note_alts is None:
+            draft.note_alts = []
+        draft.note_alts.append((end, self._alt_indent(draft, end)))
+
+    def _alt_indent(self, draft: _Draft, at: int) -> str:
+        """Indent for a note inserted before line `at` inside `draft`'s item: a list that
+        starts there (and sits inside the step) sets it, else the box's column."""
+        box = _visual_col(self.lines[draft.line][: draft.column])
+        m = _LIST_LINE_RE.match(self.lines[at]) if at < len(self.lines) else None
+        if m and _visual_col(m.group(1)) >= box:
+            return m.group(1)
+        return " " * box
+
+    def _warn(self, line: int, message: str) -> None:
+        self.warnings.append(ParseWarning(line + 1, message))
+
+    def _freeze(self) -> tuple[Step, ...]:
+        steps = []
+        for index, d in enumerate(self.drafts):
+            state, attempts, approval = note_state(d.note, d.checked)
+            steps.append(
+                Step(
+                    line=d.line + 1,
+                    checked=d.checked,
+                    text=d.text,
+                    depth=d.depth,
+                    state=state,
+                    attempts=attempts,
+                    note=d.note,
+                    approval_id=approval,
+                    headings=d.headings,
+                    parents=d.parents,
+                    hints=tuple(d.hints),
+                    settings=d.settings,
+                    verify=tuple(d.verify),
+                    details=tuple(d.details),
+                    index=index,
+                    parent=d.parent,
+                    children=tuple(d.children),
+                    column=d.column,
+                    note_line=None if d.note_line is None else d.note_line + 1,
+                    note_end=d.note_end,
+                    note_at=d.note_at,
+                    note_indent=d.note_indent,
+                    note_alts=tuple(d.note_alts) if d.note_alts else (),
+                )
+            )
+        return tuple(steps)
+
+
+def _classify(content: str) -> tuple[str | None, str]:
+    """("step" | "lookalike" | "glued" | "empty" | None, the box's character) for an item's
+    text; for "glued" (`[ ]*`, `[ ]x`, a no-break space after `]`) also the character after."""
+    m = _BOX_RE.match(content)
+    if m is None:
+        return None, ""
+    box = m.group(1)
+    rest = content[m.end() :].partition("\n")[0]
+    if rest[:1] in ("(", "[", ":"):  # a link such as [a](url) or [#][ref], not a box
+        return None, box
+    if box in (" ", "x", "X"):
+        if not rest.strip():
+            return "empty", box  # `- [ ]` with nothing to do: not a step, not worth a warning
+        return ("step", box) if rest[0] in " \t" else ("glued", box + rest[0])
+    return "lookalike", box
+
+
+def _shown(ch: str) -> str:
+    """A character for a message: `x`, or its code point and name if it is invisible."""
+    if ch.isprintable() and not ch.isspace():
+        return f"`{ch}`"
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'character')}"
+
+
+def _unquote(value: str) -> str:
+    """`pytest -q` -> pytest -q (one code span around the whole value)."""
+    m = _CODE_SPAN_RE.fullmatch(value)
+    return m.group(2) if m else value

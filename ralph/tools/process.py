@@ -1,0 +1,110 @@
+"""Running a command for the agent: scrubbed environment, captured output, and a
+process-group kill on timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+# Environment variables never passed to commands: API keys, tokens, passwords, cloud creds,
+# and SSH_AUTH_SOCK (the agent must not use the person's SSH keys).
+_SECRET_ENV = re.compile(
+    r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|^AWS_|^AZURE_|^GCP_|^GOOGLE_", re.I
+)
+
+
+_URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+
+
+_QUIET_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
+
+
+_KILL_GRACE_S = 2.0
+
+
+_DRAIN_S = 0.5  # how long output may keep coming after the command exits
+
+
+def command_env() -> dict[str, str]:
+    """The environment for commands: ours without secrets, with pagers and prompts off."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not _SECRET_ENV.search(k) and not _URL_WITH_PASSWORD.search(v)
+    }
+    return env | _QUIET_ENV
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left after a grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + _KILL_GRACE_S
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the leader so it does not count as a member
+        if not _group_alive(proc.pid):
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies left to init do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not os.path.isdir("/proc"):
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
+class _Capture:
+    """Reads a pipe on a thread, keeping only the first and last `cap // 2` bytes."""
+
+    def __init__(self, pipe: Any, cap: int) -> None:
+        self.half = max(cap // 2, 1)
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.done = threading.Event()
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe: Any) -> None:
+        try:
+            while chunk := pipe.read1(65_536):
+                self.total += len(chunk)
+                room = self.half - len(self.head)
+                self.head += chunk[:room]
+                self.tail += chunk[max(room, 0) :]
+                del self.tail[: -self.half]
+        finally:
+            pipe.close()
+            self.done.set()
+
+    def text(self) -> str:
+        cut = self.total - len(self.head) - len(self.tail)
+        parts = [self.head.decode("utf-8", "replace")]
+        if cut > 0:
+            parts.append(f"\n[... {cut} bytes truncated ...]\n")
+        parts.append(self.tail.decode("utf-8", "replace"))
+        return "".join(parts).rstrip("\n")
