@@ -12,6 +12,7 @@ from typing import Any, Literal
 from ralph.guard.gate import Guard
 from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec, Usage
 from ralph.providers import Provider
+from ralph.sandbox import Grant
 from ralph.tools import Toolbox, ToolError, check_arguments
 
 Outcome = Literal["done", "failed", "blocked", "awaiting_approval", "interrupted", "deferred"]
@@ -233,7 +234,7 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
     if verdict.approval_id:
         tally.approval_ids.append(verdict.approval_id)
     if verdict.allowed:
-        result = session.toolbox.run(call)
+        result = session.toolbox.run(call, Grant.of(verdict.decision))
     else:
         result = ToolResult(call.id, verdict.message, is_error=True)
     session.emit(
@@ -286,6 +287,6 @@ def run_verify(session: Session, command: str) -> tuple[bool, str]:
     verdict = session.guard.review(call)
     if not verdict.allowed:
         return False, f"`{command}` was refused: {verdict.message}"
-    code, output = session.toolbox.run_command(command)
+    code, output = session.toolbox.run_command(command, grant=Grant.of(verdict.decision))
     tail = " ".join(output.split())[-VERIFY_TAIL_CHARS:]
     return code == 0, f"`{command}` exited {code}: {tail}" if code else "passed"

@@ -93,6 +93,10 @@ class Decision:
     paths: tuple[str, ...]  # resolved paths with their class: "/abs/path (workspace)"
     policy_sha256: str
     effect: Literal["read", "write", "exec"]  # "read" when the call only reads
+    network: bool = False
+    """The sandbox gives this call the network: rules with `network = true` cover it."""
+    needs_sandbox: bool = False
+    """Allowed in audit mode only inside the read-only sandbox (`audit_in_sandbox = true`)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ class Rule:
     line: int
     tools: frozenset[str] | None = None
     programs: Names | None = None
+    not_programs: Names | None = None
     subcommands: Names | None = None
     not_subcommands: Names | None = None
     flags_any: frozenset[str] | None = None
@@ -151,6 +156,8 @@ class Rule:
     access: frozenset[str] | None = None
     path_class: frozenset[str] | None = None
     path_glob: GlobSet | None = None
+    network: bool = False
+    audit_in_sandbox: bool = False
     match: tuple[str, ...] = ()
     not_match: tuple[str, ...] = ()
 
@@ -160,6 +167,7 @@ class Rule:
     def __post_init__(self) -> None:
         command_only = (
             self.programs,
+            self.not_programs,
             self.subcommands,
             self.not_subcommands,
             self.flags_any,
@@ -189,6 +197,8 @@ class Rule:
 
     def _command_matches(self, unit: Unit) -> bool:
         if self.programs is not None and not self.programs.matches(unit.program):
+            return False
+        if self.not_programs is not None and self.not_programs.matches(unit.program):
             return False
         if self.subcommands is not None and not self.subcommands.matches(unit.subcommand):
             return False
@@ -303,6 +313,8 @@ class _Verdict:
     decision: str
     rule: str | None
     reason: str
+    network: bool = False  # a matching rule grants the network (for a rule's verdict)
+    audit_in_sandbox: bool = False  # the winning allow rule may run in the audit sandbox
 
 
 def _units_for_call(call: dict[str, Any], places: Places) -> tuple[list[Unit], list[str]]:
@@ -567,12 +579,15 @@ def _check(call: dict[str, Any], policy: Policy, workspace: Path, mode: Mode) ->
         _Verdict("confirm", "builtin:unparsed", f"the guard cannot fully analyse it: {p}")
         for p in problems
     ]
+    rule_verdicts = []
     for unit in units:
-        verdicts += _unit_verdicts(unit, policy, places)
+        verdicts += _unit_verdicts(unit, policy, places, mode)
+        rule_verdicts.append((unit, verdicts[-1]))  # the last one is the rule's
     final = _strictest(verdicts) or _Verdict("allow", "builtin:no-op", "the input runs no command")
     effect = max((u.effect for u in units), key=_EFFECT_ORDER.__getitem__, default="read")
     decision, rule, reason = final.decision, final.rule, final.reason
-    if mode == "audit" and effect != "read":
+    network, needs_sandbox = _sandbox_grants(rule_verdicts)
+    if mode == "audit" and effect != "read" and not (decision == "allow" and needs_sandbox):
         reason = f"audit mode: read-only; this would have been: {decision} ({rule}): {reason}"
         decision = "deny"
     commands = tuple(dict.fromkeys(u.text for u in units))
@@ -582,7 +597,27 @@ def _check(call: dict[str, Any], policy: Policy, workspace: Path, mode: Mode) ->
             + [f"{w} (unknown)" for u in units for w in u.unknown_paths]
         )
     )
-    return Decision(decision, rule, reason, commands, paths, policy.sha256, effect)  # type: ignore[arg-type]
+    return Decision(
+        decision,  # type: ignore[arg-type]
+        rule,
+        reason,
+        commands,
+        paths,
+        policy.sha256,
+        effect,  # type: ignore[arg-type]
+        network=network and decision != "deny",
+        needs_sandbox=needs_sandbox and mode == "audit" and effect != "read",
+    )
+
+
+def _sandbox_grants(rule_verdicts: list[tuple[Unit, _Verdict]]) -> tuple[bool, bool]:
+    """(network, audit_in_sandbox) for a call. The network: some command is granted it and
+    every command that runs code is (`pip install x && python y.py` gets none). The audit
+    sandbox: every command that does more than read is allowed by such a rule."""
+    running = [v for u, v in rule_verdicts if u.effect == "exec"]
+    network = any(v.network for _, v in rule_verdicts) and all(v.network for v in running)
+    acting = [v for u, v in rule_verdicts if u.effect != "read"]
+    return network, bool(acting) and all(v.audit_in_sandbox for v in acting)
 
 
 def _strictest(verdicts: list[_Verdict]) -> _Verdict | None:
@@ -593,16 +628,25 @@ def _strictest(verdicts: list[_Verdict]) -> _Verdict | None:
     return best
 
 
-def _unit_verdicts(unit: Unit, policy: Policy, places: Places) -> list[_Verdict]:
-    """The strictest matching rule for one unit (or default:uncovered), plus built-in checks."""
+def _unit_verdicts(unit: Unit, policy: Policy, places: Places, mode: str) -> list[_Verdict]:
+    """The strictest matching rule for one unit (or default:uncovered), plus built-in checks.
+    Rules with `audit_in_sandbox` count in audit mode only."""
     program = unit.program if unit.command is not None else None
-    matched = [r for r in policy.candidates(program) if r.matches(unit, places)]
+    matched = [
+        r
+        for r in policy.candidates(program)
+        if (mode == "audit" or not r.audit_in_sandbox) and r.matches(unit, places)
+    ]
     best = max(matched, key=lambda r: _SEVERITY[r.decision], default=None)
     if best is None:
         what = f"`{unit.program}`" if unit.command is not None else unit.tool
         verdict = _Verdict("confirm", "default:uncovered", f"no policy rule covers {what}")
     else:
         verdict = _Verdict(best.decision, best.id, best.reason)
+        verdict.network = any(r.network for r in matched if r.decision != "deny")
+        verdict.audit_in_sandbox = best.decision == "allow" and any(
+            r.audit_in_sandbox for r in matched if r.decision == "allow"
+        )
     out: list[_Verdict] = []
     if unit.unknown_paths:
         shown = ", ".join(unit.unknown_paths[:3])
@@ -703,6 +747,7 @@ _RULE_KEYS = (
     "reason",
     "tool",
     "program",
+    "not_program",
     "subcommand",
     "not_subcommand",
     "flags_any",
@@ -718,6 +763,8 @@ _RULE_KEYS = (
     "access",
     "path_class",
     "path_glob",
+    "network",
+    "audit_in_sandbox",
     "match",
     "not_match",
 )
@@ -965,8 +1012,9 @@ def _validate_rule(raw: dict[str, Any], line: int, index: int, problems: _Proble
                 groups.append(frozenset(items))
         flags_all = tuple(groups)
     inline = raw.get("inline_code")
-    if inline is not None and not isinstance(inline, bool):
-        bad("inline_code", f"{label}: inline_code must be true or false")
+    for key in ("inline_code", "network", "audit_in_sandbox"):
+        if key in raw and not isinstance(raw[key], bool):
+            bad(key, f"{label}: {key} must be true or false")
     examples = {k: names(k) or [] for k in ("match", "not_match")}
     globs = names("path_glob")
     tools = names("tool", TOOLS)
@@ -977,6 +1025,7 @@ def _validate_rule(raw: dict[str, Any], line: int, index: int, problems: _Proble
         line=line,
         tools=frozenset(tools) if tools is not None else None,
         programs=_names(names("program")),
+        not_programs=_names(names("not_program")),
         subcommands=_names(names("subcommand")),
         not_subcommands=_names(names("not_subcommand")),
         flags_any=flag_set("flags_any"),
@@ -992,6 +1041,8 @@ def _validate_rule(raw: dict[str, Any], line: int, index: int, problems: _Proble
         access=_frozen(names("access", programs.ACCESS)),
         path_class=_frozen(names("path_class", CLASSES)),
         path_glob=GlobSet.of(globs) if globs is not None else None,
+        network=raw.get("network") is True,
+        audit_in_sandbox=raw.get("audit_in_sandbox") is True,
         match=tuple(examples["match"]),
         not_match=tuple(examples["not_match"]),
     )
