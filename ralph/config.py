@@ -51,6 +51,11 @@ class Config:
     """Command that gets a JSON summary on stdin when a run ends or waits for a person."""
     notify_url: str | None = None
     """URL that gets the same summary as a JSON POST."""
+    sandbox: str = "auto"
+    """Commands in bubblewrap: auto (where it works; unattended runs refuse commands where it
+    does not), required (no sandbox is an error), off (never)."""
+    sandbox_git: str = "read-only"
+    """.git inside the sandbox: read-only, or writable (its hooks and config stay read-only)."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -147,3 +152,20 @@ def env_count(name: str, default: int) -> int:
 def debug() -> bool:
     """RALPH_DEBUG set: let harness errors raise with their traceback."""
     return bool(os.environ.get("RALPH_DEBUG"))
+
+
+def config_files(workspace: Path) -> list[Path]:
+    """The files in the workspace that hold (or, when created, would hold) ralph's settings:
+    ralph.toml, and pyproject.toml when it has a [tool.ralph] table."""
+    found = []
+    pyproject = workspace / "pyproject.toml"
+    try:
+        if "tool" in (data := tomllib.loads(pyproject.read_text(encoding="utf-8"))) and (
+            "ralph" in data["tool"]
+        ):
+            found.append(pyproject)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, TypeError):
+        pass
+    if (workspace / "ralph.toml").is_file():
+        found.append(workspace / "ralph.toml")
+    return found

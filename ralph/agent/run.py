@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from ralph.lock import run_lock
 from ralph.providers import Provider
 from ralph.providers.pricing import cost_usd
 from ralph.record.log import RunLog
+from ralph.sandbox import Confinement
+from ralph.sandbox.setup import for_run
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
 from ralph.workspace import runs_dir
@@ -51,6 +53,8 @@ class RunRequest:
     """In audit mode, the markdown report that collects each step's findings."""
     commit: bool = False
     """Commit the workspace's changes after each done step, with the step's text."""
+    confinement: Confinement | None = None
+    """How commands are confined; None: made from the config when the run starts."""
 
 
 @dataclass
@@ -66,6 +70,8 @@ class StepReport:
     cost_usd: float | None
     seconds: float
     approval_ids: list[str]
+    sandbox: str = ""
+    """How the step's commands ran: "sandboxed", or "not sandboxed (...)"."""
 
 
 @dataclass
@@ -127,6 +133,8 @@ def run_task(
             lambda seconds, reason: record("wait", seconds=seconds, reason=reason)
         )
 
+        if req.confinement is None:
+            req = replace(req, confinement=for_run(*_confinement_args(req)))
         report = RunReport(log.run_id, str(req.task_path))
         record(
             "run_start",
@@ -139,6 +147,7 @@ def run_task(
             task_sha256=_sha256(req.task_path),
             mode=req.mode,
             workspace=str(req.workspace),
+            sandbox=req.confinement.record() if req.confinement else None,
         )
         try:
             report.stopped = _steps(req, provider, report, record, interrupted, prompt)
@@ -186,7 +195,11 @@ def _steps(
         session = Session(
             provider=provider,
             guard=guard,
-            toolbox=Toolbox(req.workspace, default_timeout_s=cfg.command_timeout),
+            toolbox=Toolbox(
+                req.workspace,
+                default_timeout_s=cfg.command_timeout,
+                confinement=_fresh(req.confinement),
+            ),
             tools=TOOL_SPECS,
             system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
             budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
@@ -222,6 +235,17 @@ def _steps(
     return f"did {len(report.steps)} step{'s' if len(report.steps) != 1 else ''} as asked"
 
 
+def _confinement_args(req: RunRequest) -> tuple[Config, str, Path, Path, Path]:
+    return req.config, req.mode, req.workspace, req.policy_path, req.task_path
+
+
+def _fresh(confinement: Confinement | None) -> Confinement | None:
+    """The run's confinement with the workspace scanned again for this step."""
+    if confinement is not None and confinement.sandbox is not None:
+        confinement.sandbox.rescan()
+    return confinement
+
+
 def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
     prompt = build_prompt(tf, step, req.workspace, req.task_path)
     verify = " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
@@ -243,6 +267,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         attempt.cost,
         round(attempt.seconds, 1),
         attempt.approval_ids,
+        req.confinement.label if req.confinement else "",
     )
     if attempt.outcome == "deferred":
         return report  # not an attempt: nothing to write
@@ -251,6 +276,8 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         summary = f"blocked: {summary}"
     if attempt.cost is None:
         summary = f"cost unknown · {summary}"
+    if report.sandbox:
+        summary = f"{report.sandbox} · {summary}"
     details = taskfile.note_details(
         summary,
         turns=attempt.turns,

@@ -36,6 +36,11 @@ def _model_options(f: Any) -> Any:
             "--notify-cmd", help="Command that gets the JSON summary on stdin at the end."
         ),
         click.option("--notify-url", help="URL that gets the JSON summary as a POST at the end."),
+        click.option(
+            "--sandbox",
+            type=click.Choice(["auto", "required", "off"]),
+            help="Run commands in bubblewrap: auto (where it works), required, off [auto].",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -153,6 +158,7 @@ def _run(
     from ralph.guard.gate import find_policy, shipped_policy
     from ralph.notify import check_url, notify
     from ralph.providers import check_credentials, get_provider
+    from ralph.sandbox.setup import for_run
     from ralph.workspace import audits_dir, workspace_for
 
     as_json = options.pop("as_json")
@@ -174,6 +180,9 @@ def _run(
         check_url(config.notify_url)
     if commit:
         preflight(workspace)  # a merge or rebase in progress is exit 2 before any work
+    confinement = for_run(config, mode, workspace, policy_path, taskfile)
+    if (warning := confinement.warning()) is not None:
+        click.echo(f"ralph: {warning}", err=True)  # once, at the start
 
     def make_provider(on_wait: Any) -> Any:
         return get_provider(
@@ -198,6 +207,7 @@ def _run(
         steps,
         report_path,
         commit,  # type: ignore[arg-type]
+        confinement,
     )
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:

@@ -4,4 +4,13 @@
 from ralph.sandbox.box import SETTINGS, Confinement, Grant, Sandbox, check_setting, confine
 from ralph.sandbox.probe import Probe, probe
 
-__all__ = ["SETTINGS", "Confinement", "Grant", "Probe", "Sandbox", "check_setting", "confine", "probe"]
+__all__ = [
+    "SETTINGS",
+    "Confinement",
+    "Grant",
+    "Probe",
+    "Sandbox",
+    "check_setting",
+    "confine",
+    "probe",
+]

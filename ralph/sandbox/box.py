@@ -183,8 +183,12 @@ class Confinement:
 
     def record(self) -> dict[str, object]:
         """The run record's view: the setting, whether commands are sandboxed, and why not."""
-        return {"setting": self.setting, "sandboxed": self.sandbox is not None,
-                "refused": self.refuse, "reason": self.problem}
+        return {
+            "setting": self.setting,
+            "sandboxed": self.sandbox is not None,
+            "refused": self.refuse,
+            "reason": self.problem,
+        }
 
 
 @dataclass(frozen=True)

