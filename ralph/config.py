@@ -124,3 +124,21 @@ def load_config(workspace: Path, flags: dict[str, Any] | None = None) -> Config:
         elif name in file_values:
             values[name] = _convert(name, file_values[name], file_name)
     return dataclasses.replace(Config(), **values)
+
+
+def find_policy(workspace: Path, flag: str | Path | None = None) -> Path:
+    """The policy file to use: `--policy` (from the current folder), else the project's
+    configured `policy` (from the workspace), else the shipped `policies/default.toml`."""
+    if flag:
+        return Path(flag).expanduser().resolve()
+    configured = load_config(workspace).policy
+    if configured:
+        return (workspace / Path(configured).expanduser()).resolve()
+    return shipped_policy("default")
+
+
+def shipped_policy(name: str) -> Path:
+    """A policy shipped with ralph: `default`, `readonly` or `strict`."""
+    from importlib.resources import files
+
+    return Path(str(files("ralph") / "policies" / f"{name}.toml")).resolve()
