@@ -142,3 +142,26 @@ def shipped_policy(name: str) -> Path:
     from importlib.resources import files
 
     return Path(str(files("ralph") / "policies" / f"{name}.toml")).resolve()
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A `RALPH_*` number of seconds from the environment (tuning knobs kept out of the
+    config file, e.g. RALPH_RETRY_BASE); UsageError when it is not a number."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a number of seconds, not {raw!r}") from None
+
+
+def env_count(name: str, default: int) -> int:
+    """A `RALPH_*` whole number from the environment; anything else means the default."""
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
+
+
+def debug() -> bool:
+    """RALPH_DEBUG set: let harness errors raise with their traceback."""
+    return bool(os.environ.get("RALPH_DEBUG"))
