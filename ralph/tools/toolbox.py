@@ -65,15 +65,18 @@ class Toolbox:
         self.confinement = confinement or Confinement("off")
         """How commands are confined; without one they run as they are (library use)."""
 
-    def run(self, call: ToolCall, grant: Grant | None = None) -> ToolResult:
+    def run(
+        self, call: ToolCall, args: dict[str, Any] | None = None, grant: Grant | None = None
+    ) -> ToolResult:
         """Run one call; every failure comes back as an error result, never an exception.
+        `args` are the call's arguments already checked by `check_arguments` (else checked here);
         `grant` is what the policy gave a command (the network, audit's sandbox-only)."""
         try:
-            args = check_arguments(call)
+            args = check_arguments(call) if args is None else args
             if call.name == "finish_step":
                 raise ToolError("finish_step is handled by ralph's loop, not run as a tool")
             if call.name == "run_command":
-                args["grant"] = grant
+                args = {**args, "grant": grant}
             content, is_error = getattr(self, f"_tool_{call.name}")(**args)
         except ToolError as e:
             return ToolResult(call.id, f"Error: {e}", is_error=True)
