@@ -238,10 +238,10 @@ def test_audit_runs_tests_with_the_workspace_read_only(project: Path) -> None:
     guard = Guard(shipped_policy("readonly"), project, "audit")
     call = ToolCall("c1", "run_command", {"command": "python3 -m pytest -q test_ok.py"}, "")
     verdict = guard.review(call)
-    assert verdict.allowed and verdict.decision.needs_sandbox, verdict.message
+    assert verdict.allowed and verdict.ruling.needs_sandbox, verdict.message
     assert not guard.review(ToolCall("c2", "run_command", {"command": "touch x"}, "")).allowed
     tb = _toolbox(project, "audit")
-    result = tb.run(call, Grant.of(verdict.decision))
+    result = tb.run(call, grant=Grant.of(verdict.ruling))
     assert "1 passed" in result.content, result.content
     code, out = tb.run_command("touch written.txt", grant=Grant(network=True))
     assert code != 0 and "Read-only file system" in out

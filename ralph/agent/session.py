@@ -208,7 +208,7 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
     if verdict.approval_id:
         tally.approval_ids.append(verdict.approval_id)
     if verdict.allowed:
-        result = session.toolbox.run(call, args, Grant.of(verdict.decision))
+        result = session.toolbox.run(call, args, Grant.of(verdict.ruling))
     else:
         result = ToolResult(call.id, verdict.message, is_error=True)
     session.emit(
@@ -263,6 +263,6 @@ def run_verify(session: Session, command: str) -> tuple[bool, str]:
         raise verdict.stop
     if not verdict.allowed:
         return False, f"`{command}` was refused: {verdict.message}"
-    code, output = session.toolbox.run_command(command, grant=Grant.of(verdict.decision))
+    code, output = session.toolbox.run_command(command, grant=Grant.of(verdict.ruling))
     tail = " ".join(output.split())[-VERIFY_TAIL_CHARS:]
     return code == 0, f"`{command}` exited {code}: {tail}" if code else "passed"
