@@ -259,7 +259,7 @@ def test_connection_refused_fails_at_once_naming_the_url(
         dead_url = server.base_url("openai")
     waits: list[str] = []
     provider = get_provider("openai:m", base_url=dead_url, on_wait=lambda _, why: waits.append(why))
-    with pytest.raises(ProviderError, match="cannot connect to .*connection refused") as e:
+    with pytest.raises(ProviderError, match=r"cannot connect to .*connection refused") as e:
         provider.complete("s", FIRST, [])
     assert dead_url.rstrip("/") in str(e.value) and e.value.exit_code == 2
     assert waits == []
