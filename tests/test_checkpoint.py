@@ -284,7 +284,7 @@ def test_a_failing_commit_is_a_commit_failure_and_history_is_untouched(repo: Pat
     head = git(repo, "rev-parse", "HEAD")
     (repo / "README.md").write_text("x\n")
     (repo / ".git" / "index.lock").write_text("")  # another git holds the index
-    with pytest.raises(CommitFailed, match="index.lock") as info:
+    with pytest.raises(CommitFailed, match=r"index\.lock") as info:
         commit_step(repo, "blocked by a lock")
     assert info.value.exit_code == 1
     assert git(repo, "rev-parse", "HEAD") == head
