@@ -10,17 +10,25 @@ from pathlib import Path
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int | None = None,
+    follow_symlinks: bool = True,
 ) -> None:
     """Replace the file at `path` with `data` so readers see the old or the new bytes, never a mix.
 
-    A symlink is followed and its target replaced (the link stays a link). The file keeps its
-    permission bits; a new file gets `mode` (default 0o644 less the umask).
+    A symlink is followed and its target replaced (the link stays a link), unless
+    `follow_symlinks` is False: then the link itself is replaced by the file. The file keeps
+    its permission bits; a new file gets `mode` (default 0o644 less the umask).
     """
-    real = Path(os.path.realpath(path))
+    real = Path(os.path.realpath(path) if follow_symlinks else os.path.abspath(path))
     folder = real.parent
     try:
-        keep_mode = stat.S_IMODE(real.stat().st_mode)
+        st = real.stat(follow_symlinks=follow_symlinks)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileNotFoundError
+        keep_mode = stat.S_IMODE(st.st_mode)
     except FileNotFoundError:
         if mode is None:
             umask = os.umask(0)
@@ -42,9 +50,15 @@ def atomic_write_bytes(
     _fsync_dir(folder)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
+def atomic_write_text(
+    path: str | os.PathLike[str],
+    text: str,
+    *,
+    mode: int | None = None,
+    follow_symlinks: bool = True,
+) -> None:
     """`atomic_write_bytes` for UTF-8 text (no newline translation)."""
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, follow_symlinks=follow_symlinks)
 
 
 def _fsync_dir(folder: Path) -> None:
