@@ -86,6 +86,12 @@ class Git:
         self.extra_env = dict(env or {})
         self._neutral: tuple[str, ...] | None = None
 
+    def with_env(self, extra: Mapping[str, str]) -> Git:
+        """The same runner with more environment (the filter list is shared)."""
+        other = Git(self.workspace, self.extra_env | dict(extra))
+        other._neutral = self._neutral
+        return other
+
     def env(self) -> dict[str, str]:
         """ralph's environment without GIT_* variables (but identity), plus our own."""
         base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in KEEP_ENV}
