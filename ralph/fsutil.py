@@ -14,6 +14,7 @@ def atomic_write_bytes(
     data: bytes,
     *,
     mode: int | None = None,
+    durable: bool = True,
     follow_symlinks: bool = True,
 ) -> None:
     """Replace the file at `path` with `data` so readers see the old or the new bytes, never a mix.
@@ -21,6 +22,8 @@ def atomic_write_bytes(
     A symlink is followed and its target replaced (the link stays a link), unless
     `follow_symlinks` is False: then the link itself is replaced by the file. The file keeps
     its permission bits; a new file gets `mode` (default 0o644 less the umask).
+    `durable=False` skips the fsyncs (for files a crash may lose, such as a pid file or a
+    cache): still atomic for readers, but not guaranteed to survive a power cut.
     """
     real = Path(os.path.realpath(path) if follow_symlinks else os.path.abspath(path))
     folder = real.parent
@@ -40,14 +43,16 @@ def atomic_write_bytes(
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, keep_mode)
         os.replace(tmp, real)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(folder)
+    if durable:
+        _fsync_dir(folder)
 
 
 def atomic_write_text(
@@ -55,10 +60,13 @@ def atomic_write_text(
     text: str,
     *,
     mode: int | None = None,
+    durable: bool = True,
     follow_symlinks: bool = True,
 ) -> None:
     """`atomic_write_bytes` for UTF-8 text (no newline translation)."""
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, follow_symlinks=follow_symlinks)
+    atomic_write_bytes(
+        path, text.encode("utf-8"), mode=mode, durable=durable, follow_symlinks=follow_symlinks
+    )
 
 
 def _fsync_dir(folder: Path) -> None:

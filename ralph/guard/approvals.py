@@ -393,9 +393,8 @@ class ApprovalStore:
 
 def _write_hint(path: Path, data: Any) -> None:
     """Write an index file atomically, without fsync: the index is only a hint."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(data, separators=(",", ":"))
+    atomic_write_text(path, text, durable=False, follow_symlinks=False)
 
 
 def _entry(a: Approval) -> list[str]:
