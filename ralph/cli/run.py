@@ -150,8 +150,10 @@ def _run(
     from ralph.cli.live import LiveView
     from ralph.config import find_policy, load_config, shipped_policy
     from ralph.errors import UsageError
+    from ralph.guard.gate import tty_prompt
     from ralph.notify import check_url, notify
     from ralph.providers import check_credentials, get_provider
+    from ralph.trust import require_trust
     from ralph.workspace import audits_dir, workspace_for
 
     as_json = options.pop("as_json")
@@ -168,6 +170,7 @@ def _run(
     policy_path = shipped_policy("readonly") if mode == "audit" else find_policy(workspace, policy)
     if not policy_path.is_file():
         raise UsageError(f"policy file not found: {policy_path}")
+    require_trust(workspace, mode, tty_prompt)  # a changed policy or notify-cmd asks first
     check_credentials(config.model, config.base_url)  # a missing key is exit 2, now
     if config.notify_url:
         check_url(config.notify_url)
