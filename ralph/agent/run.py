@@ -201,8 +201,6 @@ def _steps(
         snap = _snapshot(req, step, record)
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
         attempt = _attempt(session, tf, step, req)
-        if guard.fatal is not None:
-            raise guard.fatal
         report.steps.append(_write_back(req, step, attempt, snap))
         if req.audit_report is not None:
             _add_findings(req.audit_report, tf, step, attempt)
