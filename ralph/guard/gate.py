@@ -136,13 +136,12 @@ class Guard:
             exact, decision.rule, decision.reason, self.step, decision.paths
         )
         text = _pending_text(decision, pending.id)
-        if not approved:
-            return Verdict(False, text, decision, "pending", pending.id)
-        text = (
-            f"Approval {approved[0].id} was given for this call when it resolved to other "
-            "targets or another rule; it does not apply now. " + text
-        )
-        return Verdict(False, text, decision, "pending-changed-targets", pending.id)
+        if approved:  # approved for other targets (a folder swapped for a link) or rule
+            text = (
+                f"Approval {approved[0].id} was given for this call when it resolved to other "
+                "targets or another rule; it does not apply now. " + text
+            )
+        return Verdict(False, text, decision, "pending", pending.id)
 
     def _answered(self, answer: str, exact: dict[str, Any], decision: Decision) -> Verdict:
         answer = answer.strip().lower()
