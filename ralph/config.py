@@ -189,6 +189,23 @@ def find_policy(workspace: Path, flag: str | Path | None = None) -> Path:
     return shipped_policy("default")
 
 
+def default_plan(workspace: Path, config: Config) -> Path:
+    """The task file `ralph run` takes when none is given: the configured `plan` (from the
+    workspace), else tasks/plan.md when it exists; UsageError saying how to name one."""
+    if config.plan:
+        path = workspace / Path(config.plan).expanduser()
+        if not path.is_file():
+            raise UsageError(f"the configured plan {path} does not exist; fix plan in the config")
+        return path
+    path = workspace / DEFAULT_PLAN
+    if not path.is_file():
+        raise UsageError(
+            f"no task file given and no {DEFAULT_PLAN} in {workspace}: give one "
+            "(ralph run tasks/NAME.md), set plan in the config, or run ralph init"
+        )
+    return path
+
+
 def shipped_policy(name: str) -> Path:
     """A policy shipped with ralph: `default`, `readonly` or `strict`."""
     from importlib.resources import files

@@ -158,15 +158,23 @@ class Guard:
         return self._checker(call, policy, workspace, mode)
 
 
-def tty_prompt(text: str) -> str | None:
-    """Ask on the terminal itself (never stdin, which the agent's world may feed)."""
+def tty_prompt(text: str, timeout: float | None = None, device: str = "/dev/tty") -> str | None:
+    """Ask on the terminal itself (never stdin, which the agent's world may feed).
+
+    None when there is no terminal, or when nobody answers within `timeout` seconds: the
+    call is then treated as unattended (refused and queued for approval)."""
+    import select
+
     try:
         # Unbuffered bytes: a text-mode "r+" stream on a terminal fails (it is not seekable).
-        tty = open("/dev/tty", "rb+", buffering=0)  # noqa: SIM115
+        tty = open(device, "rb+", buffering=0)  # noqa: SIM115
     except OSError:
         return None
     with tty:
         tty.write(text.encode("utf-8", errors="replace"))
+        if timeout is not None and not select.select([tty], [], [], timeout)[0]:
+            tty.write(b"\nralph: no answer in time; the call waits for approval instead\n")
+            return None
         return tty.readline().decode("utf-8", errors="replace")  # "" at EOF: the default, no
 
 
