@@ -193,4 +193,4 @@ def init(folder: Path | None) -> int:
     """
     from ralph.cli import init as scaffold
 
-    return scaffold.init_project(folder)
+    return scaffold.run_init(folder)
