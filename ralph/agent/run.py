@@ -29,6 +29,7 @@ from ralph.lock import run_lock
 from ralph.providers import Provider
 from ralph.providers.pricing import cost_usd
 from ralph.record.log import RunLog
+from ralph.snapshot import take_snapshot
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
 from ralph.workspace import runs_dir
@@ -68,6 +69,8 @@ class StepReport:
     cost_usd: float | None
     seconds: float
     approval_ids: list[str]
+    snapshot: str | None = None
+    """The snapshot of the workspace taken before the step (`ralph undo ID`)."""
 
 
 @dataclass
@@ -200,9 +203,10 @@ def _steps(
             interrupted=interrupted,
             plan=req.task_path,
         )
+        snap = _snapshot(req, step, record)
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
         attempt = _attempt(session, tf, step, req)
-        report.steps.append(_write_back(req, step, attempt))
+        report.steps.append(_write_back(req, step, attempt, snap))
         if req.audit_report is not None:
             findings = attempt.full_summary or attempt.summary
             add_findings(
@@ -229,6 +233,20 @@ def _steps(
     return _attempted(report.steps)
 
 
+def _snapshot(req: RunRequest, step: Step, record: Callable[..., None]) -> str | None:
+    """Record the workspace before the step (not in audit mode, which changes nothing)."""
+    if req.mode == "audit":
+        return None
+    started = time.monotonic()
+    snap, why = take_snapshot(req.workspace, f"before step: {step.text}")
+    seconds = round(time.monotonic() - started, 3)
+    if snap is None:
+        record("snapshot", id=None, error=why, seconds=seconds)
+        return None
+    record("snapshot", id=snap.short, commit=snap.id, seconds=seconds)
+    return snap.short
+
+
 def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
     prompt = build_prompt(tf, step, req.workspace, req.task_path)
     verify = " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
@@ -238,7 +256,9 @@ def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Att
         return Attempt("deferred", f"deferred: {e}; the step stays open for the next run")
 
 
-def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
+def _write_back(
+    req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None = None
+) -> StepReport:
     """Check the box or record the failed attempt, with the receipt, in the task file."""
     report = StepReport(
         step.line,
@@ -250,6 +270,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         attempt.cost,
         round(attempt.seconds, 1),
         attempt.approval_ids,
+        snapshot,
     )
     if attempt.outcome == "deferred":
         return report  # not an attempt: nothing to write
@@ -264,6 +285,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         tokens=attempt.usage.total,
         cost_usd=attempt.cost,
         seconds=attempt.seconds,
+        snapshot=snapshot,
     )
     outcome = "failed" if attempt.outcome == "blocked" else attempt.outcome
     approval = attempt.approval_ids[-1] if attempt.approval_ids else None

@@ -189,6 +189,7 @@ def _run(
     from ralph.guard.policy import load_policy_cached
     from ralph.notify import check_url, notify
     from ralph.providers import check_credentials, get_provider
+    from ralph.trust import require_trust
     from ralph.workspace import workspace_for
 
     as_json = options.pop("as_json")
@@ -207,6 +208,7 @@ def _run(
     if not policy_path.is_file():
         raise UsageError(f"policy file not found: {policy_path}")
     load_policy_cached(policy_path)  # a broken policy is exit 2 before the first model call
+    require_trust(workspace, mode, tty_prompt)  # a changed policy or notify-cmd asks first
     check_credentials(config.model, config.base_url)  # a missing key is exit 2, now
     if config.notify_url:
         check_url(config.notify_url)
