@@ -46,7 +46,7 @@ class RunRequest:
     policy_path: Path
     mode: Mode
     config: Config
-    steps: int | None = 1
+    max_steps: int | None = 1
     """How many steps to attempt; None for all of them."""
     audit_report: Path | None = None
     """In audit mode, the markdown report that collects each step's findings."""
@@ -182,7 +182,7 @@ def _steps(
     cfg = req.config
     started = time.monotonic()
     failures_in_a_row = 0
-    while req.steps is None or len(report.steps) < req.steps:
+    while req.max_steps is None or len(report.steps) < req.max_steps:
         tf = taskfile.load(req.task_path)  # read again: a person may have edited it
         step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
         if step is None:
