@@ -18,8 +18,6 @@ from ralph.guard.pathclass import GlobSet, Places
 if TYPE_CHECKING:
     from ralph.bash import Command
 
-Mode = Literal["interactive", "unattended", "audit"]
-MODES = ("interactive", "unattended", "audit")
 DECISIONS = ("allow", "confirm", "deny")
 _SEVERITY = {"allow": 0, "confirm": 1, "deny": 2}
 _EFFECT_ORDER = {"read": 0, "write": 1, "exec": 2}
