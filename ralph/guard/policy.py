@@ -29,15 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ralph.guard import families, programs
+from ralph.guard import MODES, Mode, families, programs
 from ralph.guard.load import example_call, lint, load_policy, load_policy_cached
 from ralph.guard.pathclass import Places
 from ralph.guard.rules import (
     DECISIONS,
-    MODES,
     TOOLS,
     Decision,
-    Mode,
     Policy,
     Rule,
     Touch,
