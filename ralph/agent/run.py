@@ -197,8 +197,6 @@ def _steps(
         )
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
         attempt = _attempt(session, tf, step, req)
-        if guard.fatal is not None:
-            raise guard.fatal
         report.steps.append(_write_back(req, step, attempt))
         if req.audit_report is not None:
             _add_findings(req.audit_report, tf, step, attempt)

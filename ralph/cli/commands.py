@@ -156,6 +156,31 @@ def log_cmd(run_id: str | None, as_json: bool, workspace: Path | None) -> int:
     return records.show_log(_workspace(workspace), run_id, as_json=as_json)
 
 
+@cli.group("config", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"settings": {KEY: {value, source}}}.')
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def config(ctx: click.Context, as_json: bool, workspace: Path | None) -> int | None:
+    """Show the effective settings and where each came from.
+
+    \b
+    A source is a flag, a RALPH_* environment variable, the project config
+    (pyproject.toml [tool.ralph] or ralph.toml, with the key as spelled there) or the
+    default.
+
+    \b
+    Examples:
+      ralph config
+      RALPH_MAX_TURNS=20 ralph config --json
+    """
+    ctx.obj = workspace
+    if ctx.invoked_subcommand is not None:
+        return None
+    from ralph.cli.settings import show_config
+
+    return show_config(_workspace(workspace), as_json=as_json)
+
+
 @cli.command()
 @click.argument("folder", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 def init(folder: Path | None) -> int:

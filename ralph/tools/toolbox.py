@@ -61,10 +61,11 @@ class Toolbox:
         self.default_timeout_s = default_timeout_s
         self.max_timeout_s = max(max_timeout_s, default_timeout_s)
 
-    def run(self, call: ToolCall) -> ToolResult:
-        """Run one call; every failure comes back as an error result, never an exception."""
+    def run(self, call: ToolCall, args: dict[str, Any] | None = None) -> ToolResult:
+        """Run one call; every failure comes back as an error result, never an exception.
+        `args` are the call's arguments already checked by `check_arguments` (else checked here)."""
         try:
-            args = check_arguments(call)
+            args = check_arguments(call) if args is None else args
             if call.name == "finish_step":
                 raise ToolError("finish_step is handled by ralph's loop, not run as a tool")
             content, is_error = getattr(self, f"_tool_{call.name}")(**args)
