@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import pytest
 
 from ralph.errors import PolicyError, UsageError
 from ralph.guard.approvals import ApprovalStore
-from ralph.guard.gate import Guard
+from ralph.guard.gate import Guard, tty_prompt
 from ralph.messages import ToolCall
 
 
@@ -421,3 +422,26 @@ def test_policy_broken_mid_run_stops_the_run_and_fixed_works_again(
     policy.write_text(good)
     fresh = real_guard(project, policy, "unattended", events)
     assert fresh.review(cmd("ls")).allowed
+
+
+def test_tty_prompt_times_out_then_the_call_waits_for_approval(
+    tmp_path: Path, events: list
+) -> None:
+    """Nobody answers within --confirm-timeout: the call is treated as unattended."""
+    master, slave = os.openpty()
+    try:
+        name = os.ttyname(slave)
+        assert tty_prompt("Allow? ", timeout=0.05, device=name) is None
+        os.write(master, b"y\n")
+        assert tty_prompt("Allow? ", timeout=5, device=name) == "y\n"
+        guard = make(
+            tmp_path, "interactive", Script(**{RM: CONFIRM}), events,
+            prompt=lambda text: tty_prompt(text, timeout=0.05, device=name),
+        )  # fmt: skip
+        verdict = guard.review(cmd(RM))
+        assert not verdict.allowed and verdict.approval_id is not None
+        assert ApprovalStore(tmp_path).get(verdict.approval_id).status == "pending"
+        assert events[-1]["outcome"] == "pending"
+    finally:
+        os.close(master)
+        os.close(slave)

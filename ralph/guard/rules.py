@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ralph.guard.pathclass import GlobSet, Places
+from ralph.tools.specs import POLICY_TOOLS
 
 if TYPE_CHECKING:
     from ralph.bash import Command
@@ -22,16 +23,7 @@ DECISIONS = ("allow", "confirm", "deny")
 _SEVERITY = {"allow": 0, "confirm": 1, "deny": 2}
 _EFFECT_ORDER = {"read": 0, "write": 1, "exec": 2}
 
-TOOLS = (
-    "run_command",
-    "read_file",
-    "write_file",
-    "edit_file",
-    "list_files",
-    "search",
-    "delete",
-    "finish_step",
-)
+TOOLS = POLICY_TOOLS  # the names a rule may give in `tool = ...`
 _RESERVED_PREFIXES = ("floor:", "builtin:", "default:", "guard:", "audit:")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 

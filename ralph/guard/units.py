@@ -18,17 +18,11 @@ from typing import TYPE_CHECKING, Any
 from ralph.guard import effects, families, programs, targets
 from ralph.guard.pathclass import Places, is_harmless_device
 from ralph.guard.rules import Touch, Unit
+from ralph.tools.specs import FILE_TOOL_ACCESS as _FILE_TOOL_ACCESS
 
 if TYPE_CHECKING:
     from ralph.bash import Command
 
-_FILE_TOOL_ACCESS = {
-    "read_file": "read",
-    "search": "read",
-    "list_files": "list",
-    "write_file": "write",
-    "edit_file": "write",
-}
 _NO_EFFECT_TOOLS = frozenset({"finish_step"})
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _MATCH_ALL = re.compile(r"\.?[*?]*\*[*?]*|\.[*?]+")

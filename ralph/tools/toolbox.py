@@ -12,7 +12,7 @@ from typing import Any
 
 from ralph.fsutil import atomic_write_text
 from ralph.messages import ToolCall, ToolResult
-from ralph.tools.process import _DRAIN_S, _KILL_GRACE_S, _Capture, _kill_group, command_env
+from ralph.tools.process import _DRAIN_S, KILL_GRACE_S, _Capture, command_env, kill_group
 from ralph.tools.specs import Out, ToolError, check_arguments
 
 SKIP_DIRS = frozenset(
@@ -197,12 +197,12 @@ class Toolbox:
         try:
             code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             code, note = 124, f"[timed out after {timeout:g}s; the process group was killed]"
         if not capture.done.wait(_DRAIN_S):  # background children still hold the pipe
-            _kill_group(proc)
+            kill_group(proc)
             note = note or "[background processes left holding the output were stopped]"
-        capture.done.wait(_KILL_GRACE_S)
+        capture.done.wait(KILL_GRACE_S)
         return code, "\n".join(filter(None, [capture.text(), note]))
 
 
