@@ -726,3 +726,16 @@ def test_home_is_taken_from_the_environment_at_check_time(setup: Setup) -> None:
     _, _, home = setup
     assert os.environ["HOME"] == str(home)
     assert run(setup, f"rm -rf {home}").decision == "deny"
+
+
+def test_info_flags_count_only_in_the_programs_own_info_forms(setup: Setup) -> None:
+    for info in ("helm --version", "git commit --help", "terraform -version", "npm -h"):
+        assert run(setup, info).decision == "allow", info
+    for acting in (
+        "helm upgrade api ./charts/api --version 2.0.0",
+        "gcloud app deploy --version v2",
+        "helm install x ./c --help --version 1",
+    ):
+        assert run(setup, acting).decision != "allow", acting
+    assert run(setup, "mkfs.ext4 /dev/sdb1 --help").decision == "deny"
+    assert run(setup, "mkfs.ext4 --help").decision != "deny"
