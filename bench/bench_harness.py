@@ -23,9 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ralph import taskfile  # noqa: E402
-from ralph.agent.prompts import build_prompt, estimate_tokens  # noqa: E402
+from ralph.agent.prompts import (  # noqa: E402
+    SYSTEM_PROMPT,
+    build_prompt,
+    estimate_tokens,
+)
 from ralph.agent.run import RunRequest, run_task  # noqa: E402
-from ralph.agent.session import SYSTEM_PROMPT  # noqa: E402
 from ralph.config import Config  # noqa: E402
 from ralph.guard.gate import shipped_policy  # noqa: E402
 from ralph.providers import get_provider  # noqa: E402

@@ -124,3 +124,26 @@ def load_config(workspace: Path, flags: dict[str, Any] | None = None) -> Config:
         elif name in file_values:
             values[name] = _convert(name, file_values[name], file_name)
     return dataclasses.replace(Config(), **values)
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A `RALPH_*` number of seconds from the environment (tuning knobs kept out of the
+    config file, e.g. RALPH_RETRY_BASE); UsageError when it is not a number."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a number of seconds, not {raw!r}") from None
+
+
+def env_count(name: str, default: int) -> int:
+    """A `RALPH_*` whole number from the environment; anything else means the default."""
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
+
+
+def debug() -> bool:
+    """RALPH_DEBUG set: let harness errors raise with their traceback."""
+    return bool(os.environ.get("RALPH_DEBUG"))

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ralph.errors import PolicyError, UsageError
+from ralph.guard import MODES, Mode
 from ralph.guard.approvals import ApprovalStore, describe_call, printable
 from ralph.messages import ToolCall
 from ralph.tools import ToolError, approval_call, check_arguments, guard_call
@@ -24,8 +25,6 @@ from ralph.tools import ToolError, approval_call, check_arguments, guard_call
 if TYPE_CHECKING:
     from ralph.guard.policy import Decision
 
-Mode = Literal["interactive", "unattended", "audit"]
-MODES: tuple[str, ...] = ("interactive", "unattended", "audit")
 Prompt = Callable[[str], "str | None"]
 """Shows the question to a person and returns the answer; None when there is no terminal."""
 
