@@ -126,6 +126,24 @@ def load_config(workspace: Path, flags: dict[str, Any] | None = None) -> Config:
     return dataclasses.replace(Config(), **values)
 
 
+def find_policy(workspace: Path, flag: str | Path | None = None) -> Path:
+    """The policy file to use: `--policy` (from the current folder), else the project's
+    configured `policy` (from the workspace), else the shipped `policies/default.toml`."""
+    if flag:
+        return Path(flag).expanduser().resolve()
+    configured = load_config(workspace).policy
+    if configured:
+        return (workspace / Path(configured).expanduser()).resolve()
+    return shipped_policy("default")
+
+
+def shipped_policy(name: str) -> Path:
+    """A policy shipped with ralph: `default`, `readonly` or `strict`."""
+    from importlib.resources import files
+
+    return Path(str(files("ralph") / "policies" / f"{name}.toml")).resolve()
+
+
 def env_seconds(name: str, default: float) -> float:
     """A `RALPH_*` number of seconds from the environment (tuning knobs kept out of the
     config file, e.g. RALPH_RETRY_BASE); UsageError when it is not a number."""

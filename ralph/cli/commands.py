@@ -67,8 +67,8 @@ def check(
     with reason "bad input: ..." (so lines stay aligned) and makes the exit code 2.
     """
     from ralph.cli import check as guardview
+    from ralph.config import find_policy
     from ralph.errors import UsageError
-    from ralph.guard.gate import find_policy
 
     ws = _workspace(workspace)
     policy_path = find_policy(ws, policy)
@@ -92,7 +92,7 @@ def policy() -> None:
 def policy_lint(file: Path | None, workspace: Path | None) -> int:
     """Validate a policy file and run its examples (default: the policy ralph would use)."""
     from ralph.cli import check as guardview
-    from ralph.guard.gate import find_policy
+    from ralph.config import find_policy
 
     return guardview.lint(find_policy(_workspace(workspace), file))
 

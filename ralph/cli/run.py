@@ -148,9 +148,8 @@ def _run(
     from ralph.agent.run import RunRequest, run_task
     from ralph.checkpoint import preflight
     from ralph.cli.live import LiveView
-    from ralph.config import load_config
+    from ralph.config import find_policy, load_config, shipped_policy
     from ralph.errors import UsageError
-    from ralph.guard.gate import find_policy, shipped_policy
     from ralph.notify import check_url, notify
     from ralph.providers import check_credentials, get_provider
     from ralph.workspace import audits_dir, workspace_for
