@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ralph.bash import Analysis, Command, Redirect, analyze, split_flags
+from ralph.bash import commands
 from ralph.bash import walker as shell
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "guard_dev.tsv"
@@ -819,7 +820,7 @@ def test_deep_nesting(deep: str) -> None:
 
 def test_nested_shell_strings_are_capped() -> None:
     source = "rm -rf /"
-    for level in range(shell.MAX_REPARSE + 2):
+    for level in range(commands.MAX_REPARSE + 2):
         source = f"bash <<'E{level}'\n{source}\nE{level}"
     result = analyze(source)
     assert any("nested more than" in p for p in result.problems)
@@ -827,11 +828,11 @@ def test_nested_shell_strings_are_capped() -> None:
 
 def test_nested_shell_strings_below_the_cap_are_read() -> None:
     source = "rm -rf /"
-    for level in range(shell.MAX_REPARSE):
+    for level in range(commands.MAX_REPARSE):
         source = f"bash <<'E{level}'\n{source}\nE{level}"
     result = analyze(source)
     assert result.problems == ()
-    assert result.commands[0].wrappers == ("bash",) * shell.MAX_REPARSE
+    assert result.commands[0].wrappers == ("bash",) * commands.MAX_REPARSE
 
 
 def shell_quote(text: str) -> str:
