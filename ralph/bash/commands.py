@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ralph.bash import names
+from ralph.bash import names, runners
 from ralph.bash.model import Analysis, Command, Redirect
 from ralph.bash.options import parse_args
-from ralph.bash.runners import FIND_EXEC, embedded_command, embedded_shell
+from ralph.bash.runners import FIND_EXEC
 from ralph.bash.words import UNESCAPE, Word, ansi_c, decode, dq_unescape, program_name, unquoted
 from ralph.bash.wrappers import ASSIGNMENT, WRAPPERS, shell_mode, skip_wrapper
 
@@ -190,12 +190,11 @@ class CommandWalker:
         """Unwrap wrappers around `words`, then record the real command (or recurse into it)."""
         outer = len(ctx.wrappers)
         start = self.cwd
-        real, ctx, shell = self.unwrap(words, ctx, text, stdin)
+        real, ctx, shells = self.unwrap(words, ctx, text, stdin)
         moved = self.cwd != start  # env -C DIR / sudo -D DIR
-        if shell is not None:
-            runner = ctx.wrappers[-1]
-            self.isolated(lambda: self.reparse(shell, ctx, runner, text, add_wrapper=False))
-        elif real:
+        for shell in shells:
+            self.reparse(shell, ctx, ctx.wrappers[-1], text, add_wrapper=False)
+        if real and not shells:
             program = program_name(real[0].value)
             if program in _RESERVED:
                 self.problem(f"shell keyword used as a command name: {program!r}")
@@ -208,7 +207,7 @@ class CommandWalker:
 
     def unwrap(
         self, words: list[Word], ctx: _Ctx, text: str, stdin: _Stdin | None
-    ) -> tuple[list[Word], _Ctx, Word | None]:
+    ) -> tuple[list[Word], _Ctx, list[Word]]:
         """Remove wrappers: (the real command's words, its context, or shell code to run).
 
         An opaque command name is recorded here, with a problem, and gives no words.
@@ -220,15 +219,15 @@ class CommandWalker:
                 why = "an expansion, a glob or $'..'" if program else "no program name"
                 self.problem(f"command name is not a plain word ({why}): {head.value!r}")
                 self.record(words, ctx, text, stdin, program=head.value)
-                return [], ctx, None
+                return [], ctx, []
             spec = WRAPPERS.get(program)
             if spec is None:
-                return words, ctx, None
+                return words, ctx, []
             unwrapped = skip_wrapper(spec, words)
             if unwrapped.problem:
                 self.problem(f"{program}: {unwrapped.problem}")
-            if unwrapped.shell is None and not unwrapped.rest:
-                return words, ctx, None  # no command follows: the wrapper is the command
+            if not unwrapped.shells and not unwrapped.rest:
+                return words, ctx, []  # no command follows: the wrapper is the command
             if unwrapped.chdir is not None:
                 self.cwd = _cd(self.cwd, [Word("cd"), unwrapped.chdir])
             ctx = ctx._replace(
@@ -236,8 +235,8 @@ class CommandWalker:
                 assignments=ctx.assignments + unwrapped.assignments,
                 implicit_args=ctx.implicit_args or spec.implicit_args,
             )
-            if unwrapped.shell is not None:
-                return [], ctx, unwrapped.shell
+            if unwrapped.shells:
+                return [], ctx, unwrapped.shells
             words = unwrapped.rest
 
     def special(
@@ -268,11 +267,26 @@ class CommandWalker:
         if program == "eval" and len(words) > 1:
             joined = Word(" ".join(w.value for w in words[1:]), any(w.dynamic for w in words))
             self.reparse(joined, ctx, "eval", text)
-        for source in embedded_shell(program, words):
+        self.inside(program, words, ctx, text)
+
+    def inside(self, program: str, words: list[Word], ctx: _Ctx, text: str) -> None:
+        """Walk what a program runs from its arguments: shell code, or a command (runners)."""
+        found = runners.inside(program, words)
+        for problem in found.problems:
+            self.problem(f"{program}: {problem}")
+        for source in found.shells:
             self.reparse(source, ctx, program, text)
-        inner = embedded_command(program, words)
-        if inner:
-            self.execute(inner, ctx._replace(wrappers=(*ctx.wrappers, program)), text, None, False)
+        if found.command:
+            inner = ctx._replace(
+                wrappers=(*ctx.wrappers, program),
+                assignments=ctx.assignments + found.assignments,
+                implicit_args=ctx.implicit_args or found.implicit_args,
+            )
+            start = self.cwd
+            if found.chdir is not None:
+                self.cwd = _cd(self.cwd, [Word("cd"), found.chdir])
+            self.execute(found.command, inner, text, None, False)
+            self.cwd = start
 
     def shell(
         self, program: str, words: list[Word], ctx: _Ctx, text: str, stdin: _Stdin | None

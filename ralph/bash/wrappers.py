@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ralph.bash.options import fs
@@ -29,6 +29,12 @@ class Wrap:
     joined: bool = False  # watch: the remaining words are joined and run by sh -c
     no_command: bool = False  # su: positional words are not a command
     implicit_args: bool = False  # xargs: appends arguments read from stdin
+    starts: frozenset[str] = frozenset()  # nix shell -c: the command follows this option
+    shell_mode: frozenset[str] = frozenset()  # pnpm exec -c: the command words are shell code
+    dashdash: bool = False  # mise exec TOOLS -- CMD: with a `--`, the command follows it
+    strings: bool = False  # hyperfine 'a' 'b': every positional is a shell string of its own
+    scan: bool = False  # nix-shell PKGS --run CODE: options may follow positional words
+    until: frozenset[str] = frozenset()  # parallel CMD ::: ARGS: the command ends at these
 
 
 WRAPPERS: dict[str, Wrap] = {
@@ -102,7 +108,7 @@ WRAPPERS: dict[str, Wrap] = {
 @dataclass(slots=True)
 class Unwrapped:
     rest: list[Word]  # the wrapped command's words (empty: the wrapper is the command)
-    shell: Word | None = None  # shell code the wrapper runs instead
+    shells: list[Word] = field(default_factory=list)  # shell code the wrapper runs instead
     assignments: tuple[str, ...] = ()
     problem: str | None = None
     chdir: Word | None = None  # directory the command runs in (env -C)
@@ -110,59 +116,105 @@ class Unwrapped:
 
 def skip_wrapper(spec: Wrap, words: list[Word]) -> Unwrapped:
     """Skip a wrapper's own options and operands; return what it runs."""
-    words = list(words)
-    found = Unwrapped(rest=[])
-    assignments: list[str] = []
-    operands, stop, direct = spec.operands, False, False
-    i = 1
-    while i < len(words):
-        word = words[i]
-        text = word.value
-        if text == "--" and not found.rest:
-            i += 1
-            break
+    return _Reader(spec, words).read()
+
+
+class _Reader:
+    """Reads a wrapper's arguments left to right (words[0] is the wrapper itself)."""
+
+    def __init__(self, spec: Wrap, words: list[Word]) -> None:
+        self.spec = spec
+        self.words = list(words)
+        self.i = 1
+        self.found = Unwrapped(rest=[])
+        self.assignments: list[str] = []
+        self.operands = spec.operands
+        self.stop = self.direct = self.started = self.joined = self.by_option = False
+        self.skipped: list[int] = []  # positions of words passed over (scan, dashdash)
+
+    def read(self) -> Unwrapped:
+        words, spec = self.words, self.spec
+        while self.i < len(words) and not self.started:
+            word = words[self.i]
+            if word.value == "--":
+                self.i += 1
+                self.skipped.clear()  # mise exec TOOLS -- CMD: the tools are not the command
+                break
+            if not self.positional(word):
+                self.i += 1
+                self.options(word)
+        if spec.dashdash and not self.started and self.skipped:
+            self.i = self.skipped[0]  # no `--`: the words after the options are the command
+        return self.finish(words[self.i :])
+
+    def positional(self, word: Word) -> bool:
+        """Handle a word that is not an option; True if it was consumed or ends the options."""
+        text, spec = word.value, self.spec
         if spec.assignments and not word.dynamic and ASSIGNMENT.match(text):
-            assignments.append(text)
-            i += 1
-            continue
-        if len(text) < 2 or text[0] != "-" or word.dynamic:
-            if operands and not word.dynamic:
-                operands -= 1
-                i += 1
-                continue
-            break
-        i += 1
-        for opt, attached in _wrapper_options(spec, text, i < len(words)):
+            self.assignments.append(text)
+            self.i += 1
+            return True
+        if len(text) >= 2 and text[0] == "-" and not word.dynamic:
+            return False
+        if self.operands and not word.dynamic:
+            self.operands -= 1
+        elif spec.scan or spec.dashdash:
+            self.skipped.append(self.i)
+        else:
+            self.started = True  # the command starts here
+            return True
+        self.i += 1
+        return True
+
+    def options(self, word: Word) -> None:
+        words, spec = self.words, self.spec
+        for opt, attached in _wrapper_options(spec, word.value, self.i < len(words)):
             value = None
             if attached is _NEXT:
-                value = words[i]
-                i += 1
+                value = words[self.i]
+                self.i += 1
             elif attached is not None:
                 value = Word(attached, word.dynamic)
-            stop = stop or opt in spec.stop
-            direct = direct or opt in spec.exec_
-            if opt in spec.shell and isinstance(value, Word):
-                found.shell = value
-            if opt in spec.chdir and isinstance(value, Word):
-                found.chdir = value
-            if opt in spec.split and isinstance(value, Word):
-                split = _split_string(value)
-                if split is None:
-                    found.problem = f"cannot split {opt} string {value.value!r}"
-                    stop = True
-                else:
-                    words[i:i] = split
-    found.assignments = tuple(assignments)
-    rest = words[i:]
-    if operands and rest and found.shell is None:
-        rest = rest[operands:]
-    if stop:
-        found.shell = None
-    elif found.shell is None and spec.joined and not direct and rest:
-        found.shell = Word(" ".join(w.value for w in rest), any(w.dynamic for w in rest))
-    elif found.shell is None and not spec.no_command:
-        found.rest = rest
-    return found
+            self.stop = self.stop or opt in spec.stop
+            self.direct = self.direct or opt in spec.exec_
+            self.joined = self.joined or opt in spec.shell_mode
+            if opt in spec.starts:
+                self.started = self.by_option = True
+            if value is not None:
+                self.value(opt, value)
+
+    def value(self, opt: str, value: Word) -> None:
+        spec, found = self.spec, self.found
+        if opt in spec.shell:
+            found.shells.append(value)
+        if opt in spec.chdir:
+            found.chdir = value
+        if opt in spec.split:
+            split = _split_string(value)
+            if split is None:
+                found.problem = f"cannot split {opt} string {value.value!r}"
+                self.stop = True
+            else:
+                self.words[self.i : self.i] = split
+
+    def finish(self, rest: list[Word]) -> Unwrapped:
+        spec, found = self.spec, self.found
+        found.assignments = tuple(self.assignments)
+        if spec.until:
+            rest = rest[: next((k for k, w in enumerate(rest) if w.value in spec.until), None)]
+        if self.operands and rest and not found.shells:
+            rest = rest[self.operands :]
+        if self.stop:
+            found.shells = []
+        elif spec.strings and not found.shells:
+            found.shells = rest
+        elif found.shells or (spec.no_command and not self.by_option):
+            pass
+        elif ((spec.joined and not self.direct) or self.joined) and rest:
+            found.shells = [Word(" ".join(w.value for w in rest), any(w.dynamic for w in rest))]
+        else:
+            found.rest = rest
+        return found
 
 
 _NEXT = object()  # the option takes the next word as its value
@@ -170,7 +222,7 @@ _NEXT = object()  # the option takes the next word as its value
 
 def _wrapper_options(spec: Wrap, text: str, more: bool) -> list[tuple[str, Any]]:
     """The options in one wrapper word, each with None, `_NEXT` or its attached value."""
-    takes = spec.value | spec.shell | spec.split
+    takes = spec.value | spec.shell | spec.split | spec.chdir
     if text.startswith("--"):
         name, eq, value = text.partition("=")
         if eq:
