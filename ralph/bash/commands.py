@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ralph.bash import names, runners
+from ralph.bash import evaluated, names, runners
 from ralph.bash.model import Analysis, Command, Redirect
 from ralph.bash.options import parse_args
 from ralph.bash.runners import FIND_EXEC
@@ -42,7 +42,6 @@ _RESERVED = frozenset(
 )  # only a mis-parse (or a wrapper in front of a compound statement) makes these a command
 _AWK_EXEC = re.compile(r"system\s*\(|(?<!\|)\|(?!\|)")
 _HEREDOC_UNSEEN = re.compile(r"(?<!\\)(`|\$\()")  # `..` / $(..) tree-sitter left as text
-_UNSEEN = "\0unseen\0"  # a sentinel object (compared with `is`)
 _BRACES = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 
 
@@ -164,9 +163,15 @@ class CommandWalker:
         """`NAME=value` with the value resolved (its substitutions are analysed)."""
         name = node.child_by_field_name("name")
         value = node.child_by_field_name("value")
+        if name is not None and name.type == "subscript":
+            self.word(name, ctx)  # a[$(cmd)]=x: the subscript is expanded
         word = Word("") if value is None else self.word(value, ctx)
         op = "+=" if any(c.type == "+=" for c in node.children) else "="
-        return Word(f"{_text(name) if name else ''}{op}{word.value}", word.dynamic)
+        text = f"{_text(name) if name else ''}{op}{word.value}"
+        for problem in (evaluated.code_variable(text), evaluated.value_holds_code(word)):
+            if problem:
+                self.problem(problem)
+        return Word(text, word.dynamic)
 
     def declaration(self, node: Any, ctx: _Ctx) -> None:
         """`export/local/declare/readonly/typeset/unset ...`: a builtin command of its own."""
@@ -180,6 +185,9 @@ class CommandWalker:
                 word = self.word(child, ctx)
             words.append(word)
         ctx = ctx._replace(input_from=ctx.input_from + _programs(self.commands[start:]))
+        problem = evaluated.builtin_problem(words[0].value, words)
+        if problem:
+            self.problem(problem)
         self.record(words, ctx, _text(node), None)
 
     # -- unwrapping ---------------------------------------------------------------------------
@@ -230,6 +238,7 @@ class CommandWalker:
                 return words, ctx, []  # no command follows: the wrapper is the command
             if unwrapped.chdir is not None:
                 self.cwd = _cd(self.cwd, [Word("cd"), unwrapped.chdir])
+            self.check_assignments(unwrapped.assignments)
             ctx = ctx._replace(
                 wrappers=(*ctx.wrappers, program),
                 assignments=ctx.assignments + unwrapped.assignments,
@@ -261,6 +270,9 @@ class CommandWalker:
             self.problem("awk program runs commands (system() or a pipe)")
         elif program == "find":
             own = self.find_exec(words, ctx)
+        problem = evaluated.builtin_problem(program, words)
+        if problem:
+            self.problem(problem)
         self.record(words, ctx, text, stdin, parse=own)
         if tracks_cd and program in ("cd", "pushd", "popd"):
             self.cwd = _cd(self.cwd, words)
@@ -269,9 +281,17 @@ class CommandWalker:
             self.reparse(joined, ctx, "eval", text)
         self.inside(program, words, ctx, text)
 
+    def check_assignments(self, assignments: tuple[str, ...]) -> None:
+        """`env PS4=... bash -x`, `sudo BASH_ENV=...`: variables bash runs as code."""
+        for assignment in assignments:
+            problem = evaluated.code_variable(assignment)
+            if problem:
+                self.problem(problem)
+
     def inside(self, program: str, words: list[Word], ctx: _Ctx, text: str) -> None:
         """Walk what a program runs from its arguments: shell code, or a command (runners)."""
         found = runners.inside(program, words)
+        self.check_assignments(found.assignments)
         for problem in found.problems:
             self.problem(f"{program}: {problem}")
         for source in found.shells:
@@ -307,6 +327,8 @@ class CommandWalker:
             else:
                 self.reparse(Word(stdin.text), ctx, program, text, fallback=(words, stdin))
         else:  # a script file, a stdin pipe, an interactive shell, --help ...
+            if mode == "stdin" and ctx.stdin_from is not None:
+                self.problem(f"{program} runs code it reads from a pipe ({ctx.stdin_from})")
             self.record(words, ctx, text, stdin)
 
     def reparse(
@@ -446,8 +468,9 @@ class CommandWalker:
             lo, hi = child.start_byte - base, child.end_byte - base
             lo += len(data[lo:hi]) - len(data[lo:hi].lstrip())  # tree-sitter puts " $x" in $x
             if lo > pos:
-                out.append(self.literal(data[pos:lo], mode))
-                dynamic = dynamic or out[-1] is _UNSEEN
+                text, seen = self.literal(data[pos:lo], mode)
+                out.append(text)
+                dynamic = dynamic or not seen
             part = self.word(child, ctx)
             if mode == "word" and child.type == "word":
                 braces = braces or part.value in ("{", "}")
@@ -456,20 +479,23 @@ class CommandWalker:
             plain = plain and part.plain
             pos = max(pos, hi)
         if end > pos:
-            out.append(self.literal(data[pos:end], mode))
-            dynamic = dynamic or out[-1] is _UNSEEN
+            text, seen = self.literal(data[pos:end], mode)
+            out.append(text)
+            dynamic = dynamic or not seen
         value = "".join(out)
         if braces and _BRACES.search(value):  # brace expansion: it makes several words
             dynamic, plain = True, False
         return Word(value, dynamic, plain and not dynamic)
 
-    def literal(self, data: bytes, mode: str) -> str:
-        """Literal text of a word, string or here-doc, unescaped (`_UNSEEN`: not literal)."""
+    def literal(self, data: bytes, mode: str) -> tuple[str, bool]:
+        """Text between the parts of a word, string or here-doc, unescaped, and whether it
+        is really literal (False: it holds a substitution the parser left as text)."""
         text = decode(data)
-        if mode == "heredoc" and _HEREDOC_UNSEEN.search(text.replace("\\\\", "")):
-            self.problem("here-document has a substitution the parser did not see")
-            return _UNSEEN
-        return UNESCAPE[mode](text)
+        if _HEREDOC_UNSEEN.search(text.replace("\\\\", "")):
+            where = "here-document" if mode == "heredoc" else "word"
+            self.problem(f"{where} has a substitution the parser did not see")
+            return text, False
+        return UNESCAPE[mode](text), True
 
     def expansion(self, node: Any, ctx: _Ctx) -> Word:
         text = _text(node).lstrip()
@@ -478,6 +504,8 @@ class CommandWalker:
             return Word(known)
         if node.type == "expansion":
             self.parts(node, ctx)
+            if text.endswith("@P}"):
+                self.problem("${var@P} expands a value as a prompt (it runs substitutions)")
         return Word(text, dynamic=True, plain=False)
 
     def parts(self, node: Any, ctx: _Ctx) -> None:
@@ -491,8 +519,26 @@ class CommandWalker:
 
     def substitution(self, node: Any, ctx: _Ctx) -> Word:
         sub = ctx._replace(redirects=(), assignments=(), implicit_args=False)
-        self.isolated(lambda: self.sequence(node, sub._replace(depth=ctx.depth + 1)))
-        return Word(_text(node).lstrip(), dynamic=True, plain=False)
+        text = _text(node).lstrip()
+        if node.children and node.children[0].type == "`":
+            self.backquoted(node, sub, text)
+        else:
+            self.isolated(lambda: self.sequence(node, sub._replace(depth=ctx.depth + 1)))
+        return Word(text, dynamic=True, plain=False)
+
+    def backquoted(self, node: Any, ctx: _Ctx, text: str) -> None:
+        """`..`: bash unescapes the text and parses it again (escaped backquotes nest)."""
+        parent = node.parent
+        body = evaluated.backquote_body(text, parent is not None and parent.type == "string")
+        if body is None:
+            self.problem("backquoted substitution that bash may split differently")
+            self.isolated(lambda: self.sequence(node, ctx._replace(depth=ctx.depth + 1)))
+        elif ctx.reparse >= MAX_REPARSE:
+            self.problem(f"backquotes nested more than {MAX_REPARSE} levels")
+        else:
+            data = body.encode("utf-8", "surrogatepass")
+            inner = ctx._replace(reparse=ctx.reparse + 1, depth=ctx.depth + 1)
+            self.isolated(lambda: self.script(data, inner))
 
 
 # ---------------------------------------------------------------------------------------------

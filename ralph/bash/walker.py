@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from typing import Any
 
+from ralph.bash import evaluated
 from ralph.bash.commands import (
     MAX_DEPTH,
     CommandWalker,
@@ -54,6 +56,7 @@ from ralph.bash.commands import (
     _text,
 )
 from ralph.bash.model import Analysis, Redirect
+from ralph.bash.words import Word
 
 MAX_SOURCE_BYTES = 64 * 1024
 # tree-sitter-bash 0.25.1 passes the character after `{` (or after `{N..`) to the narrow
@@ -63,14 +66,47 @@ _SCANNER_CRASH = re.compile(rb"\{[0-9]*(?:\.\.[0-9]*)?[\x80-\xff]")
 
 
 def analyze(source: str) -> Analysis:
-    """Analyse a shell command string. Never raises: failures become `problems`."""
+    """Analyse a shell command string. Never raises: failures become `problems`.
+
+    An analysis depends only on its input and is immutable, so results are kept in a
+    bounded least-recently-used cache (verify commands and test runs repeat every turn).
+    """
+    cacheable = isinstance(source, str) and len(source) <= CACHE_MAX_CHARS
+    if cacheable:
+        with _cache_lock:
+            hit = _cache.get(source)
+            if hit is not None:
+                _cache.move_to_end(source)
+                return hit
+    result = _analyze(source)
+    if cacheable and not any(p.startswith("internal error") for p in result.problems):
+        with _cache_lock:
+            _cache[source] = result
+            if len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return result
+
+
+def clear_cache() -> None:
+    """Forget every cached analysis."""
+    with _cache_lock:
+        _cache.clear()
+
+
+CACHE_SIZE = 4096
+CACHE_MAX_CHARS = 8192  # longer inputs are analysed every time
+_cache: OrderedDict[str, Analysis] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _analyze(source: str) -> Analysis:
     try:
         data = source.encode("utf-8", "surrogatepass")
         if len(data) > MAX_SOURCE_BYTES:
             return Analysis((), (f"input longer than {MAX_SOURCE_BYTES} bytes",))
+        if b"\0" in data:  # bash cannot be given it: the command would end there
+            return Analysis((), ("NUL byte in input",))
         walker = _Walker()
-        if b"\0" in data:
-            walker.problem("NUL byte in input")
         walker.script(data, _Ctx())
         return walker.result()
     except Exception as exc:  # the guard fails closed, never open
@@ -229,6 +265,8 @@ class _Walker(CommandWalker):
         elif kind == "test_command":
             for child in node.named_children:
                 self.word(child, ctx)
+            if _quoted_code(node):
+                self.problem("a test evaluates a name that holds a substitution as text")
         elif kind in _WORDS:
             self.word(node, ctx)
         elif kind in _IGNORED:
@@ -372,3 +410,16 @@ class _Walker(CommandWalker):
         """The content of an unquoted here-doc: None if it has expansions (which still run)."""
         word = self.pieces(body, ctx, "heredoc")
         return None if word.dynamic else word.value
+
+
+def _quoted_code(node: Any) -> bool:
+    """True if a quoted string below `node` holds a substitution as text (`[[ -v 'a[$(x)]' ]]`)."""
+    stack = [node]
+    while stack:
+        child = stack.pop()
+        if child.type in ("raw_string", "string_content", "ansi_c_string"):
+            if evaluated.value_holds_code(Word(_text(child))):
+                return True
+        else:
+            stack.extend(child.named_children)
+    return False
