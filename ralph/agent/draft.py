@@ -23,8 +23,9 @@ from ralph.agent.session import Budget, OutOfBudget, Session, Tally, ask, call_t
 from ralph.errors import EXIT_FAILED, RalphError, TaskFileError, UsageError
 from ralph.messages import Message, ToolSpec, Usage
 from ralph.taskfile import TaskFile
+from ralph.tools.specs import READ_ONLY_TOOLS
 
-PLAN_TOOLS = ("read_file", "list_files", "search", "run_command")
+PLAN_TOOLS = READ_ONLY_TOOLS | {"run_command"}
 PLAN_MAX_TURNS = 30
 CUT_OFF = frozenset({"max_tokens", "max_output_tokens", "length"})
 """Stop reasons meaning the reply hit the output limit (Anthropic, Responses, Chat)."""

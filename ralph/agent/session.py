@@ -187,9 +187,10 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
         problem = (
             f"Refused: no tool {call.name!r} in this session; the tools are: {', '.join(offered)}"
         )
+    args: dict[str, Any] | None = None
     if problem is None:
         try:
-            check_arguments(call)
+            args = check_arguments(call)
         except ToolError as e:
             problem = str(e)
     if problem is None and _edits_plan(session, call):
@@ -200,21 +201,21 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
     if problem is not None:
         session.emit("tool", name=call.name, arguments=call.raw_arguments, error=problem)
         return ToolResult(call.id, problem, is_error=True)
-    verdict = session.guard.review(call)
-    if session.guard.fatal is not None:
-        raise session.guard.fatal
+    verdict = session.guard.review(call, args)
+    if verdict.stop is not None:
+        raise verdict.stop
     if verdict.approval_id:
         tally.approval_ids.append(verdict.approval_id)
     if verdict.allowed:
-        result = session.toolbox.run(call)
+        result = session.toolbox.run(call, args)
     else:
         result = ToolResult(call.id, verdict.message, is_error=True)
     session.emit(
         "tool",
         name=call.name,
         arguments=call.arguments,
-        decision=verdict.decision.decision,
-        rule=verdict.decision.rule,
+        decision=verdict.ruling.decision,
+        rule=verdict.ruling.rule,
         allowed=verdict.allowed,
         is_error=result.is_error,
         result=result.content[:300],
@@ -257,6 +258,8 @@ def run_verify(session: Session, command: str) -> tuple[bool, str]:
     """Run the step's verify command through the guard; True only on exit status 0."""
     call = ToolCall("verify", "run_command", {"command": command}, command)
     verdict = session.guard.review(call)
+    if verdict.stop is not None:
+        raise verdict.stop
     if not verdict.allowed:
         return False, f"`{command}` was refused: {verdict.message}"
     code, output = session.toolbox.run_command(command)

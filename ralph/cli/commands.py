@@ -156,6 +156,56 @@ def log_cmd(run_id: str | None, as_json: bool, workspace: Path | None) -> int:
     return records.show_log(_workspace(workspace), run_id, as_json=as_json)
 
 
+@cli.group("config", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"settings": {KEY: {value, source}}}.')
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def config(ctx: click.Context, as_json: bool, workspace: Path | None) -> int | None:
+    """Show the effective settings and where each came from.
+
+    \b
+    A source is a flag, a RALPH_* environment variable, the project config
+    (pyproject.toml [tool.ralph] or ralph.toml, with the key as spelled there) or the
+    default.
+
+    \b
+    Examples:
+      ralph config
+      RALPH_MAX_TURNS=20 ralph config --json
+    """
+    ctx.obj = workspace
+    if ctx.invoked_subcommand is not None:
+        return None
+    from ralph.cli.settings import show_config
+
+    return show_config(_workspace(workspace), as_json=as_json)
+
+
+@config.command("trust")
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def config_trust(ctx: click.Context, workspace: Path | None) -> int:
+    """Trust the settings that decide what the guard does, as they are now.
+
+    \b
+    These are the policy, mode, sandbox and network settings, notify-cmd, notify-url and
+    base-url in the project config, and the content of the policy file it names. When
+    they change, unattended runs refuse to start (exit 2) and interactive runs ask, until
+    a person has looked at them and runs this.
+    """
+    from ralph.trust import changes, trust
+
+    ws = _workspace(workspace or ctx.obj)
+    changed = changes(ws)
+    items = trust(ws)
+    for line in changed:
+        click.echo(f"  {line}")
+    if not items:
+        click.echo(f"ralph: {ws} sets none of the guard's settings (the shipped defaults)")
+    click.echo(f"ralph: trusted the guard's settings in {ws} ({len(items)} item(s))")
+    return 0
+
+
 @cli.command()
 @click.argument("folder", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 def init(folder: Path | None) -> int:

@@ -97,6 +97,11 @@ def init_project(folder: Path) -> list[Action]:
     actions.append(_create(folder, "policies/policy.toml", policy))
     actions.append(_ignore_state(folder))
     actions.append(_config(folder))
+    made = {a.path for a in actions if a.verb != "skipped"}
+    if "policies/policy.toml" in made and made & {"ralph.toml", "pyproject.toml"}:
+        from ralph.trust import trust
+
+        trust(folder)  # a person ran init: what it wrote is trusted (ralph config trust)
     return actions
 
 

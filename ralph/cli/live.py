@@ -78,4 +78,5 @@ class LiveView:
         )
 
     def _run_end(self, f: dict[str, Any]) -> None:
-        self._print(f"[bold]ralph:[/] {escape(f['stopped'])}")
+        if not f.get("raised"):  # an error or Ctrl-C is printed once, by the CLI
+            self._print(f"[bold]ralph:[/] {escape(f['stopped'])}")

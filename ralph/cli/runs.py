@@ -13,7 +13,7 @@ import click
 from ralph.cli.render import DECISION_STYLE
 from ralph.errors import EXIT_OK
 from ralph.humanize import money
-from ralph.record.log import read_run
+from ralph.record.log import not_by_ralph, read_run
 from ralph.record.runs import UNFINISHED, RunInfo, _epoch, find_run, list_runs, summarize
 from ralph.workspace import runs_dir
 
@@ -27,7 +27,14 @@ def show_runs(workspace: Path, *, as_json: bool = False) -> int:
     if not infos:
         click.echo(f"No runs recorded in {runs_dir(workspace)}.")
         return EXIT_OK
-    _console().print(_runs_table(infos, workspace))
+    console = _console()
+    console.print(_runs_table(infos, workspace))
+    for info in infos:
+        if info.not_by_ralph:
+            console.print(
+                f"[bold red]warning[/]: run {_esc(info.run_id)}: {info.not_by_ralph} event(s) "
+                "not written by ralph (edited, forged, or from an older ralph)"
+            )
     return EXIT_OK
 
 
@@ -37,7 +44,9 @@ def show_log(workspace: Path, run_id: str | None = None, *, as_json: bool = Fals
     events = read_run(path)
     info = summarize(path, events)
     if as_json:
-        click.echo(json.dumps({"run_id": info.run_id, "events": events}, ensure_ascii=False))
+        shown = {"run_id": info.run_id, "events": events}
+        shown["not_by_ralph"] = not_by_ralph(path, events)
+        click.echo(json.dumps(shown, ensure_ascii=False))
         return EXIT_OK
     console = _console()
     for line in render_log(info, events):
@@ -48,8 +57,11 @@ def show_log(workspace: Path, run_id: str | None = None, *, as_json: bool = Fals
 def render_log(info: RunInfo, events: list[dict[str, Any]]) -> list[str]:
     """Rich-markup lines, one or more per event, then a line for an unfinished run."""
     lines: list[str] = []
-    for event in events:
+    forged = set(not_by_ralph(Path(info.path), events)) if info.not_by_ralph else set()
+    for i, event in enumerate(events):
         render = _RENDERERS.get(str(event.get("event")), _render_other)
+        if i in forged:
+            lines.append("[bold red]! the next event was not written by ralph[/]")
         lines.extend(render(event))
     if not info.finished:
         open_step = (

@@ -13,7 +13,7 @@ from typing import Any
 from ralph.fsutil import atomic_write_text
 from ralph.globs import glob_regex
 from ralph.messages import ToolCall, ToolResult
-from ralph.tools.process import _DRAIN_S, _KILL_GRACE_S, _Capture, _kill_group, command_env
+from ralph.tools.process import _DRAIN_S, KILL_GRACE_S, _Capture, command_env, kill_group
 from ralph.tools.specs import Out, ToolError, check_arguments
 
 SKIP_DIRS = frozenset(
@@ -62,10 +62,11 @@ class Toolbox:
         self.default_timeout_s = default_timeout_s
         self.max_timeout_s = max(max_timeout_s, default_timeout_s)
 
-    def run(self, call: ToolCall) -> ToolResult:
-        """Run one call; every failure comes back as an error result, never an exception."""
+    def run(self, call: ToolCall, args: dict[str, Any] | None = None) -> ToolResult:
+        """Run one call; every failure comes back as an error result, never an exception.
+        `args` are the call's arguments already checked by `check_arguments` (else checked here)."""
         try:
-            args = check_arguments(call)
+            args = check_arguments(call) if args is None else args
             if call.name == "finish_step":
                 raise ToolError("finish_step is handled by ralph's loop, not run as a tool")
             content, is_error = getattr(self, f"_tool_{call.name}")(**args)
@@ -197,12 +198,12 @@ class Toolbox:
         try:
             code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             code, note = 124, f"[timed out after {timeout:g}s; the process group was killed]"
         if not capture.done.wait(_DRAIN_S):  # background children still hold the pipe
-            _kill_group(proc)
+            kill_group(proc)
             note = note or "[background processes left holding the output were stopped]"
-        capture.done.wait(_KILL_GRACE_S)
+        capture.done.wait(KILL_GRACE_S)
         return code, "\n".join(filter(None, [capture.text(), note]))
 
 
