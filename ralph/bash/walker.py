@@ -46,6 +46,8 @@ from typing import Any
 
 from ralph.bash import evaluated
 from ralph.bash.commands import (
+    _LITERAL_KINDS,
+    _SCANNED_KINDS,
     MAX_DEPTH,
     CommandWalker,
     _Ctx,
@@ -145,35 +147,14 @@ _CONDITIONALS = frozenset(
         "case_statement",
     }
 )
-_WORDS = frozenset(
-    {
-        "word",
-        "number",
-        "string",
-        "raw_string",
-        "ansi_c_string",
-        "translated_string",
-        "concatenation",
-        "simple_expansion",
-        "expansion",
-        "command_substitution",
-        "process_substitution",
-        "arithmetic_expansion",
-        "brace_expression",
-        "array",
-        "variable_name",
-        "special_variable_name",
-        "extglob_pattern",
-        "regex",
-        "test_operator",
-        "subscript",
-        "binary_expression",
-        "unary_expression",
-        "ternary_expression",
-        "postfix_expression",
-        "parenthesized_expression",
-        "string_content",
-    }
+_WORDS = (
+    frozenset(
+        {"word", "number", "string", "raw_string", "ansi_c_string", "translated_string"}
+        | {"concatenation", "simple_expansion", "expansion", "command_substitution"}
+        | {"process_substitution", "string_content"}
+    )
+    | _LITERAL_KINDS
+    | _SCANNED_KINDS
 )
 
 _STATEMENTS = frozenset(
