@@ -6,7 +6,7 @@ import contextlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,8 @@ class Toolbox:
         self.output_cap = output_cap
         self.default_timeout_s = default_timeout_s
         self.max_timeout_s = max(max_timeout_s, default_timeout_s)
+        self.on_output: Callable[[str], None] | None = None
+        """Shown a running command's latest output line (the live view's spinner)."""
 
     def run(self, call: ToolCall, args: dict[str, Any] | None = None) -> ToolResult:
         """Run one call; every failure comes back as an error result, never an exception.
@@ -193,7 +195,7 @@ class Toolbox:
             env=command_env(),
             start_new_session=True,  # its own process group, and no /dev/tty to prompt on
         )
-        capture = _Capture(proc.stdout, self.output_cap)
+        capture = _Capture(proc.stdout, self.output_cap, self.on_output)
         note = ""
         try:
             code = proc.wait(timeout)
