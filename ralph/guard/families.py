@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from ralph.bash import names
+
 if TYPE_CHECKING:
     from ralph.bash import Command
 
@@ -27,12 +29,8 @@ def subs(text: str) -> dict[str, frozenset[str] | None]:
     return out
 
 
-SHELLS = words("sh bash zsh dash ksh ash mksh yash posh fish")
+SHELLS = names.ALL_SHELLS
 DOWNLOADERS = words("curl wget fetch aria2c http https xh lwp-request nc ncat")
-INTERP_RE = re.compile(
-    r"(python|pypy|node|nodejs|deno|bun|perl|ruby|php|lua|luajit|Rscript|julia|pwsh|powershell"
-    r"|osascript|tclsh|jshell)[0-9.]*"
-)
 INTERPRETERS = words(
     "python pypy node deno bun perl ruby php lua luajit Rscript julia pwsh powershell osascript"
     " tclsh jshell"
@@ -56,7 +54,7 @@ INLINE_FLAGS = {
     "tclsh": (),
     "jshell": (),
 }
-AWKS = words("awk gawk mawk nawk")
+AWKS = names.AWKS
 MKFS = re.compile(r"mkfs(\..+)?|mke2fs|mkswap|mkdosfs|mkntfs|wipefs|blkdiscard")
 PARTITIONERS = words("fdisk sfdisk gdisk sgdisk cgdisk cfdisk parted")
 
@@ -171,7 +169,7 @@ CLOUD_VERBS_WRITE = re.compile(
 )
 DRY_RUN_FLAGS = words("--dry-run --dryrun --what-if --check")
 DRY_RUN_SHORT = {"git": ("clean", "push"), "rsync": None, "make": None}
-HELP_FLAGS = frozenset({"--help", "--version"})
+INFO_FLAGS = frozenset({"--help", "--version", "-h", "-V", "-version"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,14 +177,8 @@ HELP_FLAGS = frozenset({"--help", "--version"})
 
 
 def base_program(program: str) -> str:
-    """python3.11 -> python, nodejs -> node; other names unchanged."""
-    match = INTERP_RE.fullmatch(program)
-    if match:
-        name = match.group(1)
-        return "node" if name == "nodejs" else name
-    return {"pip3": "pip", "flyctl": "fly", "tofu": "terraform", "podman": "docker"}.get(
-        program, program
-    )
+    """python3.11 -> python, nodejs -> node, podman -> docker; other names unchanged."""
+    return names.canonical(program)
 
 
 def option_values(cmd: Command, *names: str) -> list[str]:
@@ -211,11 +203,25 @@ def is_help(cmd: Command) -> bool:
         or program in INLINE_FLAGS
         or program in KNOWN_TOOLS
     )
-    if not known:
-        return False
-    if HELP_FLAGS & cmd.flags:
-        return True
-    return cmd.args[:1] == ("help",) and program in READ_SUBCOMMANDS
+    help_word = cmd.argv[1:2] == ("help",) and program in READ_SUBCOMMANDS
+    return known and (info_form(cmd) or help_word)
+
+
+def info_form(cmd: Command) -> bool:
+    """The program's own info forms: `prog --version`, `prog -h`, `git commit --help`.
+
+    An info flag anywhere else is not one: `helm upgrade x ./chart --version 2.0.0` installs.
+    """
+    words = cmd.argv[1:]
+    if len(words) == 1:
+        return words[0] in INFO_FLAGS
+    subcommands = words[:-1]
+    return (
+        words[-1:] == ("--help",)
+        and len(subcommands) <= 2
+        and not cmd.dynamic_args
+        and all(w.isidentifier() or w.replace("-", "").isalnum() for w in subcommands)
+    )
 
 
 KNOWN_TOOLS = words(

@@ -15,6 +15,7 @@ from ralph.guard.families import (
     PARTITIONERS,
     SHELLS,
     base_program,
+    info_form,
     is_help,
     option_values,
     words,
@@ -133,12 +134,10 @@ def makes_filesystem(cmd: Command) -> bool:
     """mkfs*, wipefs, and partition editors (except their list/print forms)."""
     program = cmd.program
     if MKFS.fullmatch(program):
-        return "--help" not in cmd.flags and "--version" not in cmd.flags
+        return not info_form(cmd)
     if program not in PARTITIONERS:
         return False
-    if {"-l", "--list", "--help", "--version", "-v", "-d", "--dump", "-s", "--show-size"} & (
-        cmd.flags
-    ):
+    if info_form(cmd) or {"-l", "--list", "-d", "--dump", "-s", "--show-size"} & cmd.flags:
         return False
     words = [a.lower() for a in cmd.args[1:]]
     return not (program == "parted" and words and set(words) <= {"print", "unit", "help"})
