@@ -32,6 +32,13 @@ CUT_OFF = frozenset({"max_tokens", "max_output_tokens", "length"})
 
 
 _FENCE = re.compile(r"\A(`{3,}|~{3,})[ \t]*(?:markdown|md)?[ \t]*\n(.*)\n\1[ \t]*\Z", re.S | re.I)
+_WRAPPED = re.compile(
+    r"\A(?P<pre>(?:[^\n]*\n){1,4}?)(?P<f>`{3,}|~{3,})[ \t]*(?:markdown|md)?[ \t]*\n"
+    r"(?P<body>.*)\n(?P=f)[ \t]*(?:\n(?P<post>[^`~]{0,400}))?\Z",
+    re.S | re.I,
+)
+"""A plan in a fence with a few lines of prose before it (and maybe a line after)."""
+_PLAN_LIKE = re.compile(r"^\s*(?:#|[-*+] \[)", re.M)
 _SMALL_WORDS = frozenset({"a", "an", "the"})
 
 
@@ -109,9 +116,15 @@ def accept(reply: str, stop_reason: str = "") -> tuple[str, TaskFile]:
 
 
 def strip_fence(text: str) -> str:
-    """The inside of a code fence wrapped around the whole text (```markdown ... ```)."""
+    """The inside of a code fence wrapped around the whole text (```markdown ... ```), also
+    when a line or two of prose comes before it ("Here is the plan:") or after it."""
     m = _FENCE.match(text)
-    return m.group(2) if m else text
+    if m:
+        return m.group(2)
+    m = _WRAPPED.match(text)
+    if m and not _PLAN_LIKE.search(m.group("pre") + (m.group("post") or "")):
+        return m.group("body")
+    return text
 
 
 def slug(idea: str, max_words: int = 6, max_chars: int = 48) -> str:

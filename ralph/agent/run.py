@@ -46,7 +46,7 @@ class RunRequest:
     policy_path: Path
     mode: Mode
     config: Config
-    steps: int | None = 1
+    max_steps: int | None = 1
     """How many steps to attempt; None for all of them."""
     audit_report: Path | None = None
     """In audit mode, the markdown report that collects each step's findings."""
@@ -99,6 +99,10 @@ class RunReport:
         }
 
 
+LIVE_ONLY = frozenset({"output"})
+"""Events shown in the live view but not written to the record (a command's output lines
+as they come; the tool event records the output)."""
+
 _EXIT_FOR = {
     "done": EXIT_OK,
     "failed": EXIT_FAILED,
@@ -125,7 +129,8 @@ def run_task(
     with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
 
         def record(event: str, **fields: Any) -> None:
-            log.emit(event, **fields)
+            if event not in LIVE_ONLY:
+                log.emit(event, **fields)
             emit(event, **fields)
 
         provider = make_provider(
@@ -177,7 +182,7 @@ def _steps(
     cfg = req.config
     started = time.monotonic()
     failures_in_a_row = 0
-    while req.steps is None or len(report.steps) < req.steps:
+    while req.max_steps is None or len(report.steps) < req.max_steps:
         tf = taskfile.load(req.task_path)  # read again: a person may have edited it
         step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
         if step is None:
@@ -194,7 +199,7 @@ def _steps(
         session = Session(
             provider=provider,
             guard=guard,
-            toolbox=Toolbox(req.workspace, default_timeout_s=cfg.command_timeout),
+            toolbox=_toolbox(req, record),
             tools=TOOL_SPECS,
             system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
             budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
@@ -231,6 +236,12 @@ def _steps(
         if cfg.max_time is not None and time.monotonic() - started >= cfg.max_time:
             return f"run time spent ({cfg.max_time:.0f}s)"
     return _attempted(report.steps)
+
+
+def _toolbox(req: RunRequest, record: Callable[..., None]) -> Toolbox:
+    toolbox = Toolbox(req.workspace, default_timeout_s=req.config.command_timeout)
+    toolbox.on_output = lambda line: record("output", line=line)
+    return toolbox
 
 
 def _snapshot(req: RunRequest, step: Step, record: Callable[..., None]) -> str | None:

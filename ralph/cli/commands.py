@@ -218,4 +218,4 @@ def init(folder: Path | None) -> int:
     """
     from ralph.cli import init as scaffold
 
-    return scaffold.main(folder)
+    return scaffold.run_init(folder)

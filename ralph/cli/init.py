@@ -131,7 +131,7 @@ def report(actions: list[Action], folder: Path, cwd: Path) -> str:
     return "\n".join(lines)
 
 
-def main(folder: Path | None) -> int:
+def run_init(folder: Path | None) -> int:
     """`ralph init [DIR]`: set the folder up and print what happened. Exit 0."""
     cwd = Path.cwd()
     target = folder if folder is not None else cwd

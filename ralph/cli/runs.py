@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ralph.cli.render import DECISION_STYLE
+from ralph.cli.render import DECISION_STYLE, model_words
 from ralph.errors import EXIT_OK
 from ralph.humanize import money
 from ralph.record.log import not_by_ralph, read_run
@@ -97,7 +97,19 @@ def _render_model(e: dict[str, Any]) -> list[str]:
         parts.append(f"{e['retries']} retries")
     if isinstance(e.get("latency_s"), (int, float)):
         parts.append(f"{e['latency_s']:.1f}s")
-    return [f"{_clock(e)}[dim]  model  {' · '.join(parts)}[/]"]
+    lines = [f"{_clock(e)}[dim]  model  {' · '.join(parts)}[/]"]
+    words = model_words(e.get("text"), limit=2_000)
+    return lines + ([f"         {words}"] if words else [])
+
+
+def _render_request(e: dict[str, Any]) -> list[str]:
+    messages = e.get("messages") if isinstance(e.get("messages"), list) else []
+    chars = len(json.dumps(messages, ensure_ascii=False))
+    first = " · with the system prompt and tools" if e.get("system") else ""
+    return [
+        f"{_clock(e)}[dim]  request turn {e.get('turn')} · "
+        f"{_plural(len(messages), 'new message')} ({chars:,} chars){first}[/]"
+    ]
 
 
 def _render_decision(e: dict[str, Any]) -> list[str]:
@@ -165,6 +177,7 @@ def _render_other(e: dict[str, Any]) -> list[str]:
 _RENDERERS = {
     "run_start": _render_run_start,
     "step_start": _render_step_start,
+    "request": _render_request,
     "model": _render_model,
     "decision": _render_decision,
     "tool": _render_tool,

@@ -84,6 +84,7 @@ class Step:
             "text": self.text,
             "depth": self.depth,
             "attempts": self.attempts,
+            "note": self.note,
         }
 
     def context(self) -> dict[str, Any]:

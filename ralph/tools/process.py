@@ -81,7 +81,9 @@ def group_alive(pgid: int) -> bool:
 class _Capture:
     """Reads a pipe on a thread, keeping only the first and last `cap // 2` bytes."""
 
-    def __init__(self, pipe: Any, cap: int) -> None:
+    def __init__(self, pipe: Any, cap: int, on_line: Any = None) -> None:
+        self.on_line = on_line
+        """Called (on the reader thread) with the latest complete output line, if given."""
         self.half = max(cap // 2, 1)
         self.head = bytearray()
         self.tail = bytearray()
@@ -97,9 +99,19 @@ class _Capture:
                 self.head += chunk[:room]
                 self.tail += chunk[max(room, 0) :]
                 del self.tail[: -self.half]
+                if self.on_line is not None:
+                    self._latest(chunk)
         finally:
             pipe.close()
             self.done.set()
+
+    def _latest(self, chunk: bytes) -> None:
+        lines = [line for line in chunk.decode("utf-8", "replace").splitlines() if line.strip()]
+        if lines:
+            try:
+                self.on_line(lines[-1])
+            except Exception:  # a display problem must not lose the command's output
+                self.on_line = None
 
     def text(self) -> str:
         cut = self.total - len(self.head) - len(self.tail)
