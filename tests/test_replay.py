@@ -48,6 +48,7 @@ reason = "listing is banned here"
 program = "ls"
 """
 
+
 def _without_rule(text: str, rule_id: str) -> str:
     """The policy text without the [[rule]] block whose id is `rule_id`."""
     blocks = text.split("\n[[rule]]\n")
