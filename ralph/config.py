@@ -140,6 +140,12 @@ def _project_file(workspace: Path) -> tuple[dict[str, Any], str]:
     return {}, ""
 
 
+def project_settings(workspace: Path) -> tuple[dict[str, Any], str]:
+    """The project config's values by field name (`max_turns`), and the file ("" if none)."""
+    data, file_name = _project_file(workspace)
+    return {k.replace("-", "_"): v for k, v in data.items()}, file_name
+
+
 def setting_name(name: str) -> str:
     """A field name as the config file and flags spell it: max_turns -> max-turns."""
     return name.replace("_", "-")

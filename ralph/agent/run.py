@@ -31,6 +31,7 @@ from ralph.providers.pricing import cost_usd
 from ralph.record.log import RunLog
 from ralph.sandbox import Confinement
 from ralph.sandbox.setup import for_run
+from ralph.snapshot import take_snapshot
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
 from ralph.workspace import runs_dir
@@ -47,7 +48,7 @@ class RunRequest:
     policy_path: Path
     mode: Mode
     config: Config
-    steps: int | None = 1
+    max_steps: int | None = 1
     """How many steps to attempt; None for all of them."""
     audit_report: Path | None = None
     """In audit mode, the markdown report that collects each step's findings."""
@@ -72,6 +73,8 @@ class StepReport:
     cost_usd: float | None
     seconds: float
     approval_ids: list[str]
+    snapshot: str | None = None
+    """The snapshot of the workspace taken before the step (`ralph undo ID`)."""
     sandbox: str = ""
     """How the step's commands ran: "sandboxed", or "not sandboxed (...)"."""
 
@@ -102,6 +105,10 @@ class RunReport:
         }
 
 
+LIVE_ONLY = frozenset({"output"})
+"""Events shown in the live view but not written to the record (a command's output lines
+as they come; the tool event records the output)."""
+
 _EXIT_FOR = {
     "done": EXIT_OK,
     "failed": EXIT_FAILED,
@@ -128,7 +135,8 @@ def run_task(
     with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
 
         def record(event: str, **fields: Any) -> None:
-            log.emit(event, **fields)
+            if event not in LIVE_ONLY:
+                log.emit(event, **fields)
             emit(event, **fields)
 
         provider = make_provider(
@@ -183,7 +191,7 @@ def _steps(
     cfg = req.config
     started = time.monotonic()
     failures_in_a_row = 0
-    while req.steps is None or len(report.steps) < req.steps:
+    while req.max_steps is None or len(report.steps) < req.max_steps:
         tf = taskfile.load(req.task_path)  # read again: a person may have edited it
         step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
         if step is None:
@@ -200,11 +208,7 @@ def _steps(
         session = Session(
             provider=provider,
             guard=guard,
-            toolbox=Toolbox(
-                req.workspace,
-                default_timeout_s=cfg.command_timeout,
-                confinement=_fresh(req.confinement),
-            ),
+            toolbox=_toolbox(req, record),
             tools=TOOL_SPECS,
             system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
             budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
@@ -213,9 +217,10 @@ def _steps(
             interrupted=interrupted,
             plan=req.task_path,
         )
+        snap = _snapshot(req, step, record)
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
         attempt = _attempt(session, tf, step, req)
-        report.steps.append(_write_back(req, step, attempt))
+        report.steps.append(_write_back(req, step, attempt, snap))
         if req.audit_report is not None:
             findings = attempt.full_summary or attempt.summary
             add_findings(
@@ -242,6 +247,30 @@ def _steps(
     return _attempted(report.steps)
 
 
+def _toolbox(req: RunRequest, record: Callable[..., None]) -> Toolbox:
+    toolbox = Toolbox(
+        req.workspace,
+        default_timeout_s=req.config.command_timeout,
+        confinement=_fresh(req.confinement),
+    )
+    toolbox.on_output = lambda line: record("output", line=line)
+    return toolbox
+
+
+def _snapshot(req: RunRequest, step: Step, record: Callable[..., None]) -> str | None:
+    """Record the workspace before the step (not in audit mode, which changes nothing)."""
+    if req.mode == "audit":
+        return None
+    started = time.monotonic()
+    snap, why = take_snapshot(req.workspace, f"before step: {step.text}")
+    seconds = round(time.monotonic() - started, 3)
+    if snap is None:
+        record("snapshot", id=None, error=why, seconds=seconds)
+        return None
+    record("snapshot", id=snap.short, commit=snap.id, seconds=seconds)
+    return snap.short
+
+
 def _confinement_args(req: RunRequest) -> tuple[Config, str, Path, Path, Path]:
     return req.config, req.mode, req.workspace, req.policy_path, req.task_path
 
@@ -262,7 +291,9 @@ def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Att
         return Attempt("deferred", f"deferred: {e}; the step stays open for the next run")
 
 
-def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
+def _write_back(
+    req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None = None
+) -> StepReport:
     """Check the box or record the failed attempt, with the receipt, in the task file."""
     report = StepReport(
         step.line,
@@ -274,6 +305,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         attempt.cost,
         round(attempt.seconds, 1),
         attempt.approval_ids,
+        snapshot,
         req.confinement.label if req.confinement else "",
     )
     if attempt.outcome == "deferred":
@@ -291,6 +323,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         tokens=attempt.usage.total,
         cost_usd=attempt.cost,
         seconds=attempt.seconds,
+        snapshot=snapshot,
     )
     outcome = "failed" if attempt.outcome == "blocked" else attempt.outcome
     approval = attempt.approval_ids[-1] if attempt.approval_ids else None

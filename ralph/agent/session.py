@@ -83,6 +83,8 @@ class Tally:
         self.usage = Usage()
         self.started = time.monotonic()
         self.approval_ids: list[str] = []
+        self.sent = 0
+        """How many messages earlier requests carried (each request records only the new)."""
 
     @property
     def cost(self) -> float | None:
@@ -147,6 +149,7 @@ def run_step(session: Session, prompt: str, verify: str | None = None) -> Attemp
 def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
     """One model turn within the budget; the reply is appended to `messages` and recorded."""
     tally.check()
+    _record_request(session, tally, messages)
     reply = session.provider.complete(session.system, messages, session.tools)
     tally.add(reply)
     session.emit(
@@ -156,9 +159,32 @@ def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
         cost=tally.cost,
         retries=reply.retries,
         latency_s=round(reply.latency_s, 3),
+        text=reply.text,
+        tool_calls=[{"name": c.name, "arguments": c.raw_arguments} for c in reply.tool_calls],
+        stop_reason=reply.stop_reason,
     )
     messages.append(reply.message)
     return reply
+
+
+def _record_request(session: Session, tally: Tally, messages: list[Message]) -> None:
+    """Record the request about to be sent: the system prompt and tools with the first one,
+    then the messages each request adds (the model's own turns are in its `model` events)."""
+    fields: dict[str, Any] = {"turn": tally.turns + 1, "history": len(messages)}
+    if tally.sent == 0:
+        fields |= {"system": session.system, "tools": [t.name for t in session.tools]}
+    fields["messages"] = [_message_json(m) for m in messages[tally.sent :] if m.role == "user"]
+    tally.sent = len(messages)
+    session.emit("request", **fields)
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role}
+    if message.text:
+        out["text"] = message.text
+    if message.tool_results:
+        out["tool_results"] = [asdict(r) for r in message.tool_results]
+    return out
 
 
 def _call_tools(

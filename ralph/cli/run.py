@@ -167,6 +167,11 @@ def plan(idea: str, output: Path | None, force: bool, **options: Any) -> int:
     but cannot change it. Its reply is saved only if it parses as a task file with a
     title and steps; otherwise exit 1 with the reason, and nothing is written.
     --max-turns defaults to 30 here.
+
+    \b
+    Examples:
+      ralph plan "a link shortener in Flask with a deploy to Fly.io"
+      ralph plan "add CSV export to the reports page" -o tasks/export.md --max-step-cost 1
     """
     return _plan(idea, output, force=force, options=options)
 
@@ -195,6 +200,7 @@ def _run(
     from ralph.notify import check_url, notify
     from ralph.providers import check_credentials, get_provider
     from ralph.sandbox.setup import for_run
+    from ralph.trust import require_trust
     from ralph.workspace import workspace_for
 
     as_json = options.pop("as_json")
@@ -213,6 +219,7 @@ def _run(
     if not policy_path.is_file():
         raise UsageError(f"policy file not found: {policy_path}")
     load_policy_cached(policy_path)  # a broken policy is exit 2 before the first model call
+    require_trust(workspace, mode, tty_prompt)  # a changed policy or notify-cmd asks first
     check_credentials(config.model, config.base_url)  # a missing key is exit 2, now
     if config.notify_url:
         check_url(config.notify_url)

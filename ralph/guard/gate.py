@@ -118,20 +118,30 @@ class Guard:
         return self._confirm(approval_call(call), decision)
 
     def _confirm(self, exact: dict[str, Any], decision: Decision) -> Verdict:
-        approved = self.approvals.find_approved(exact)
-        if approved is not None:
-            self.approvals.mark_used(approved.id)
-            return Verdict(True, "", decision, "approval-used", approved.id)
+        """An approval runs the call only if the fresh check resolves to the same rule and
+        targets the person saw; otherwise it is a new question (or pending approval)."""
+        approved = self.approvals.find(exact, "approved")
+        bound = next((a for a in approved if a.binds(decision.rule, decision.paths)), None)
+        if bound is not None:
+            self.approvals.mark_used(bound.id)
+            return Verdict(True, "", decision, "approval-used", bound.id)
         if self.mode == "interactive":
             answer = self.prompt(_question(exact, decision, self.step))
             if answer is not None:
                 return self._answered(answer, exact, decision)
         rejected = self.approvals.find(exact, "rejected")
-        if rejected is not None:
-            text = f"Refused: a person rejected this exact call (approval {rejected.id}). "
-            return Verdict(False, text + _NOT_AGAIN, decision, "rejected-earlier", rejected.id)
-        pending = self.approvals.add_pending(exact, decision.rule, decision.reason, self.step)
+        if rejected:
+            text = f"Refused: a person rejected this exact call (approval {rejected[0].id}). "
+            return Verdict(False, text + _NOT_AGAIN, decision, "rejected-earlier", rejected[0].id)
+        pending = self.approvals.add_pending(
+            exact, decision.rule, decision.reason, self.step, decision.paths
+        )
         text = _pending_text(decision, pending.id)
+        if approved:  # approved for other targets (a folder swapped for a link) or rule
+            text = (
+                f"Approval {approved[0].id} was given for this call when it resolved to other "
+                "targets or another rule; it does not apply now. " + text
+            )
         return Verdict(False, text, decision, "pending", pending.id)
 
     def _answered(self, answer: str, exact: dict[str, Any], decision: Decision) -> Verdict:
@@ -139,7 +149,9 @@ class Guard:
         if answer in ("y", "yes"):
             return Verdict(True, "", decision, "approved-once")
         if answer in ("a", "always"):
-            kept = self.approvals.add_always(exact, decision.rule, decision.reason, self.step)
+            kept = self.approvals.add_always(
+                exact, decision.rule, decision.reason, self.step, decision.paths
+            )
             return Verdict(True, "", decision, "approved-always", kept.id)
         text = f"Refused: the person at the terminal said no ({_why(decision)}). {_NOT_AGAIN}"
         return Verdict(False, text, decision, "declined")
