@@ -110,6 +110,7 @@ attempt("list-ssh", lambda: os.listdir(home + "/.ssh"))
 attempt("read-aws", lambda: open(home + "/.aws/credentials").read())
 attempt("read-netrc", lambda: open(home + "/.netrc").read())
 attempt("read-env", lambda: open(".env").read())
+attempt("read-secret-key", lambda: open(home + "/.config/ralph/secret.key", "rb").read().hex())
 attempt("symlink-read", symlink_read)
 attempt("policy", lambda: open("policy.toml", "w").write("version = 1\n"))
 attempt("approval", lambda: open(".ralph/approvals/a1.json", "w").write('{"status": "approved"}'))
@@ -132,6 +133,7 @@ def test_allowed_script_cannot_reach_home_secrets_or_ralph_state(
 ) -> None:
     protected = [home, project / ".git", project / ".ralph", project / "policy.toml"]
     protected.append(project / "ralph.toml")
+    assert ralph("config", "trust", "--workspace", str(project))[0] == 0
     before = _snapshot(*protected)
     ralph.server.add(
         Turn(tool_calls=[("write_file", {"path": "scripts/tidy.py", "content": ATTACK})]),
@@ -147,12 +149,15 @@ def test_allowed_script_cannot_reach_home_secrets_or_ralph_state(
     for name in ("hardlink", "runs", "config", "taskfile", "move-state", "move-git", "userns"):
         assert f"{name}: refused" in log, log
     assert "own-file: DID" in log  # the workspace itself stays writable
+    assert "read-secret-key: refused" in log or "read-secret-key: DID ''" in log
     after = _snapshot(*protected)
     assert {p: after.get(p) for p in before} == before
     new = sorted(Path(p).relative_to(project).as_posix() for p in set(after) - set(before))
     runs = [p for p in new if p.startswith(".ralph/runs/")]
     assert len(runs) == 1  # ralph's own record of this run, written outside the box
-    assert all(p.startswith((".ralph/runs/", ".ralph/locks/", ".ralph/.gitignore")) for p in new)
+    ours = (".ralph/runs/", ".ralph/locks/", ".ralph/.gitignore", ".ralph/snapshot.index")
+    ours += (".git/objects/", ".git/refs/")
+    assert [p for p in new if not p.startswith(ours)] == []  # ralph records, snapshots
     assert not (project / "a1-link.json").exists()
     plan = taskfile.load(project / "tasks" / "plan.md")
     assert [s.checked for s in plan.steps] == [True, False]  # only ralph checked its box
@@ -290,6 +295,7 @@ def test_a_bwrap_inside_the_workspace_is_never_used(project: Path, monkeypatch: 
 def test_no_sandbox_unattended_refuses_every_command(
     ralph: Ralph, project: Path, no_userns: Path
 ) -> None:
+    assert ralph("config", "trust", "--workspace", str(project))[0] == 0
     ralph.server.add(Turn(tool_calls=[cmd("touch ran.txt")]), Turn(tool_calls=[finish("ok")]))
     code, summary, err = ralph.run(project / "tasks" / "plan.md", "--unattended")
     assert not (project / "ran.txt").exists()
@@ -305,6 +311,7 @@ def test_sandbox_off_runs_commands_with_the_warning_in_the_note(
     ralph: Ralph, project: Path, no_userns: Path
 ) -> None:
     (project / "ralph.toml").write_text('policy = "policy.toml"\nsandbox = "off"\n')
+    assert ralph("config", "trust", "--workspace", str(project))[0] == 0
     ralph.server.add(Turn(tool_calls=[cmd("touch ran.txt")]), Turn(tool_calls=[finish("ok")]))
     code, summary, err = ralph.run(project / "tasks" / "plan.md", "--unattended")
     assert code == 0, err

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ralph import integrity
 from ralph.guard.pathclass import SCRATCH_NAMES, GlobSet, Places
 from ralph.workspace import state_dir
 
@@ -39,8 +40,9 @@ MAX_WALK = 200_000
 
 @dataclass(frozen=True)
 class Layout:
-    """Real paths, all existing when scanned: read-only ones inside writable places, and hidden
-    ones (folders become an empty read-only tmpfs, files read as empty)."""
+    """Real paths: read-only ones inside writable places, and hidden ones (folders become an
+    empty read-only tmpfs, files read as empty). Only those that exist when a command starts
+    are mounted: ralph's per-user secret may be made after the scan."""
 
     workspace: str
     read_only: tuple[str, ...]
@@ -66,6 +68,7 @@ def scan(
     for home in homes:
         hidden += _home_secrets(places, home, skip=ws)
     hidden += [os.path.realpath(p) for p in _host_sockets() if os.path.lexists(p)]
+    hidden += [os.path.realpath(p) for p in integrity.hidden_paths()]  # even before it exists
     cache = os.path.join(os.path.realpath(state_dir(Path(ws))), CACHE_DIR)
     return Layout(ws, _unique(read_only), _unique(hidden), cache, homes)
 
