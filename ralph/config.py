@@ -10,11 +10,13 @@ import dataclasses
 import os
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ralph.errors import UsageError
+from ralph.providers.pricing import Price, parse_table
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class Config:
     """Command that gets a JSON summary on stdin when a run ends or waits for a person."""
     notify_url: str | None = None
     """URL that gets the same summary as a JSON POST."""
+    thinking: int | None = None
+    """Extended-thinking budget in tokens (anthropic models; at least 1024)."""
+    pricing: Mapping[str, Price] = field(default_factory=dict)
+    """Prices the project adds or corrects, "provider:model" -> USD per million tokens;
+    project config only (`[pricing."provider:model"]`)."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -68,11 +75,15 @@ def parse_duration(value: str | float | int) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+_TABLE_FIELDS = {"pricing"}
+"""Settings that are tables in the project config, never flags or environment variables."""
+
+
 def _convert(name: str, value: Any, source: str) -> Any:
     if value is None:
         return None
-    field = next(f for f in fields(Config) if f.name == name)
-    kind = str(field.type)
+    spec = next(f for f in fields(Config) if f.name == name)
+    kind = str(spec.type)
     try:
         if name in _DURATION_FIELDS:
             return parse_duration(value)
@@ -115,7 +126,10 @@ def load_config(workspace: Path, flags: dict[str, Any] | None = None) -> Config:
             f"{file_name}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}"
         )
     values: dict[str, Any] = {}
-    for name in known:
+    if "pricing" in file_values:
+        table = "[tool.ralph.pricing" if file_name.endswith("pyproject.toml") else "[pricing"
+        values["pricing"] = parse_table(file_values["pricing"], f"{file_name}: {table}")
+    for name in known - _TABLE_FIELDS:
         env = os.environ.get(f"RALPH_{name.upper()}")
         if flags.get(name) is not None:
             values[name] = _convert(name, flags[name], f"--{name.replace('_', '-')}")

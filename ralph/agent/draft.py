@@ -228,7 +228,7 @@ def _session(workspace: Path, options: dict[str, Any], emit: Callable[..., None]
     from ralph.config import load_config
     from ralph.guard.gate import Guard, shipped_policy
     from ralph.providers import get_provider
-    from ralph.providers.pricing import cost_usd
+    from ralph.providers.pricing import pricer, require_prices
     from ralph.tools import Toolbox
 
     config = load_config(workspace, options)
@@ -240,11 +240,13 @@ def _session(workspace: Path, options: dict[str, Any], emit: Callable[..., None]
     policy = shipped_policy("readonly")
     if not policy.is_file():
         raise UsageError(f"ralph's read-only policy is missing: {policy}")
+    require_prices(config)
     provider = get_provider(
         config.model,
         base_url=config.base_url,
         max_wait=config.max_wait,
         on_wait=lambda seconds, reason: emit("wait", seconds=seconds, reason=reason),
+        thinking=config.thinking,
     )
     turns = options.get("max_turns") or PLAN_MAX_TURNS
     return Session(
@@ -254,7 +256,7 @@ def _session(workspace: Path, options: dict[str, Any], emit: Callable[..., None]
         tools=plan_tools(),
         system=SYSTEM_PROMPT,
         budget=Budget(turns, config.max_step_tokens, config.max_step_cost, config.max_step_time),
-        price=lambda usage: cost_usd(provider.model, usage),
+        price=pricer(config.model, config.pricing),
         emit=emit,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, RalphError, WaitTo
 from ralph.guard.approvals import ApprovalStore
 from ralph.guard.gate import Guard, Mode
 from ralph.lock import run_lock
+from ralph.messages import Usage
 from ralph.providers import Provider
-from ralph.providers.pricing import cost_usd
+from ralph.providers.pricing import pricer
 from ralph.record.log import RunLog
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
@@ -66,6 +67,10 @@ class StepReport:
     cost_usd: float | None
     seconds: float
     approval_ids: list[str]
+    usage: dict[str, int] = field(default_factory=dict)
+    """Token counts by kind (`Usage` fields)."""
+    cache_read_share: float | None = None
+    """Share of the step's input tokens read from the provider's prompt cache."""
 
 
 @dataclass
@@ -83,6 +88,15 @@ class RunReport:
         costs = [s.cost_usd for s in self.steps]
         return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
 
+    @property
+    def usage(self) -> Usage:
+        return sum((Usage(**s.usage) for s in self.steps), Usage())
+
+    @property
+    def cache_read_share(self) -> float | None:
+        share = self.usage.cache_read_share
+        return None if share is None else round(share, 3)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -91,6 +105,7 @@ class RunReport:
             "stopped": self.stopped,
             "exit_code": self.exit_code,
             "cost_usd": self.cost_usd,
+            "cache_read_share": self.cache_read_share,
         }
 
 
@@ -153,6 +168,7 @@ def run_task(
                 exit_code=report.exit_code,
                 steps=len(report.steps),
                 cost_usd=report.cost_usd,
+                cache_read_share=report.cache_read_share,
             )
         return report
 
@@ -190,7 +206,7 @@ def _steps(
             tools=TOOL_SPECS,
             system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
             budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
-            price=lambda usage: cost_usd(provider.model, usage),
+            price=pricer(f"{provider.name}:{provider.model}", cfg.pricing),
             emit=record,
             interrupted=interrupted,
             plan=req.task_path,
@@ -233,6 +249,7 @@ def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Att
 
 def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
     """Check the box or record the failed attempt, with the receipt, in the task file."""
+    share = attempt.usage.cache_read_share
     report = StepReport(
         step.line,
         step.text,
@@ -243,6 +260,8 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         attempt.cost,
         round(attempt.seconds, 1),
         attempt.approval_ids,
+        asdict(attempt.usage),
+        None if share is None else round(share, 3),
     )
     if attempt.outcome == "deferred":
         return report  # not an attempt: nothing to write
@@ -255,6 +274,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         summary,
         turns=attempt.turns,
         tokens=attempt.usage.total,
+        cache_share=share,
         cost_usd=attempt.cost,
         seconds=attempt.seconds,
     )

@@ -175,6 +175,9 @@ def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
     tally.check()
     reply = session.provider.complete(session.system, messages, session.tools)
     tally.add(reply)
+    said = {"text": reply.text, "reasoning": reply.reasoning}
+    if reply.opaque is not None:  # what it was, never its content
+        said["private"] = list(reply.opaque.labels)
     session.emit(
         "model",
         turn=tally.turns,
@@ -182,6 +185,7 @@ def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
         cost=tally.cost,
         retries=reply.retries,
         latency_s=round(reply.latency_s, 3),
+        **{k: v for k, v in said.items() if v},
     )
     messages.append(reply.message)
     return reply

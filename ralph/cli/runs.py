@@ -83,7 +83,18 @@ def _render_model(e: dict[str, Any]) -> list[str]:
         parts.append(f"{e['retries']} retries")
     if isinstance(e.get("latency_s"), (int, float)):
         parts.append(f"{e['latency_s']:.1f}s")
-    return [f"{_clock(e)}[dim]  model  {' · '.join(parts)}[/]"]
+    lines = [f"{_clock(e)}[dim]  model  {' · '.join(parts)}[/]"]
+    from ralph.taskfile import one_line
+
+    for label, key in (("thinks", "reasoning"), ("says", "text")):
+        said = one_line(str(e.get(key) or ""), 160)  # control characters become spaces
+        if said:
+            lines.append(f"           [dim]{label}: {_esc(said)}[/]")
+    if isinstance(e.get("private"), list) and e["private"]:
+        lines.append(
+            f"           [dim]kept for the model: {_esc(', '.join(map(str, e['private'])))}[/]"
+        )
+    return lines
 
 
 def _render_decision(e: dict[str, Any]) -> list[str]:
@@ -235,6 +246,10 @@ def _console() -> Any:
     return Console(highlight=False)
 
 
+def _cached(share: float | None) -> str:
+    return "" if share is None else f" · {share:.0%} cached"
+
+
 def _runs_table(infos: list[RunInfo], workspace: Path) -> Any:
     from rich import box
     from rich.table import Table
@@ -249,7 +264,7 @@ def _runs_table(infos: list[RunInfo], workspace: Path) -> Any:
         table.add_row(
             f"{i.run_id}\n{_local(_epoch(i.started), '%Y-%m-%d %H:%M')}",
             f"{_relative(i.task_file, workspace)}\n{i.model or '?'}",
-            f"{_steps_cell(i)}\n{_money(i.cost_usd)}",
+            f"{_steps_cell(i)}\n{_money(i.cost_usd)}{_cached(i.cache_read_share)}",
             Text(i.stopped, style="" if i.finished else "bold red"),
         )
     return table
