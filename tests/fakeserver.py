@@ -208,6 +208,7 @@ def _output_tokens(turn: Turn) -> int:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeModelServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY: a response goes out as soon as it is written
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -230,13 +231,13 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(item, Turn) and item.delay_s:
             time.sleep(item.delay_s)
         status, extra_headers, content_type, payload = _render(self.fake, request, item)
-        self.send_response(status)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(payload)))
-        for name, value in extra_headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        reason = self.responses.get(status, ("",))[0]
+        head = [f"{self.protocol_version} {status} {reason}", f"content-type: {content_type}"]
+        head.append(f"content-length: {len(payload)}")
+        head += [f"{name}: {value}" for name, value in extra_headers.items()]
+        # One write for headers and body: two small writes on a socket with Nagle's
+        # algorithm wait for the client's delayed ACK (about 40 ms a request).
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
 
 
 # -- rendering ---------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Any
 
+from ralph.config import env_count
 from ralph.errors import ProviderError
 from ralph.messages import Message, Opaque, Reply, ToolCall, ToolSpec, Usage
 from ralph.providers.base import SDKProvider, make_call
@@ -47,8 +47,7 @@ class AnthropicProvider(SDKProvider):
         **options: Any,
     ) -> None:
         super().__init__(model, **options)
-        env_max = os.environ.get("RALPH_MAX_TOKENS", "").strip()
-        self.max_tokens = max_tokens or (int(env_max) if env_max.isdigit() else DEFAULT_MAX_TOKENS)
+        self.max_tokens = max_tokens or env_count("RALPH_MAX_TOKENS", DEFAULT_MAX_TOKENS)
         self.thinking = thinking
 
     def _request(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Reply:
