@@ -112,7 +112,6 @@ class Reply:
     stop_reason: str = ""
     retries: int = 0
     latency_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
     reasoning: str = ""
     """The model's readable reasoning (thinking text, `reasoning_content`), for the record
     only: ralph never sends it back."""
