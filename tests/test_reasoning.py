@@ -277,4 +277,8 @@ def test_record_shows_reasoning_text_and_notes_private_parts_without_content(
                 value = secret[secret.index(part) :].split('"')[0]
                 assert value not in raw
     code, out, _ = ralph("log", "--workspace", str(tmp_path))
-    assert code == 0 and "says: Reading." in out
+    assert code == 0 and "│ Reading." in out
+    if name == "openai":
+        assert "kept for the model: reasoning item (encrypted)" in out
+    else:
+        assert "│ r1" in out and "│ r2" in out

@@ -151,7 +151,7 @@ def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
     _record_request(session, tally, messages)
     reply = session.provider.complete(session.system, messages, session.tools)
     tally.add(reply)
-    said = {"text": reply.text, "reasoning": reply.reasoning}
+    said: dict[str, Any] = {"reasoning": reply.reasoning}  # shown, never sent back
     if reply.opaque is not None:  # what it was, never its content
         said["private"] = list(reply.opaque.labels)
     session.emit(
