@@ -173,11 +173,11 @@ def _unit_verdicts(unit: Unit, policy: Policy, places: Places, mode: str) -> lis
         verdict = _Verdict("confirm", "default:uncovered", f"no policy rule covers {what}")
     else:
         verdict = _Verdict(best.decision, best.id, best.reason)
-        verdict.network = any(r.network for r in matched if r.decision != "deny")
+        verdict.network = any(bool(r.network) for r in matched if r.decision != "deny")
         verdict.audit_in_sandbox = best.decision == "allow" and any(
-            r.audit_in_sandbox for r in matched if r.decision == "allow"
+            bool(r.audit_in_sandbox) for r in matched if r.decision == "allow"
         )
-    out: list[_Verdict] = []
+    out = [_Verdict("confirm", rule, reason) for rule, reason in unit.concerns]
     if unit.unknown_paths:
         shown = ", ".join(unit.unknown_paths[:3])
         reason = f"a path is only known when the command runs: {shown}"
