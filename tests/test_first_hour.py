@@ -215,16 +215,12 @@ def test_help_shows_real_examples_that_parse(command: str) -> None:
         while words and "=" in words[0]:  # VAR=value ralph ...
             words.pop(0)
         assert words[:2] == ["ralph", command], line
-        ctx = group.make_context("ralph", words[1:2], resilient_parsing=False)
-        sub = group.get_command(ctx, command)
+        sub = group.get_command(click.Context(group), command)
         assert sub is not None
         args = words[2:]
-        sub_ctx = sub.make_context(command, args, parent=ctx, resilient_parsing=False)
-        if isinstance(sub, click.Group) and sub_ctx.protected_args:
-            name = sub_ctx.protected_args[0]
-            inner = sub.get_command(sub_ctx, name)
-            assert inner is not None, line
-            inner.make_context(name, sub_ctx.protected_args[1:] + sub_ctx.args, parent=sub_ctx)
+        if isinstance(sub, click.Group) and args and args[0] in sub.commands:
+            sub, args = sub.commands[args[0]], args[1:]  # e.g. ralph approvals approve ID
+        sub.make_context(command, args, resilient_parsing=False)  # raises on a bad line
 
 
 def test_completion_is_documented_and_works() -> None:
