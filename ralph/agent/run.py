@@ -55,6 +55,8 @@ class RunRequest:
     """Commit the workspace's changes after each done step, with the step's text."""
     audit_source: str | None = None
     """In audit mode, the task file the audit's copy was taken from (named in the report)."""
+    only_step: str | None = None
+    """`--step`: take exactly this step (its line or text) instead of the next one."""
 
 
 @dataclass
@@ -200,7 +202,11 @@ def _steps(
     failures_in_a_row = 0
     while req.max_steps is None or len(report.steps) < req.max_steps:
         tf = taskfile.load(req.task_path)  # read again: a person may have edited it
-        step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
+        step = (
+            tf.find_step(req.only_step)
+            if req.only_step is not None
+            else tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
+        )
         if step is None:
             stopped, report.exit_code = _nothing_left(tf, report.exit_code)
             return stopped

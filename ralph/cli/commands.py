@@ -256,3 +256,31 @@ def init(folder: Path | None, example: str | None) -> int:
     from ralph.cli import init as scaffold
 
     return scaffold.run_init(folder, example)
+
+
+@cli.command()
+@click.argument("taskfile", required=False, type=click.Path(path_type=Path))
+def matrix(taskfile: Path | None) -> int:
+    """Print the open steps that may run at the same time, as a GitHub Actions matrix.
+
+    \b
+    The next step, and with it its open siblings when their parent step has the setting
+    `parallel: yes`. Each entry has the step's line (for `ralph run --step LINE`), its
+    text and a slug. Example, in a workflow:
+      matrix: ${{ fromJson(needs.plan.outputs.matrix) }}
+      run: ralph run --step ${{ matrix.line }} --unattended
+    """
+    import json
+
+    from ralph import taskfile as tasks
+    from ralph.agent.draft import slug
+    from ralph.config import default_plan, load_config
+    from ralph.workspace import workspace_for
+
+    workspace = workspace_for(None, taskfile)
+    tf = tasks.load(taskfile or default_plan(workspace, load_config(workspace)))
+    include = [
+        {"line": s.line, "step": s.text, "slug": slug(s.text)} for s in tf.independent_steps()
+    ]
+    click.echo(json.dumps({"include": include}, ensure_ascii=False))
+    return 0
