@@ -2,8 +2,9 @@
 
 It only ever adds one new commit on top of HEAD: it never forces, amends, resets or rewrites
 history, and it refuses while a merge, rebase, cherry-pick, revert or bisect is in progress.
-ralph's own state (`.ralph/`) is never committed. `preflight()` checks all of this before a
-run starts, so a repository that cannot take checkpoints is an exit 2 before any work.
+ralph's own state (`.ralph/`) and the temp files of its atomic writes are never committed.
+`preflight()` checks all of this before a run starts, so a repository that cannot take
+checkpoints is an exit 2 before any work.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from ralph.errors import RalphError, UsageError
+from ralph.fsutil import TEMP_GLOB
 from ralph.workspace import STATE_DIR
 
 # `git rev-parse --git-path NAME` -> what is in progress while NAME exists.
@@ -57,7 +59,8 @@ def commit_step(workspace: Path, message: str) -> str | None:
     not in a state to commit (see `preflight`), CommitFailed when git refuses the commit.
     """
     preflight(workspace)  # again: a person may have started a rebase since the run began
-    _git(workspace, "add", "--all", "--", ".", f":(exclude){STATE_DIR}")
+    exclude = (f":(exclude){STATE_DIR}", f":(exclude,glob)**/{TEMP_GLOB}")
+    _git(workspace, "add", "--all", "--", ".", *exclude)
     if _git(workspace, "diff", "--cached", "--quiet", check=False).returncode == 0:
         return None
     _git(workspace, "commit", "--quiet", "-m", message.strip() or DEFAULT_MESSAGE)

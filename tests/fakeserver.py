@@ -42,6 +42,9 @@ class Turn:
     stop_reason: str | None = None
     """Passed through as the API's stop/finish reason; None picks the usual one."""
     delay_s: float = 0.0
+    """Wait this long before answering."""
+    trickle_s: float = 0.0
+    """Send the body one byte at a time, this long apart (a stream that never quite stalls)."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,20 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in extra_headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        trickle = item.trickle_s if isinstance(item, Turn) else 0.0
+        try:
+            for chunk in _chunks(payload, trickle):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(trickle)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a deadline, a stop signal)
+
+
+def _chunks(payload: bytes, trickle_s: float) -> list[bytes]:
+    if not trickle_s:
+        return [payload]
+    return [payload[i : i + 1] for i in range(len(payload))]
 
 
 # -- rendering ---------------------------------------------------------------------------

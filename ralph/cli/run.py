@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ralph.cli.app import _WORKSPACE_DIR, cli
+
+if TYPE_CHECKING:
+    from ralph.agent.run import RunReport, RunRequest
+    from ralph.config import Config
+    from ralph.providers import Provider
+    from ralph.stop import Stop
 
 
 def _model_options(f: Any) -> Any:
@@ -142,21 +154,79 @@ def _run(
     report_name: str | None = None,
 ) -> int:
     """Shared by `run` and `audit`: validate everything, then hand over to the loop."""
-    import json
-    import signal
-
-    from ralph import taskfile as tasks
-    from ralph.agent.run import RunRequest, run_task
-    from ralph.checkpoint import preflight
+    from ralph.agent.run import run_task
     from ralph.cli.live import LiveView
+
+    as_json = options.pop("as_json")
+    prepared = _prepare(taskfile, mode, policy, steps, options, report_name)
+    with stop_signals() as stop:
+        report = run_task(
+            prepared.request,
+            prepared.make_provider,
+            emit=LiveView(),
+            stop=stop,
+            on_end=prepared.notify,
+        )
+    if prepared.request.audit_report is not None:
+        click.echo(f"ralph: audit report: {prepared.request.audit_report}", err=True)
+    if as_json:
+        click.echo(json.dumps(prepared.summary(report)))
+    return report.exit_code
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A run checked and ready: nothing here has talked to the model yet."""
+
+    request: RunRequest
+    config: Config
+
+    def make_provider(self, on_wait: Any) -> Provider:
+        from ralph.providers import get_provider
+
+        cfg = self.config
+        return get_provider(
+            cfg.model or "",
+            base_url=cfg.base_url,
+            max_wait=cfg.max_wait,
+            on_wait=on_wait,
+            timeout=cfg.idle_timeout,
+        )
+
+    def summary(self, report: RunReport) -> dict[str, Any]:
+        summary = report.to_json()
+        if self.request.audit_report is not None:
+            summary["report"] = str(self.request.audit_report)
+        return summary
+
+    def notify(self, report: RunReport) -> None:
+        from ralph.notify import notify
+
+        cfg = self.config
+        for problem in notify(self.summary(report), command=cfg.notify_cmd, url=cfg.notify_url):
+            click.echo(f"ralph: notification failed: {problem}", err=True)
+
+
+def _prepare(
+    taskfile: Path,
+    mode: str,
+    policy: Path | None,
+    steps: int | None,
+    options: dict[str, Any],
+    report_name: str | None,
+) -> _Prepared:
+    """Check the task file, config, policy, key and repository: bad input is exit 2 here,
+    before anything runs."""
+    from ralph import taskfile as tasks
+    from ralph.agent.run import RunRequest
+    from ralph.checkpoint import preflight
     from ralph.config import load_config
     from ralph.errors import UsageError
     from ralph.guard.gate import find_policy, shipped_policy
-    from ralph.notify import check_url, notify
-    from ralph.providers import check_credentials, get_provider
+    from ralph.notify import check_url
+    from ralph.providers import check_credentials
     from ralph.workspace import audits_dir, find_workspace
 
-    as_json = options.pop("as_json")
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
     tasks.load(taskfile)  # bad input is exit 2 before anything else happens
@@ -175,20 +245,6 @@ def _run(
         check_url(config.notify_url)
     if commit:
         preflight(workspace)  # a merge or rebase in progress is exit 2 before any work
-
-    def make_provider(on_wait: Any) -> Any:
-        return get_provider(
-            config.model or "", base_url=config.base_url, max_wait=config.max_wait, on_wait=on_wait
-        )
-
-    presses: list[int] = []
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        presses.append(signum)
-        if len(presses) > 1:
-            raise KeyboardInterrupt
-        click.echo("\nralph: finishing the current call; Ctrl-C again to abort", err=True)
-
     report_path = audits_dir(workspace) / report_name if report_name else None
     request = RunRequest(
         taskfile,
@@ -200,19 +256,42 @@ def _run(
         report_path,
         commit,  # type: ignore[arg-type]
     )
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    return _Prepared(request, config)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[Stop]:
+    """Handle Ctrl-C, SIGTERM and SIGHUP for the block; yields the run's `Stop`.
+
+    The first Ctrl-C lets the running call finish and stops after it; a second one aborts.
+    SIGTERM and SIGHUP (what systemd, cron and job runners send) stop the running call at
+    once: its command's process group is killed, the attempt is noted `interrupted`, and
+    the run ends normally (record, notification), exiting 143 or 129.
+    """
+    from ralph.stop import Stop, signal_name
+
+    stop = Stop()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and stop.requested:
+            raise KeyboardInterrupt
+        if signum == signal.SIGINT:
+            _say("\nralph: finishing the current call; Ctrl-C again to abort\n")
+        else:
+            _say(f"\nralph: {signal_name(signum)}: stopping the running call\n")
+        stop.request(signum, abort=signum != signal.SIGINT)
+
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, on_signal) for signum in signums}
     try:
-        report = run_task(
-            request, make_provider, emit=LiveView(), interrupted=lambda: bool(presses)
-        )
+        yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
-    summary = report.to_json()
-    if report_path is not None:
-        summary["report"] = str(report_path)
-        click.echo(f"ralph: audit report: {report_path}", err=True)
-    for problem in notify(summary, command=config.notify_cmd, url=config.notify_url):
-        click.echo(f"ralph: notification failed: {problem}", err=True)
-    if as_json:
-        click.echo(json.dumps(summary))
-    return report.exit_code
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _say(text: str) -> None:
+    """Write to stderr from a signal handler: unbuffered, so it cannot collide with a
+    write the handler interrupted."""
+    with contextlib.suppress(OSError):
+        os.write(2, text.encode())

@@ -87,9 +87,11 @@ def get_provider(
     base_url: str | None = None,
     max_wait: float = 900,
     on_wait: Callable[[float, str], None] | None = None,
+    timeout: float | None = None,
 ) -> Provider:
     """Build the provider for "PROVIDER:MODEL". Raises UsageError for a bad spec or a
-    missing key, before any request is made."""
+    missing key, before any request is made. `timeout` bounds each network wait (connect,
+    and every read of a response: a server silent that long is retried)."""
     from ralph.providers.retry import RetryPolicy
 
     provider, model, base_url, api_key = check_credentials(spec, base_url)
@@ -97,5 +99,7 @@ def get_provider(
     module = importlib.import_module(f"ralph.providers.{kind.module}")
     cls = getattr(module, kind.cls)
     retry = RetryPolicy.from_env(max_wait=max_wait, on_wait=on_wait)
-    provider_obj: Provider = cls(model, api_key=api_key, base_url=base_url, retry=retry)
+    provider_obj: Provider = cls(
+        model, api_key=api_key, base_url=base_url, retry=retry, timeout=timeout
+    )
     return provider_obj

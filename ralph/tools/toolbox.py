@@ -12,7 +12,15 @@ from typing import Any
 
 from ralph.fsutil import atomic_write_text
 from ralph.messages import ToolCall, ToolResult
-from ralph.tools.process import _DRAIN_S, _KILL_GRACE_S, _Capture, _kill_group, command_env
+from ralph.tools.process import (
+    _DRAIN_S,
+    _KILL_GRACE_S,
+    _Capture,
+    _kill_group,
+    command_env,
+    finished,
+    started,
+)
 from ralph.tools.specs import Out, ToolError, check_arguments
 
 SKIP_DIRS = frozenset(
@@ -191,6 +199,17 @@ class Toolbox:
             env=command_env(),
             start_new_session=True,  # its own process group, and no /dev/tty to prompt on
         )
+        started(proc)
+        try:
+            code, note = self._wait(proc, timeout)
+        except BaseException:  # a stop signal, a deadline, a second Ctrl-C: none may outlive us
+            _kill_group(proc)
+            raise
+        finished(proc)
+        return code, note
+
+    def _wait(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, str]:
+        """Wait for the command within `timeout`; (exit code, output with ralph's notes)."""
         capture = _Capture(proc.stdout, self.output_cap)
         note = ""
         try:
