@@ -1,8 +1,9 @@
-"""Harness overhead and context size (issue 4).
+"""Harness overhead and context size (issues 4 and 17).
 
 1. Overhead: a ten-turn step (nine read_file calls, then finish_step) through `run_task`
    (guard, tools, task-file write-back, run log) against a zero-latency fake Anthropic
-   server, next to a bare SDK loop that makes the same ten streamed requests.
+   server (TCP_NODELAY, one write a response), next to a bare SDK loop that makes the same
+   ten streamed requests. Both sides build their SDK client inside the timer.
 2. Context: estimated input tokens (characters / 4; no tokenizer offline) of the first
    request for the example plan, and for the same plan with 500 finished steps above it.
 
@@ -23,9 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ralph import taskfile  # noqa: E402
-from ralph.agent.prompts import build_prompt, estimate_tokens  # noqa: E402
+from ralph.agent.prompts import (  # noqa: E402
+    SYSTEM_PROMPT,
+    build_prompt,
+    estimate_tokens,
+)
 from ralph.agent.run import RunRequest, run_task  # noqa: E402
-from ralph.agent.session import SYSTEM_PROMPT  # noqa: E402
 from ralph.config import Config  # noqa: E402
 from ralph.guard.gate import shipped_policy  # noqa: E402
 from ralph.providers import get_provider  # noqa: E402
@@ -33,7 +37,7 @@ from ralph.tools import TOOL_SPECS  # noqa: E402
 from tests.fakeserver import FakeModelServer, Turn  # noqa: E402
 
 TURNS = 10
-ROUNDS = 15
+ROUNDS = 21
 
 
 def script() -> list[Turn]:
@@ -62,13 +66,13 @@ def bare_once(server: FakeModelServer, ws: Path) -> float:
     import anthropic
 
     server.add(*script())
+    start = time.perf_counter()  # like ralph's side: the client is built inside the timer
     client = anthropic.Anthropic(api_key="x", base_url=server.url, max_retries=0)
     messages: list[dict] = [{"role": "user", "content": "read the readme ten times"}]
     tools = [
         {"name": t.name, "description": t.description, "input_schema": t.parameters}
         for t in TOOL_SPECS
     ]
-    start = time.perf_counter()
     for _ in range(TURNS):
         with client.messages.stream(
             model="claude-sonnet-4-6",
@@ -97,13 +101,16 @@ def overhead() -> None:
         subprocess.run(["git", "init", "-q", str(ws)], check=True)
         (ws / "README.md").write_text("# demo\n" * 50)
         ralph_once(server, ws), bare_once(server, ws)  # warm up imports and caches
-        ralph_t = [ralph_once(server, ws) for _ in range(ROUNDS)]
-        bare_t = [bare_once(server, ws) for _ in range(ROUNDS)]
-    r, b = statistics.median(ralph_t), statistics.median(bare_t)
-    print(
-        f"ten-turn step, median of {ROUNDS}: ralph run_task {r * 1000:.1f} ms, "
-        f"bare SDK loop {b * 1000:.1f} ms, overhead {100 * (r - b) / b:+.1f}% (target <= 20%)"
-    )
+        ralph_t, bare_t = [], []
+        for _ in range(ROUNDS):  # interleaved, so a busy machine slows both sides alike
+            ralph_t.append(ralph_once(server, ws))
+            bare_t.append(bare_once(server, ws))
+    for label, pick in (("median", statistics.median), ("best", min)):
+        r, b = pick(ralph_t), pick(bare_t)
+        print(
+            f"ten-turn step, {label} of {ROUNDS}: ralph run_task {r * 1000:.1f} ms, "
+            f"bare SDK loop {b * 1000:.1f} ms: {r / b:.2f}x (target <= 1.10x)"
+        )
 
 
 def context() -> None:

@@ -53,44 +53,80 @@ class Config:
     """Command that gets a JSON summary on stdin when a run ends or waits for a person."""
     notify_url: str | None = None
     """URL that gets the same summary as a JSON POST."""
+    plan: str | None = None
+    """The task file `ralph run` takes when none is given; relative to the workspace.
+    Default: tasks/plan.md when it exists."""
+    confirm_timeout: float = 600.0
+    """How long an interactive confirmation waits for an answer; then the call is treated
+    as unattended (refused and queued for approval)."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_DURATION_FIELDS = {"max_step_time", "max_wait", "command_timeout", "idle_timeout", "max_time"}
+_DURATION_FIELDS = {
+    "max_step_time",
+    "max_wait",
+    "command_timeout",
+    "idle_timeout",
+    "max_time",
+    "confirm_timeout",
+}
+DEFAULT_PLAN = "tasks/plan.md"
+"""The plan `ralph run` takes when neither TASKFILE nor `plan` in the config names one."""
 
 
 def parse_duration(value: str | float | int) -> float:
     """Seconds from `90`, `90s`, `15m`, `2h` or `1d`."""
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    m = _DURATION.match(value)
+    m = _DURATION.match(str(value))
     if not m:
         raise UsageError(f"bad duration {value!r}: use seconds or a number with s, m, h or d")
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+def _kind(name: str) -> str:
+    """What a setting takes, as an error message says it."""
+    if name in _DURATION_FIELDS:
+        return "a duration (seconds, or a number with s, m, h or d, e.g. 15m)"
+    kind = str(next(f for f in fields(Config) if f.name == name).type)
+    if kind.startswith("int"):
+        return "a whole number"
+    if kind.startswith("float"):
+        return "a number"
+    return "a string"
+
+
 def _convert(name: str, value: Any, source: str) -> Any:
+    """The setting's value from a flag, variable or file; `source` is how the user spelled
+    it there (`--max-turns`, `RALPH_MAX_TURNS`, `ralph.toml: max-turns`)."""
     if value is None:
         return None
-    field = next(f for f in fields(Config) if f.name == name)
-    kind = str(field.type)
+    kind = _kind(name)
     try:
+        if isinstance(value, bool):
+            raise ValueError
         if name in _DURATION_FIELDS:
-            return parse_duration(value)
-        if kind.startswith("int"):
-            if isinstance(value, bool):
+            converted: Any = parse_duration(value)
+        elif kind == "a whole number":
+            if isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            return int(value)
-        if kind.startswith("float"):
-            return float(str(value).lstrip("$"))
-        return str(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{source}: bad value {value!r} for {name}") from None
+            converted = int(value)
+        elif kind == "a number":
+            converted = float(str(value).lstrip("$"))
+        elif isinstance(value, (dict, list)):
+            raise ValueError
+        else:
+            return str(value)
+    except (TypeError, ValueError, UsageError):
+        raise UsageError(f"{source}: expected {kind}, got {value!r}") from None
+    if converted < 0:
+        raise UsageError(f"{source}: expected {kind} of 0 or more, got {value!r}")
+    return converted
 
 
-def project_config(workspace: Path) -> tuple[dict[str, Any], str]:
-    """The project's settings and where they came from (empty when there are none)."""
+def _project_file(workspace: Path) -> tuple[dict[str, Any], str]:
+    """The project's settings as the file spells its keys, and the file's path ("" when none)."""
     for path, table in ((workspace / "pyproject.toml", True), (workspace / "ralph.toml", False)):
         if not path.is_file():
             continue
@@ -102,27 +138,91 @@ def project_config(workspace: Path) -> tuple[dict[str, Any], str]:
             data = data.get("tool", {}).get("ralph")
             if data is None:
                 continue
-        return {k.replace("-", "_"): v for k, v in data.items()}, str(path)
+            if not isinstance(data, dict):
+                raise UsageError(f"{path}: [tool.ralph] must be a table")
+        return data, str(path)
     return {}, ""
+
+
+def setting_name(name: str) -> str:
+    """A field name as the config file and flags spell it: max_turns -> max-turns."""
+    return name.replace("_", "-")
+
+
+def resolve_config(
+    workspace: Path, flags: dict[str, Any] | None = None
+) -> tuple[Config, dict[str, str]]:
+    """The effective settings, and where each came from: `--max-turns` (a flag),
+    `RALPH_MAX_TURNS` (the environment), `PATH: max-turns` (the project config) or
+    `default`."""
+    flags = flags or {}
+    data, file_name = _project_file(workspace)
+    spelled = {k.replace("-", "_"): k for k in data}
+    known = {f.name for f in fields(Config)}
+    unknown = sorted(set(spelled) - known)
+    if unknown:
+        names = ", ".join(sorted(setting_name(n) for n in known))
+        raise UsageError(f"{file_name}: unknown setting {spelled[unknown[0]]!r}; known: {names}")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name in (f.name for f in fields(Config)):
+        env_var = f"RALPH_{name.upper()}"
+        env = os.environ.get(env_var)
+        if flags.get(name) is not None:
+            source, raw = f"--{setting_name(name)}", flags[name]
+        elif env not in (None, ""):
+            source, raw = env_var, env
+        elif name in spelled:
+            source, raw = f"{file_name}: {spelled[name]}", data[spelled[name]]
+        else:
+            sources[name] = "default"
+            continue
+        values[name] = _convert(name, raw, source)
+        sources[name] = source
+    return dataclasses.replace(Config(), **values), sources
 
 
 def load_config(workspace: Path, flags: dict[str, Any] | None = None) -> Config:
     """Merge flags, `RALPH_*` environment variables, the project config and the defaults."""
-    flags = flags or {}
-    file_values, file_name = project_config(workspace)
-    known = {f.name for f in fields(Config)}
-    unknown = sorted(set(file_values) - known)
-    if unknown:
-        raise UsageError(
-            f"{file_name}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}"
-        )
-    values: dict[str, Any] = {}
-    for name in known:
-        env = os.environ.get(f"RALPH_{name.upper()}")
-        if flags.get(name) is not None:
-            values[name] = _convert(name, flags[name], f"--{name.replace('_', '-')}")
-        elif env not in (None, ""):
-            values[name] = _convert(name, env, f"RALPH_{name.upper()}")
-        elif name in file_values:
-            values[name] = _convert(name, file_values[name], file_name)
-    return dataclasses.replace(Config(), **values)
+    return resolve_config(workspace, flags)[0]
+
+
+def find_policy(workspace: Path, flag: str | Path | None = None) -> Path:
+    """The policy file to use: `--policy` (from the current folder), else the project's
+    configured `policy` (from the workspace), else the shipped `policies/default.toml`."""
+    if flag:
+        return Path(flag).expanduser().resolve()
+    configured = load_config(workspace).policy
+    if configured:
+        return (workspace / Path(configured).expanduser()).resolve()
+    return shipped_policy("default")
+
+
+def shipped_policy(name: str) -> Path:
+    """A policy shipped with ralph: `default`, `readonly` or `strict`."""
+    from importlib.resources import files
+
+    return Path(str(files("ralph") / "policies" / f"{name}.toml")).resolve()
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A `RALPH_*` number of seconds from the environment (tuning knobs kept out of the
+    config file, e.g. RALPH_RETRY_BASE); UsageError when it is not a number."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a number of seconds, not {raw!r}") from None
+
+
+def env_count(name: str, default: int) -> int:
+    """A `RALPH_*` whole number from the environment; anything else means the default."""
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
+
+
+def debug() -> bool:
+    """RALPH_DEBUG set: let harness errors raise with their traceback."""
+    return bool(os.environ.get("RALPH_DEBUG"))

@@ -18,12 +18,14 @@ TEMP_GLOB = ".*.ralph-*.tmp"
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None, durable: bool = True
 ) -> None:
     """Replace the file at `path` with `data` so readers see the old or the new bytes, never a mix.
 
     A symlink is followed and its target replaced (the link stays a link). The file keeps its
-    permission bits; a new file gets `mode` (default 0o644 less the umask).
+    permission bits; a new file gets `mode` (default 0o644 less the umask). `durable=False`
+    skips the fsyncs (for files a crash may lose, such as a pid file or a cache): still
+    atomic for readers, but not guaranteed to survive a power cut.
     """
     real = Path(os.path.realpath(path))
     folder = real.parent
@@ -40,19 +42,23 @@ def atomic_write_bytes(
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, keep_mode)
         os.replace(tmp, real)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(folder)
+    if durable:
+        _fsync_dir(folder)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, *, mode: int | None = None, durable: bool = True
+) -> None:
     """`atomic_write_bytes` for UTF-8 text (no newline translation)."""
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)
 
 
 def _fsync_dir(folder: Path) -> None:

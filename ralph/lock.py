@@ -43,7 +43,7 @@ def run_lock(taskfile: Path, workspace: Path) -> Iterator[Path]:
         ) from None
     pid_file = path.with_suffix(".pid")
     try:
-        atomic_write_text(pid_file, f"{os.getpid()}\n")
+        atomic_write_text(pid_file, f"{os.getpid()}\n", durable=False)  # dies with the lock
         yield path
     finally:
         with contextlib.suppress(OSError):
@@ -86,4 +86,4 @@ def _ignore_in_git(folder: Path) -> None:
     ignore = folder / ".gitignore"
     if not ignore.exists():
         with contextlib.suppress(OSError):
-            atomic_write_text(ignore, "*\n")
+            atomic_write_text(ignore, "*\n", durable=False)

@@ -20,6 +20,12 @@ def find_workspace(start: Path) -> Path:
     return folder
 
 
+def workspace_for(option: Path | None, start: Path | None = None) -> Path:
+    """The workspace a command works in: `--workspace` when given, else the one found above
+    `start` (default: the current folder)."""
+    return option.resolve() if option else find_workspace(start or Path.cwd())
+
+
 def state_dir(workspace: Path) -> Path:
     """ralph's state folder for a workspace (locks, approvals, runs, audits). Not created here."""
     return workspace / STATE_DIR

@@ -170,6 +170,7 @@ class FakeModelServer:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeModelServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY: a response goes out as soon as it is written
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -192,26 +193,24 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(item, Turn) and item.delay_s:
             time.sleep(item.delay_s)
         status, extra_headers, content_type, payload = _render(self.fake, request, item)
-        self.send_response(status)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(payload)))
-        for name, value in extra_headers.items():
-            self.send_header(name, value)
-        self.end_headers()
+        reason = self.responses.get(status, ("",))[0]
+        head = [f"{self.protocol_version} {status} {reason}", f"content-type: {content_type}"]
+        head.append(f"content-length: {len(payload)}")
+        head += [f"{name}: {value}" for name, value in extra_headers.items()]
+        # One write for headers and body: two small writes on a socket with Nagle's
+        # algorithm wait for the client's delayed ACK (about 40 ms a request).
+        message = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
         trickle = item.trickle_s if isinstance(item, Turn) else 0.0
         try:
-            for chunk in _chunks(payload, trickle):
-                self.wfile.write(chunk)
+            if not trickle:
+                self.wfile.write(message)
+                return
+            for i in range(len(message)):
+                self.wfile.write(message[i : i + 1])
                 self.wfile.flush()
                 time.sleep(trickle)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a deadline, a stop signal)
-
-
-def _chunks(payload: bytes, trickle_s: float) -> list[bytes]:
-    if not trickle_s:
-        return [payload]
-    return [payload[i : i + 1] for i in range(len(payload))]
 
 
 # -- rendering ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ralph.config import Config, load_config, parse_duration
+from ralph.config import Config, load_config, parse_duration, resolve_config
 from ralph.errors import UsageError
 
 
@@ -44,7 +44,7 @@ def test_unknown_key_and_bad_value_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown setting 'max_turn'"):
         load_config(tmp_path)
     (tmp_path / "ralph.toml").write_text('max_turns = "lots"\n')
-    with pytest.raises(UsageError, match="bad value 'lots' for max_turns"):
+    with pytest.raises(UsageError, match="max_turns: expected a whole number, got 'lots'"):
         load_config(tmp_path)
 
 
@@ -64,3 +64,52 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_duration() -> None:
     with pytest.raises(UsageError, match="bad duration"):
         parse_duration("soon")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('max-turns = "lots"', "ralph.toml: max-turns: expected a whole number, got 'lots'"),
+        ("max-turns = 2.5", "ralph.toml: max-turns: expected a whole number, got 2.5"),
+        ("max-turns = -1", "ralph.toml: max-turns: expected a whole number of 0 or more"),
+        ("max-step-cost = -0.5", "ralph.toml: max-step-cost: expected a number of 0 or more"),
+        ('max-wait = "soon"', "ralph.toml: max-wait: expected a duration"),
+        ("model = true", "ralph.toml: model: expected a string, got True"),
+        ("max-trns = 3", "unknown setting 'max-trns'; known: base-url, command-timeout"),
+    ],
+)
+def test_file_errors_name_the_key_as_spelled_and_the_type(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    (tmp_path / "ralph.toml").write_text(line + "\n")
+    with pytest.raises(UsageError) as e:
+        load_config(tmp_path)
+    assert message in str(e.value)
+
+
+def test_env_and_flag_errors_name_the_variable_and_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RALPH_MAX_TURNS", "-3")
+    with pytest.raises(UsageError, match="RALPH_MAX_TURNS: expected a whole number of 0 or more"):
+        load_config(tmp_path)
+    monkeypatch.delenv("RALPH_MAX_TURNS")
+    with pytest.raises(UsageError, match="--max-cost: expected a number of 0 or more"):
+        load_config(tmp_path, {"max_cost": -1.0})
+
+
+def test_sources_say_where_each_setting_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.ralph]\nmodel = "anthropic:file"\nmax-turns = 7\nmax_wait = "20m"\n'
+    )
+    monkeypatch.setenv("RALPH_MAX_TURNS", "9")
+    cfg, sources = resolve_config(tmp_path, {"max_cost": 2.0})
+    pyproject = str(tmp_path / "pyproject.toml")
+    assert sources["model"] == f"{pyproject}: model"
+    assert sources["max_wait"] == f"{pyproject}: max_wait"
+    assert sources["max_turns"] == "RALPH_MAX_TURNS"
+    assert sources["max_cost"] == "--max-cost"
+    assert sources["max_attempts"] == "default"
+    assert (cfg.max_turns, cfg.max_cost, cfg.max_wait) == (9, 2.0, 1200.0)

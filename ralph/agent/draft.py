@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
-
 from ralph import taskfile
+from ralph.agent.prompts import PLANNER_PROMPT
 from ralph.agent.session import Budget, OutOfBudget, Session, Tally, ask, call_tool
 from ralph.errors import EXIT_FAILED, RalphError, TaskFileError, UsageError
 from ralph.messages import Message, ToolSpec, Usage
@@ -30,41 +29,6 @@ PLAN_MAX_TURNS = 30
 CUT_OFF = frozenset({"max_tokens", "max_output_tokens", "length"})
 """Stop reasons meaning the reply hit the output limit (Anthropic, Responses, Chat)."""
 
-SYSTEM_PROMPT = """\
-You write plans for ralph, a harness that later works through a plan one step at a time,
-each step in a fresh model session that sees only that step, the headings above it, and
-short notes from earlier steps.
-
-You may look at the workspace first with the tools (read_file, list_files, search, and
-read-only commands through run_command); nothing you do in this session can change it.
-Look only as much as you need to fit the plan to what is there.
-
-When you are ready, reply with the plan as markdown and nothing else: no tool call, no
-preamble, no code fence around it. The plan looks like this:
-
-# Title of the plan
-
-One or two sentences: what gets built, and the main choices (language, framework, layout).
-
-## Scaffold
-
-- [ ] Create the package layout with a `pyproject.toml` and an empty test suite
-  - verify: `python -m pytest -q`
-- [ ] A small step, written as the result it leaves behind
-  - an acceptance criterion or hint, when it helps
-  - verify: `a real command that exits 0 only when the step is done`
-
-Rules:
-- A `# ` title, then one `## ` heading per phase, in the order the work happens.
-- Every step is a `- [ ] ` item small enough to finish in one session (about one file or
-  one feature and its tests). Split anything larger. Name files, modules and commands.
-- Each step must make sense on its own: its session will not see the other steps' work
-  except through the files.
-- Give a step a `verify:` sub-bullet with a real, fast, non-interactive shell command run
-  from the workspace root (tests, a build, a linter, grep) wherever such a check exists.
-- Steps that publish or deploy come last, in their own phase; a person approves them.
-- Leave every box open, and write nothing after the plan.
-"""
 
 _FENCE = re.compile(r"\A(`{3,}|~{3,})[ \t]*(?:markdown|md)?[ \t]*\n(.*)\n\1[ \t]*\Z", re.S | re.I)
 _SMALL_WORDS = frozenset({"a", "an", "the"})
@@ -183,46 +147,7 @@ def _rejected(reason: str) -> PlanError:
 # --------------------------------------------------------------------------- the command
 
 
-def make_plan(idea: str, output: Path | None, *, force: bool, options: dict[str, Any]) -> int:
-    """`ralph plan`: check the inputs, run the session, save the plan. Exit 0, else raises
-    UsageError (2: bad input, missing key) or PlanError (1: no plan saved)."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    from ralph.cli.live import LiveView
-    from ralph.workspace import find_workspace
-
-    if not idea.strip():
-        raise UsageError('give the idea to plan, e.g. ralph plan "a link shortener in Flask"')
-    as_json = options.pop("as_json", False)
-    ws_option = options.pop("workspace", None)
-    workspace = ws_option.resolve() if ws_option else find_workspace(Path.cwd())
-    out = output if output is not None else workspace / "tasks" / f"{slug(idea)}.md"
-    if out.is_dir():
-        raise UsageError(f"{out} is a folder; give -o the path of a markdown file to write")
-    if out.exists() and not force:
-        raise UsageError(f"{out} exists; pass --force to replace it, or -o another path")
-    console = Console(stderr=True, highlight=False)
-    view = LiveView(console)
-    session = _session(workspace, options, view)
-    console.print(f"[bold]▶ planning:[/] {escape(' '.join(idea.split()))}", soft_wrap=True)
-    result = draft(session, first_message(idea, workspace))
-    try:
-        text, tf = accept(result.text, result.stop_reason)
-    except PlanError:
-        if result.text.strip():
-            console.print("[dim]the model's reply (not saved):[/]")
-            console.print(result.text, markup=False, highlight=False, soft_wrap=True)
-        raise
-    save(out, text, force=force)
-    summary = _summary(out, tf, result)
-    _print_summary(console, summary)
-    if as_json:
-        click.echo(json.dumps(summary))
-    return 0
-
-
-def _session(workspace: Path, options: dict[str, Any], emit: Callable[..., None]) -> Session:
+def plan_session(workspace: Path, options: dict[str, Any], emit: Callable[..., None]) -> Session:
     """The provider (a missing key is exit 2 here, before any request), a guard under the
     shipped read-only policy in audit mode, and the read-only tools."""
     from ralph.config import load_config
@@ -252,14 +177,14 @@ def _session(workspace: Path, options: dict[str, Any], emit: Callable[..., None]
         guard=Guard(policy, workspace, "audit", step="write a plan"),
         toolbox=Toolbox(workspace, default_timeout_s=config.command_timeout),
         tools=plan_tools(),
-        system=SYSTEM_PROMPT,
+        system=PLANNER_PROMPT,
         budget=Budget(turns, config.max_step_tokens, config.max_step_cost, config.max_step_time),
         price=lambda usage: cost_usd(provider.model, usage),
         emit=emit,
     )
 
 
-def _summary(out: Path, tf: TaskFile, result: Draft) -> dict[str, Any]:
+def summary(out: Path, tf: TaskFile, result: Draft) -> dict[str, Any]:
     return {
         "file": str(out),
         "title": tf.title,
@@ -269,17 +194,3 @@ def _summary(out: Path, tf: TaskFile, result: Draft) -> dict[str, Any]:
         "tokens": result.usage.total,
         "cost_usd": result.cost,
     }
-
-
-def _print_summary(console: Any, s: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    cost = "cost unknown" if s["cost_usd"] is None else f"${s['cost_usd']:.3f}"
-    console.print(
-        f"[bold green]■ saved[/] {escape(s['file'])}: {escape(s['title'])} · {s['steps']} steps, "
-        f"{s['steps_with_verify']} with verify · {s['turns']} turns · {s['tokens']:,} tok · {cost}",
-        soft_wrap=True,
-        highlight=False,
-    )
-    shown = escape(s["file"])
-    console.print(f"Next: ralph status {shown}  ·  ralph run {shown}", soft_wrap=True)

@@ -1,6 +1,7 @@
-"""The one user message that opens a step's fresh session, built from the task file and the
-workspace. Nothing from an earlier step's conversation is in it, and its size is bounded: it
-does not grow with the number of finished steps.
+"""What the model reads: the system, audit and planner prompts, and the one user message that
+opens a step's fresh session, built from the task file and the workspace. Nothing from an
+earlier step's conversation is in it, and its size is bounded: it does not grow with the
+number of finished steps.
 """
 
 from __future__ import annotations
@@ -11,6 +12,74 @@ from pathlib import Path
 
 from ralph.messages import ToolSpec
 from ralph.taskfile import Step, TaskFile, one_line
+
+SYSTEM_PROMPT = """\
+You are a careful software engineer working on exactly one step of a plan, in a fresh session.
+The user message holds the step, where it sits in the plan, and facts about the workspace.
+
+How to work:
+- Use the tools to look, change files and run commands in the workspace. Change only what
+  the step asks for.
+- Every tool call is checked against a policy. A refused call did not run; do not retry it in
+  another form. If it needs a person's approval, carry on with what you can, or finish the step
+  as blocked.
+- No person is reading this conversation: do not ask questions; decide, or finish as blocked.
+- Do not edit the plan's checkboxes or notes: the harness records progress.
+- When the step is complete, call finish_step(outcome="done", summary=...) with one line saying what
+  you did. If the step has a verify command, the harness runs it and only a zero exit status counts.
+- If the step cannot be done, call finish_step(outcome="blocked", summary=...) saying why.
+"""
+
+
+AUDIT_PROMPT = """
+This is a read-only audit: nothing that writes will run, so do not try to change files. Look,
+search and run read-only commands, then call finish_step with your findings as the summary:
+what you checked, what you found (with file paths and line numbers), and how serious each is.
+"""
+
+
+PLANNER_PROMPT = """\
+You write plans for ralph, a harness that later works through a plan one step at a time,
+each step in a fresh model session that sees only that step, the headings above it, and
+short notes from earlier steps.
+
+You may look at the workspace first with the tools (read_file, list_files, search, and
+read-only commands through run_command); nothing you do in this session can change it.
+Look only as much as you need to fit the plan to what is there.
+
+When you are ready, reply with the plan as markdown and nothing else: no tool call, no
+preamble, no code fence around it. The plan looks like this:
+
+# Title of the plan
+
+One or two sentences: what gets built, and the main choices (language, framework, layout).
+
+## Scaffold
+
+- [ ] Create the package layout with a `pyproject.toml` and an empty test suite
+  - verify: `python -m pytest -q`
+- [ ] A small step, written as the result it leaves behind
+  - an acceptance criterion or hint, when it helps
+  - verify: `a real command that exits 0 only when the step is done`
+
+Rules:
+- A `# ` title, then one `## ` heading per phase, in the order the work happens.
+- Every step is a `- [ ] ` item small enough to finish in one session (about one file or
+  one feature and its tests). Split anything larger. Name files, modules and commands.
+- Each step must make sense on its own: its session will not see the other steps' work
+  except through the files.
+- Give a step a `verify:` sub-bullet with a real, fast, non-interactive shell command run
+  from the workspace root (tests, a build, a linter, grep) wherever such a check exists.
+- Steps that publish or deploy come last, in their own phase; a person approves them.
+- Leave every box open, and write nothing after the plan.
+"""
+
+
+REMINDER = (
+    "Your reply had no tool call. Work with the tools, and call finish_step when the step is "
+    "done or cannot be done."
+)
+
 
 RECENT_NOTES = 5
 NOTE_CHARS = 200
@@ -107,7 +176,6 @@ def first_request(task_path: Path, *, as_json: bool = False) -> str:
     """The exact first request of the next step (system, tools, user message) and its token
     estimate, without calling a model."""
     from ralph import taskfile
-    from ralph.agent.session import SYSTEM_PROMPT
     from ralph.tools import TOOL_SPECS
     from ralph.workspace import find_workspace
 

@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ralph import __version__, taskfile
-from ralph.agent.prompts import build_prompt
+from ralph.agent.prompts import AUDIT_PROMPT, SYSTEM_PROMPT, build_prompt
 from ralph.agent.session import (
-    AUDIT_PROMPT,
-    SYSTEM_PROMPT,
     Attempt,
     Budget,
     Outcome,
@@ -26,8 +24,10 @@ from ralph.checkpoint import commit_step
 from ralph.config import Config
 from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, RalphError, WaitTooLong
 from ralph.fsutil import remove_stale_temps
+from ralph.guard import Mode
 from ralph.guard.approvals import ApprovalStore
-from ralph.guard.gate import Guard, Mode
+from ralph.guard.gate import Guard
+from ralph.humanize import money
 from ralph.lock import run_lock
 from ralph.providers import Provider
 from ralph.providers.pricing import cost_usd
@@ -337,7 +337,7 @@ def _add_findings(report: Path, tf: TaskFile, step: Step, attempt: Attempt) -> N
     report.parent.mkdir(parents=True, exist_ok=True)
     head = "" if report.exists() else f"# Audit: {tf.title}\n\nTask file: {tf.name}\n"
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    cost = "cost unknown" if attempt.cost is None else f"${attempt.cost:.2f}"
+    cost = money(attempt.cost)
     with report.open("a", encoding="utf-8") as f:
         f.write(
             f"{head}\n## {step.text}\n\n_{attempt.outcome} · {when} · {attempt.turns} turns"

@@ -10,44 +10,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ralph.agent.prompts import REMINDER, SYSTEM_PROMPT
 from ralph.guard.gate import Guard
 from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec, Usage
 from ralph.providers import Provider
 from ralph.stop import DeadlinePassed, Stop, Stopped
+from ralph.taskfile import Outcome as NoteOutcome
 from ralph.tools import Toolbox, ToolError, check_arguments
 
-Outcome = Literal["done", "failed", "blocked", "awaiting_approval", "interrupted", "deferred"]
-
-
-SYSTEM_PROMPT = """\
-You are a careful software engineer working on exactly one step of a plan, in a fresh session.
-The user message holds the step, where it sits in the plan, and facts about the workspace.
-
-How to work:
-- Use the tools to look, change files and run commands in the workspace. Change only what
-  the step asks for.
-- Every tool call is checked against a policy. A refused call did not run; do not retry it in
-  another form. If it needs a person's approval, carry on with what you can, or finish the step
-  as blocked.
-- No person is reading this conversation: do not ask questions; decide, or finish as blocked.
-- Do not edit the plan's checkboxes or notes: the harness records progress.
-- When the step is complete, call finish_step(outcome="done", summary=...) with one line saying what
-  you did. If the step has a verify command, the harness runs it and only a zero exit status counts.
-- If the step cannot be done, call finish_step(outcome="blocked", summary=...) saying why.
-"""
-
-
-AUDIT_PROMPT = """
-This is a read-only audit: nothing that writes will run, so do not try to change files. Look,
-search and run read-only commands, then call finish_step with your findings as the summary:
-what you checked, what you found (with file paths and line numbers), and how serious each is.
-"""
-
-
-REMINDER = (
-    "Your reply had no tool call. Work with the tools, and call finish_step when the step is "
-    "done or cannot be done."
-)
+Outcome = Literal[NoteOutcome, "deferred"]
+"""What an attempt came to: what a note can say, or "deferred" (a provider wait too long to
+sit out; the task file is not touched)."""
 
 
 MAX_NUDGES = 3

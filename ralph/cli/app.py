@@ -7,14 +7,15 @@ them, so `ralph --help`, `ralph --version` and `ralph status` start fast.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from ralph import __version__
+from ralph.config import debug
 from ralph.errors import RalphError
+from ralph.guard import MODES
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,12 +37,12 @@ def cli() -> None:
 
 
 def _workspace(option: Path | None) -> Path:
-    from ralph.workspace import find_workspace
+    from ralph.workspace import workspace_for
 
-    return option.resolve() if option else find_workspace(Path.cwd())
+    return workspace_for(option)
 
 
-_MODES = click.Choice(["interactive", "unattended", "audit"])
+_MODES = click.Choice(MODES)
 
 
 _WORKSPACE_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -58,7 +59,7 @@ def main() -> None:
         e.show()
         sys.exit(e.exit_code)
     except RalphError as e:
-        if os.environ.get("RALPH_DEBUG"):
+        if debug():
             raise
         click.echo(f"ralph: {e}", err=True)
         sys.exit(e.exit_code)

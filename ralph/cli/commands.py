@@ -67,8 +67,8 @@ def check(
     with reason "bad input: ..." (so lines stay aligned) and makes the exit code 2.
     """
     from ralph.cli import check as guardview
+    from ralph.config import find_policy
     from ralph.errors import UsageError
-    from ralph.guard.gate import find_policy
 
     ws = _workspace(workspace)
     policy_path = find_policy(ws, policy)
@@ -92,7 +92,7 @@ def policy() -> None:
 def policy_lint(file: Path | None, workspace: Path | None) -> int:
     """Validate a policy file and run its examples (default: the policy ralph would use)."""
     from ralph.cli import check as guardview
-    from ralph.guard.gate import find_policy
+    from ralph.config import find_policy
 
     return guardview.lint(find_policy(_workspace(workspace), file))
 
@@ -154,6 +154,31 @@ def log_cmd(run_id: str | None, as_json: bool, workspace: Path | None) -> int:
     from ralph.cli import runs as records
 
     return records.show_log(_workspace(workspace), run_id, as_json=as_json)
+
+
+@cli.group("config", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"settings": {KEY: {value, source}}}.')
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def config(ctx: click.Context, as_json: bool, workspace: Path | None) -> int | None:
+    """Show the effective settings and where each came from.
+
+    \b
+    A source is a flag, a RALPH_* environment variable, the project config
+    (pyproject.toml [tool.ralph] or ralph.toml, with the key as spelled there) or the
+    default.
+
+    \b
+    Examples:
+      ralph config
+      RALPH_MAX_TURNS=20 ralph config --json
+    """
+    ctx.obj = workspace
+    if ctx.invoked_subcommand is not None:
+        return None
+    from ralph.cli.settings import show_config
+
+    return show_config(_workspace(workspace), as_json=as_json)
 
 
 @cli.command()

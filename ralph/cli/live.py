@@ -9,7 +9,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-_DECISION_STYLE = {"allow": "green", "confirm": "yellow", "deny": "red"}
+from ralph.cli.render import DECISION_STYLE
+from ralph.humanize import money
+
 _OUTCOME_STYLE = {"done": "bold green", "awaiting_approval": "bold yellow"}
 
 
@@ -37,7 +39,7 @@ class LiveView:
     def _model(self, f: dict[str, Any]) -> None:
         self.tokens += sum(f["usage"].values())
         self.cost = f.get("cost")
-        cost = "cost unknown" if self.cost is None else f"${self.cost:.3f}"
+        cost = money(self.cost, 3)
         retries = f" · {f['retries']} retries" if f.get("retries") else ""
         self._print(f"[dim]  turn {f['turn']} · {self.tokens:,} tok · {cost}{retries}[/]")
 
@@ -46,7 +48,7 @@ class LiveView:
             self._print(f"  [red]bad call[/] {f['name']}: {escape(f['error'][:160])}")
             return
         decision = f.get("decision") or "?"
-        style = _DECISION_STYLE.get(decision, "red")
+        style = DECISION_STYLE.get(decision, "red")
         verb = "ran" if f.get("allowed") else "refused"
         args = f.get("arguments")
         if isinstance(args, dict):
@@ -69,7 +71,7 @@ class LiveView:
 
     def _step_end(self, f: dict[str, Any]) -> None:
         style = _OUTCOME_STYLE.get(f["outcome"], "bold red")
-        cost = "cost unknown" if f["cost_usd"] is None else f"${f['cost_usd']:.3f}"
+        cost = money(f["cost_usd"], 3)
         self._print(
             f"[{style}]■ {f['outcome']}[/] · {f['turns']} turns · {f['tokens']:,} tok · {cost}"
             f" · {f['seconds']:.0f}s · {escape(f['summary'])}"

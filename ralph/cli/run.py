@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ralph.cli.app import _WORKSPACE_DIR, cli
+from ralph.humanize import money
 
 if TYPE_CHECKING:
     from ralph.agent.run import RunReport, RunRequest
@@ -105,13 +106,13 @@ def audit(taskfile: Path | None, goal: str | None, steps: int | None, **options:
 
     from ralph.errors import UsageError
     from ralph.fsutil import atomic_write_text
-    from ralph.workspace import audits_dir, find_workspace
+    from ralph.workspace import audits_dir, workspace_for
 
     if (taskfile is None) == (goal is None):
         raise UsageError("give a task file or --goal TEXT (one of them)")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     if goal is not None:
-        ws = options["workspace"] or find_workspace(Path.cwd())
+        ws = workspace_for(options["workspace"])
         options["workspace"] = ws
         taskfile = audits_dir(ws) / f"{stamp}-goal.md"
         taskfile.parent.mkdir(parents=True, exist_ok=True)
@@ -139,9 +140,7 @@ def plan(idea: str, output: Path | None, force: bool, **options: Any) -> int:
     title and steps; otherwise exit 1 with the reason, and nothing is written.
     --max-turns defaults to 30 here.
     """
-    from ralph.agent import draft as planner
-
-    return planner.make_plan(idea, output, force=force, options=options)
+    return _plan(idea, output, force=force, options=options)
 
 
 def _run(
@@ -220,17 +219,16 @@ def _prepare(
     from ralph import taskfile as tasks
     from ralph.agent.run import RunRequest
     from ralph.checkpoint import preflight
-    from ralph.config import load_config
+    from ralph.config import find_policy, load_config, shipped_policy
     from ralph.errors import UsageError
-    from ralph.guard.gate import find_policy, shipped_policy
     from ralph.notify import check_url
     from ralph.providers import check_credentials
-    from ralph.workspace import audits_dir, find_workspace
+    from ralph.workspace import audits_dir, workspace_for
 
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
     tasks.load(taskfile)  # bad input is exit 2 before anything else happens
-    workspace = ws_option.resolve() if ws_option else find_workspace(taskfile)
+    workspace = workspace_for(ws_option, taskfile)
     config = load_config(workspace, options)
     if not config.model:
         raise UsageError(
@@ -295,3 +293,61 @@ def _say(text: str) -> None:
     write the handler interrupted."""
     with contextlib.suppress(OSError):
         os.write(2, text.encode())
+
+
+def _plan(idea: str, output: Path | None, *, force: bool, options: dict[str, Any]) -> int:
+    """Check the inputs, run the drafting session, save the plan. Exit 0, else raises
+    UsageError (2: bad input, missing key) or PlanError (1: no plan saved)."""
+    import json
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from ralph.agent.draft import PlanError, accept, draft, first_message, plan_session, save, slug
+    from ralph.agent.draft import summary as plan_summary
+    from ralph.cli.live import LiveView
+    from ralph.errors import UsageError
+    from ralph.workspace import workspace_for
+
+    if not idea.strip():
+        raise UsageError('give the idea to plan, e.g. ralph plan "a link shortener in Flask"')
+    as_json = options.pop("as_json", False)
+    ws_option = options.pop("workspace", None)
+    workspace = workspace_for(ws_option)
+    out = output if output is not None else workspace / "tasks" / f"{slug(idea)}.md"
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder; give -o the path of a markdown file to write")
+    if out.exists() and not force:
+        raise UsageError(f"{out} exists; pass --force to replace it, or -o another path")
+    console = Console(stderr=True, highlight=False)
+    view = LiveView(console)
+    session = plan_session(workspace, options, view)
+    console.print(f"[bold]▶ planning:[/] {escape(' '.join(idea.split()))}", soft_wrap=True)
+    result = draft(session, first_message(idea, workspace))
+    try:
+        text, tf = accept(result.text, result.stop_reason)
+    except PlanError:
+        if result.text.strip():
+            console.print("[dim]the model's reply (not saved):[/]")
+            console.print(result.text, markup=False, highlight=False, soft_wrap=True)
+        raise
+    save(out, text, force=force)
+    summary = plan_summary(out, tf, result)
+    _print_plan_summary(console, summary)
+    if as_json:
+        click.echo(json.dumps(summary))
+    return 0
+
+
+def _print_plan_summary(console: Any, s: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    cost = money(s["cost_usd"], 3)
+    console.print(
+        f"[bold green]■ saved[/] {escape(s['file'])}: {escape(s['title'])} · {s['steps']} steps, "
+        f"{s['steps_with_verify']} with verify · {s['turns']} turns · {s['tokens']:,} tok · {cost}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    shown = escape(s["file"])
+    console.print(f"Next: ralph status {shown}  ·  ralph run {shown}", soft_wrap=True)

@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
+from ralph.cli.render import DECISION_STYLE
 from ralph.errors import EXIT_OK
+from ralph.humanize import money
 from ralph.record.log import read_run
 from ralph.record.runs import UNFINISHED, RunInfo, _epoch, find_run, list_runs, summarize
 from ralph.workspace import runs_dir
@@ -78,7 +80,7 @@ def _render_model(e: dict[str, Any]) -> list[str]:
     tokens = _usage(e.get("usage"))
     parts = [f"turn {e.get('turn')}"]
     parts.append(" · ".join(f"{n:,} {k}" for k, n in tokens.items() if n) or "tokens unknown")
-    parts.append(_money(e.get("cost")) + " so far")
+    parts.append(money(e.get("cost"), 4) + " so far")
     if e.get("retries"):
         parts.append(f"{e['retries']} retries")
     if isinstance(e.get("latency_s"), (int, float)):
@@ -88,7 +90,7 @@ def _render_model(e: dict[str, Any]) -> list[str]:
 
 def _render_decision(e: dict[str, Any]) -> list[str]:
     decision = str(e.get("decision"))
-    style = _DECISION_STYLE.get(decision, "red")
+    style = DECISION_STYLE.get(decision, "red")
     approval = f" · approval {_esc(e['approval_id'])}" if e.get("approval_id") else ""
     return [
         f"{_clock(e)}  [{style}]guard  {decision}[/] {_f(e, 'tool')} → {_f(e, 'outcome')}"
@@ -100,7 +102,7 @@ def _render_tool(e: dict[str, Any]) -> list[str]:
     verb = "ran" if e.get("allowed") else "refused"
     error = " [red](error)[/]" if e.get("allowed") and e.get("is_error") else ""
     result = " ".join(str(e.get("result") or "").split())[:160]
-    style = _DECISION_STYLE.get(str(e.get("decision")), "red")
+    style = DECISION_STYLE.get(str(e.get("decision")), "red")
     return [
         f"{_clock(e)}  [{style}]tool   {verb}[/] {_f(e, 'name')} {_esc(_shown_args(e))}{error}",
         f"           [dim]→ {_esc(result)}[/]",
@@ -125,7 +127,7 @@ def _render_step_end(e: dict[str, Any]) -> list[str]:
     tokens = e.get("tokens")
     parts = [f"[{style}]■ {outcome}[/]", _plural(e.get("turns"), "turn")]
     parts.append(f"{tokens:,} tok" if isinstance(tokens, int) else "? tok")
-    parts.append(_money(e.get("cost_usd")))
+    parts.append(money(e.get("cost_usd"), 4))
     if isinstance(e.get("seconds"), (int, float)):
         parts.append(f"{e['seconds']:.0f}s")
     lines = [f"{_clock(e)}{' · '.join(parts)} · {_f(e, 'summary')}"]
@@ -138,7 +140,7 @@ def _render_run_end(e: dict[str, Any]) -> list[str]:
     steps = e.get("steps")
     return [
         f"{_clock(e)}[bold]stopped: {_f(e, 'stopped')}[/] · exit code {e.get('exit_code')}"
-        f" · {_plural(steps, 'step')} · {_money(e.get('cost_usd'))}"
+        f" · {_plural(steps, 'step')} · {money(e.get('cost_usd'), 4)}"
     ]
 
 
@@ -159,9 +161,6 @@ _RENDERERS = {
     "step_end": _render_step_end,
     "run_end": _render_run_end,
 }
-
-
-_DECISION_STYLE = {"allow": "green", "confirm": "yellow", "deny": "red"}
 
 
 _USAGE_FIELD = re.compile(r"(\w+)=(\d+)")
@@ -200,10 +199,6 @@ def _shown_args(e: dict[str, Any]) -> str:
 
 def _plural(n: Any, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _money(cost: Any) -> str:
-    return f"${cost:.4f}" if isinstance(cost, (int, float)) else "cost unknown"
 
 
 def _local(ts: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
@@ -249,7 +244,7 @@ def _runs_table(infos: list[RunInfo], workspace: Path) -> Any:
         table.add_row(
             f"{i.run_id}\n{_local(_epoch(i.started), '%Y-%m-%d %H:%M')}",
             f"{_relative(i.task_file, workspace)}\n{i.model or '?'}",
-            f"{_steps_cell(i)}\n{_money(i.cost_usd)}",
+            f"{_steps_cell(i)}\n{money(i.cost_usd, 4)}",
             Text(i.stopped, style="" if i.finished else "bold red"),
         )
     return table

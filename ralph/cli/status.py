@@ -9,18 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ralph.cli.render import STATE_STYLES
 from ralph.taskfile import Step, TaskFile, load
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-STATE_STYLES = {
-    "done": "green",
-    "todo": "",
-    "failed": "yellow",
-    "blocked": "bold red",
-    "awaiting_approval": "magenta",
-}
 
 
 def status(path: Path, *, as_json: bool = False) -> int:

@@ -14,9 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from ralph.config import find_policy as find_policy  # re-exported: callers import it here
+from ralph.config import shipped_policy as shipped_policy
 from ralph.errors import PolicyError, UsageError
+from ralph.guard import MODES, Mode
 from ralph.guard.approvals import ApprovalStore, describe_call, printable
 from ralph.messages import ToolCall
 from ralph.tools import ToolError, approval_call, check_arguments, guard_call
@@ -24,8 +27,6 @@ from ralph.tools import ToolError, approval_call, check_arguments, guard_call
 if TYPE_CHECKING:
     from ralph.guard.policy import Decision
 
-Mode = Literal["interactive", "unattended", "audit"]
-MODES: tuple[str, ...] = ("interactive", "unattended", "audit")
 Prompt = Callable[[str], "str | None"]
 """Shows the question to a person and returns the answer; None when there is no terminal."""
 
@@ -150,26 +151,6 @@ class Guard:
 
             self._checker = check
         return self._checker(call, policy, workspace, mode)
-
-
-def find_policy(workspace: Path, flag: str | Path | None = None) -> Path:
-    """The policy file to use: `--policy` (from the current folder), else the project's
-    configured `policy` (from the workspace), else the shipped `policies/default.toml`."""
-    if flag:
-        return Path(flag).expanduser().resolve()
-    from ralph.config import load_config
-
-    configured = load_config(workspace).policy
-    if configured:
-        return (workspace / Path(configured).expanduser()).resolve()
-    return shipped_policy("default")
-
-
-def shipped_policy(name: str) -> Path:
-    """A policy shipped with ralph: `default`, `readonly` or `strict`."""
-    from importlib.resources import files
-
-    return Path(str(files("ralph") / "policies" / f"{name}.toml")).resolve()
 
 
 def tty_prompt(text: str) -> str | None:

@@ -43,14 +43,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ralph.errors import PolicyError
-from ralph.guard import programs
+from ralph.guard import MODES, Mode, programs
 from ralph.guard.pathclass import CLASSES, GlobSet, Places, is_harmless_device
 
 if TYPE_CHECKING:
     from ralph.bash import Command
 
-Mode = Literal["interactive", "unattended", "audit"]
-MODES = ("interactive", "unattended", "audit")
 DECISIONS = ("allow", "confirm", "deny")
 _SEVERITY = {"allow": 0, "confirm": 1, "deny": 2}
 _EFFECT_ORDER = {"read": 0, "write": 1, "exec": 2}

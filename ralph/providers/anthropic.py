@@ -8,9 +8,9 @@ tool definitions, the system prompt and the end of the conversation carry
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
+from ralph.config import env_count
 from ralph.errors import ProviderError
 from ralph.messages import Message, Reply, ToolSpec, Usage
 from ralph.providers.base import SDKProvider, make_call
@@ -29,8 +29,7 @@ class AnthropicProvider(SDKProvider):
 
     def __init__(self, model: str, *, max_tokens: int | None = None, **options: Any) -> None:
         super().__init__(model, **options)
-        env_max = os.environ.get("RALPH_MAX_TOKENS", "").strip()
-        self.max_tokens = max_tokens or (int(env_max) if env_max.isdigit() else DEFAULT_MAX_TOKENS)
+        self.max_tokens = max_tokens or env_count("RALPH_MAX_TOKENS", DEFAULT_MAX_TOKENS)
 
     def _request(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Reply:
         params = request_params(self.model, self.max_tokens, system, messages, tools)

@@ -12,7 +12,6 @@ raises `WaitTooLong` at once, without sleeping.
 from __future__ import annotations
 
 import email.utils
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from ralph.errors import ProviderError, UsageError, WaitTooLong
+from ralph.config import env_seconds
+from ralph.errors import ProviderError, WaitTooLong
 
 T = TypeVar("T")
 
@@ -121,16 +121,6 @@ def classify(
     )
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise UsageError(f"{name} must be a number of seconds, not {raw!r}") from None
-
-
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"
@@ -161,9 +151,9 @@ class RetryPolicy:
         return cls(
             max_wait=max_wait,
             on_wait=on_wait,
-            attempts=max(1, int(_env_float("RALPH_RETRY_ATTEMPTS", 8))),
-            base_s=_env_float("RALPH_RETRY_BASE_S", 1.0),
-            cap_s=_env_float("RALPH_RETRY_CAP_S", 60.0),
+            attempts=max(1, int(env_seconds("RALPH_RETRY_ATTEMPTS", 8))),
+            base_s=env_seconds("RALPH_RETRY_BASE_S", 1.0),
+            cap_s=env_seconds("RALPH_RETRY_CAP_S", 60.0),
         )
 
     def call(self, attempt: Callable[[], T], provider: str) -> tuple[T, int]:

@@ -10,6 +10,8 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from ralph.humanize import count, duration, money
+
 if TYPE_CHECKING:
     pass
 from ralph.taskfile.model import Outcome, State, Step
@@ -102,11 +104,11 @@ def note_details(
     if turns is not None:
         parts.append(f"{turns} turn{'' if turns == 1 else 's'}")
     if tokens is not None:
-        parts.append(f"{_human_count(tokens)} tok")
+        parts.append(f"{count(tokens)} tok")
     if cost_usd is not None:
-        parts.append(f"${cost_usd:.2f}")
+        parts.append(money(cost_usd))
     if seconds is not None:
-        parts.append(_duration(seconds))
+        parts.append(duration(seconds))
     if summary.strip():
         parts.append(one_line(summary, SUMMARY_MAX_CHARS))
     return NOTE_SEP.join(parts)
@@ -121,20 +123,3 @@ def one_line(text: str, limit: int) -> str:
 
 def _short(text: str, limit: int = 60) -> str:
     return one_line(text, limit)
-
-
-def _human_count(n: int) -> str:
-    if n < 1000:
-        return str(n)
-    if n < 1_000_000:
-        return f"{n / 1000:.1f}k"
-    return f"{n / 1_000_000:.1f}M"
-
-
-def _duration(seconds: float) -> str:
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
