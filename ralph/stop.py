@@ -45,6 +45,37 @@ class DeadlinePassed(Stopped):
     """Raised inside a region when its deadline passes; the message says which budget."""
 
 
+_shields: list[int] = [0]  # blocks running under shielded(), process-wide like signals
+_pending: list[BaseException] = []
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Hold back a stop that a signal handler raises until the block is done: a command
+    that was just forked must be known to ralph before anything may interrupt it."""
+    _shields[0] += 1
+    try:
+        yield
+    except BaseException:
+        _shields[0] -= 1
+        if not _shields[0]:
+            _pending.clear()  # the block's own error goes on; a stop is still on record
+        raise
+    _shields[0] -= 1
+    if not _shields[0] and _pending:
+        error = _pending.pop()
+        _pending.clear()
+        raise error
+
+
+def interrupt(error: BaseException) -> None:
+    """Raise `error` from a signal handler now, or when the shielded block ends."""
+    if _shields[0]:
+        _pending.append(error)
+        return
+    raise error
+
+
 class Stop:
     """Whether this run was asked to stop, and the regions where it may be cut short."""
 
@@ -77,7 +108,7 @@ class Stop:
         if abort and not self.aborting:  # once: a second signal must not cut the cleanup short
             self.aborting = True
             if self._depth:
-                raise Stopped(self.reason, signum)
+                interrupt(Stopped(self.reason, signum))
 
     @contextlib.contextmanager
     def region(self, deadline: float | None = None, why: str = "out of time") -> Iterator[None]:
@@ -106,7 +137,7 @@ class Stop:
 
         def on_alarm(signum: int, frame: Any) -> None:
             if self._alarm is not None:
-                raise DeadlinePassed(self._alarm)
+                interrupt(DeadlinePassed(self._alarm))
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
         self._alarm = why

@@ -239,12 +239,12 @@ def _worker(request: Request) -> Turn:
 @pytest.mark.slow
 def test_ctrl_c_finishes_the_call_and_records_interrupted(tmp_path: Path) -> None:
     ws = make_project(tmp_path, "- [ ] slow step\n- [ ] next\n")
-    with FakeModelServer([Turn(tool_calls=[cmd("sleep 1.5; echo finished > out.txt")])]) as srv:
+    command = "touch started; sleep 1.5; echo finished > out.txt"
+    with FakeModelServer([Turn(tool_calls=[cmd(command)])]) as srv:
         proc = _spawn(ws, srv, "--all")
         deadline = time.monotonic() + 20
-        while not srv.requests and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.5)  # the command is running now
+        while not (ws / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the command is running
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

@@ -266,13 +266,14 @@ def stop_signals() -> Iterator[Stop]:
     once: its command's process group is killed, the attempt is noted `interrupted`, and
     the run ends normally (record, notification), exiting 143 or 129.
     """
-    from ralph.stop import Stop, signal_name
+    from ralph.stop import Stop, interrupt, signal_name
 
     stop = Stop()
 
     def on_signal(signum: int, frame: Any) -> None:
         if signum == signal.SIGINT and stop.requested:
-            raise KeyboardInterrupt
+            interrupt(KeyboardInterrupt())
+            return
         if signum == signal.SIGINT:
             _say("\nralph: finishing the current call; Ctrl-C again to abort\n")
         else:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ralph.fsutil import atomic_write_text
 from ralph.messages import ToolCall, ToolResult
+from ralph.stop import shielded
 from ralph.tools.process import (
     _DRAIN_S,
     _KILL_GRACE_S,
@@ -190,20 +191,23 @@ class Toolbox:
         A timeout kills the whole process group and returns exit code 124 (as timeout(1) does).
         """
         timeout = min(max(timeout_s or self.default_timeout_s, 1.0), self.max_timeout_s)
-        proc = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=self.workspace,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=command_env(),
-            start_new_session=True,  # its own process group, and no /dev/tty to prompt on
-        )
-        started(proc)
+        proc = None
         try:
+            with shielded():  # a stop signal waits until the command's group is known
+                proc = subprocess.Popen(
+                    ["bash", "-c", command],
+                    cwd=self.workspace,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=command_env(),
+                    start_new_session=True,  # its own process group, and no /dev/tty
+                )
+                started(proc)
             code, note = self._wait(proc, timeout)
         except BaseException:  # a stop signal, a deadline, a second Ctrl-C: none may outlive us
-            _kill_group(proc)
+            if proc is not None:
+                _kill_group(proc)
             raise
         finished(proc)
         return code, note
