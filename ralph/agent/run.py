@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ralph import __version__, taskfile
+from ralph.agent.audit import add_findings
 from ralph.agent.prompts import AUDIT_PROMPT, SYSTEM_PROMPT, build_prompt
 from ralph.agent.session import (
     Attempt,
@@ -27,11 +28,11 @@ from ralph.fsutil import remove_stale_temps
 from ralph.guard import Mode
 from ralph.guard.approvals import ApprovalStore
 from ralph.guard.gate import Guard
-from ralph.humanize import money
 from ralph.lock import run_lock
 from ralph.providers import Provider
 from ralph.providers.pricing import cost_usd
 from ralph.record.log import RunLog
+from ralph.snapshot import take_snapshot
 from ralph.stop import Stop, Stopped, exit_code
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
@@ -50,12 +51,14 @@ class RunRequest:
     policy_path: Path
     mode: Mode
     config: Config
-    steps: int | None = 1
+    max_steps: int | None = 1
     """How many steps to attempt; None for all of them."""
     audit_report: Path | None = None
     """In audit mode, the markdown report that collects each step's findings."""
     commit: bool = False
     """Commit the workspace's changes after each done step, with the step's text."""
+    audit_source: str | None = None
+    """In audit mode, the task file the audit's copy was taken from (named in the report)."""
 
 
 @dataclass
@@ -71,6 +74,8 @@ class StepReport:
     cost_usd: float | None
     seconds: float
     approval_ids: list[str]
+    snapshot: str | None = None
+    """The snapshot of the workspace taken before the step (`ralph undo ID`)."""
 
 
 @dataclass
@@ -98,6 +103,10 @@ class RunReport:
             "cost_usd": self.cost_usd,
         }
 
+
+LIVE_ONLY = frozenset({"output"})
+"""Events shown in the live view but not written to the record (a command's output lines
+as they come; the tool event records the output)."""
 
 _EXIT_FOR = {
     "done": EXIT_OK,
@@ -128,7 +137,8 @@ def run_task(
     with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
 
         def record(event: str, **fields: Any) -> None:
-            log.emit(event, **fields)
+            if event not in LIVE_ONLY:
+                log.emit(event, **fields)
             emit(event, **fields)
 
         provider = make_provider(
@@ -149,10 +159,12 @@ def run_task(
             workspace=str(req.workspace),
         )
         run = _Run(req, provider, report, record, stop or Stop(), prompt)
+        raised = False
         try:
             report.stopped, report.exit_code = run.steps()
         except BaseException as e:
             report.stopped, report.exit_code = _failure(e)
+            raised = True  # the CLI says what went wrong, once
             raise
         finally:
             stop_all()  # a server the agent left in the background ends with the run
@@ -162,6 +174,7 @@ def run_task(
                 exit_code=report.exit_code,
                 steps=len(report.steps),
                 cost_usd=report.cost_usd,
+                raised=raised,
             )
             if on_end is not None:
                 on_end(report)
@@ -195,22 +208,42 @@ class _Run:
     def steps(self) -> tuple[str, int]:
         """Attempt steps until a stop condition; (why it stopped, exit code)."""
         req, report = self.req, self.report
-        while req.steps is None or len(report.steps) < req.steps:
+        while req.max_steps is None or len(report.steps) < req.max_steps:
+            if self.stop.requested:
+                return self.stop.reason, exit_code(self.stop.signum or signal.SIGINT)
             tf = taskfile.load(req.task_path)  # read again: a person may have edited it
             step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
             if step is None:
                 return _nothing_left(tf, report.exit_code)
-            attempt = self.take(tf, step)
-            why = self.why_stop(attempt)
+            why = self.why_stop(self.take(tf, step))
             if why is not None:
                 return why
-        return f"did {len(report.steps)} step{'s' if len(report.steps) != 1 else ''} as asked", (
-            report.exit_code
-        )
+        return _attempted(report.steps), report.exit_code
 
     def take(self, tf: TaskFile, step: Step) -> Attempt:
         """One step in a fresh session: attempt it, write the note back, commit if asked."""
-        req, record = self.req, self.record
+        req, record, report = self.req, self.record, self.report
+        session = self.session(step)
+        snap = _snapshot(req, step, record)
+        record("step_start", line=step.line, text=step.text, attempts=step.attempts)
+        attempt = _attempt(session, tf, step, req)
+        report.steps.append(_write_back(req, step, attempt, snap))
+        if req.audit_report is not None:
+            findings = attempt.full_summary or attempt.summary
+            add_findings(
+                req.audit_report, tf.title, req.audit_source or tf.name, step.text,
+                attempt.outcome, attempt.turns, attempt.cost, findings,
+            )  # fmt: skip
+        if req.commit and attempt.outcome == "done":
+            record("commit", sha=commit_step(req.workspace, step.text))
+        record("step_end", **vars(report.steps[-1]))
+        report.exit_code = _EXIT_FOR[attempt.outcome]
+        failed = attempt.outcome in ("failed", "blocked")
+        self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
+        return attempt
+
+    def session(self, step: Step) -> Session:
+        req, cfg, provider, record = self.req, self.req.config, self.provider, self.record
         guard = Guard(
             req.policy_path,
             req.workspace,
@@ -219,43 +252,20 @@ class _Run:
             prompt=self.prompt,
             log=lambda event: record("decision", **event),
         )
-        session = self.session(guard)
-        record("step_start", line=step.line, text=step.text, attempts=step.attempts)
-        attempt = _attempt(session, tf, step, req)
-        if guard.fatal is not None:
-            raise guard.fatal
-        self.report.steps.append(_write_back(req, step, attempt))
-        if req.audit_report is not None:
-            _add_findings(req.audit_report, tf, step, attempt)
-        if req.commit and attempt.outcome == "done":
-            record("commit", sha=commit_step(req.workspace, step.text))
-        record("step_end", **vars(self.report.steps[-1]))
-        self.report.exit_code = _EXIT_FOR[attempt.outcome]
-        failed = attempt.outcome in ("failed", "blocked")
-        self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
-        return attempt
-
-    def session(self, guard: Guard) -> Session:
-        cfg, provider = self.req.config, self.provider
-        run_budget = RunBudget(
-            cfg.max_cost,
-            self.report.cost_usd or 0.0,
-            cfg.max_time,
-            None if cfg.max_time is None else self.started + cfg.max_time,
-        )
+        run = RunBudget(cfg.max_cost, self.report.cost_usd or 0.0, cfg.max_time, self.deadline())
         return Session(
             provider=provider,
             guard=guard,
-            toolbox=Toolbox(self.req.workspace, default_timeout_s=cfg.command_timeout),
+            toolbox=_toolbox(req, record),
             tools=TOOL_SPECS,
-            system=SYSTEM_PROMPT + (AUDIT_PROMPT if self.req.mode == "audit" else ""),
+            system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
             budget=Budget(
-                cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time, run_budget
+                cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time, run
             ),
             price=lambda usage: cost_usd(provider.model, usage),
-            emit=self.record,
+            emit=record,
             stop=self.stop,
-            plan=self.req.task_path,
+            plan=req.task_path,
         )
 
     def why_stop(self, attempt: Attempt) -> tuple[str, int] | None:
@@ -267,8 +277,8 @@ class _Run:
             return "waiting for a person's approval", EXIT_APPROVAL
         if attempt.outcome == "deferred":
             return attempt.summary, EXIT_FAILED
-        spent = RunBudget(cfg.max_cost, 0.0, cfg.max_time, self.deadline())
-        why = spent.money_spent(report.cost_usd or 0.0) or spent.time_spent()
+        run = RunBudget(cfg.max_cost, 0.0, cfg.max_time, self.deadline())
+        why = run.money_spent(report.cost_usd or 0.0) or run.time_spent()
         if why is not None:
             left = any(not s.checked for s in taskfile.load(self.req.task_path).steps)
             return why, EXIT_FAILED if left else report.exit_code
@@ -283,6 +293,26 @@ class _Run:
         return None if max_time is None else self.started + max_time
 
 
+def _toolbox(req: RunRequest, record: Callable[..., None]) -> Toolbox:
+    toolbox = Toolbox(req.workspace, default_timeout_s=req.config.command_timeout)
+    toolbox.on_output = lambda line: record("output", line=line)
+    return toolbox
+
+
+def _snapshot(req: RunRequest, step: Step, record: Callable[..., None]) -> str | None:
+    """Record the workspace before the step (not in audit mode, which changes nothing)."""
+    if req.mode == "audit":
+        return None
+    started = time.monotonic()
+    snap, why = take_snapshot(req.workspace, f"before step: {step.text}")
+    seconds = round(time.monotonic() - started, 3)
+    if snap is None:
+        record("snapshot", id=None, error=why, seconds=seconds)
+        return None
+    record("snapshot", id=snap.short, commit=snap.id, seconds=seconds)
+    return snap.short
+
+
 def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
     prompt = build_prompt(tf, step, req.workspace, req.task_path)
     verify = " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
@@ -292,7 +322,9 @@ def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Att
         return Attempt("deferred", f"deferred: {e}; the step stays open for the next run")
 
 
-def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
+def _write_back(
+    req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None = None
+) -> StepReport:
     """Check the box or record the failed attempt, with the receipt, in the task file."""
     report = StepReport(
         step.line,
@@ -304,6 +336,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         attempt.cost,
         round(attempt.seconds, 1),
         attempt.approval_ids,
+        snapshot,
     )
     if attempt.outcome == "deferred":
         return report  # not an attempt: nothing to write
@@ -318,6 +351,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         tokens=attempt.usage.total,
         cost_usd=attempt.cost,
         seconds=attempt.seconds,
+        snapshot=snapshot,
     )
     outcome = "failed" if attempt.outcome == "blocked" else attempt.outcome
     approval = attempt.approval_ids[-1] if attempt.approval_ids else None
@@ -332,17 +366,14 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
     return report
 
 
-def _add_findings(report: Path, tf: TaskFile, step: Step, attempt: Attempt) -> None:
-    """Append one step's findings to the audit report (created with a title on first use)."""
-    report.parent.mkdir(parents=True, exist_ok=True)
-    head = "" if report.exists() else f"# Audit: {tf.title}\n\nTask file: {tf.name}\n"
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    cost = money(attempt.cost)
-    with report.open("a", encoding="utf-8") as f:
-        f.write(
-            f"{head}\n## {step.text}\n\n_{attempt.outcome} · {when} · {attempt.turns} turns"
-            f" · {cost}_\n\n{attempt.full_summary or attempt.summary}\n"
-        )
+def _attempted(steps: list[StepReport]) -> str:
+    """What a run that took the steps it was asked for says: attempted N, and how they went
+    (`--steps N` counts attempts, whatever their outcome)."""
+    outcomes = [s.outcome for s in steps]
+    kinds = dict.fromkeys(outcomes)
+    counts = ", ".join(f"{outcomes.count(o)} {o.replace('_', ' ')}" for o in kinds)
+    plural = "s" if len(steps) != 1 else ""
+    return f"attempted {len(steps)} step{plural} as asked ({counts or 'none'})"
 
 
 def _decided(workspace: Path, approval_id: str) -> bool:

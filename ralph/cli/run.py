@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +16,6 @@ if TYPE_CHECKING:
     from ralph.agent.run import RunReport, RunRequest
     from ralph.config import Config
     from ralph.providers import Provider
-    from ralph.stop import Stop
 
 
 def _model_options(f: Any) -> Any:
@@ -55,7 +49,7 @@ def _model_options(f: Any) -> Any:
 
 
 @cli.command()
-@click.argument("taskfile", type=click.Path(path_type=Path))
+@click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @_model_options
 @click.option(
     "--policy",
@@ -68,7 +62,11 @@ def _model_options(f: Any) -> Any:
     help="Never ask: calls that need a person are refused and queued for approval "
     "(automatic when stdin is not a terminal).",
 )
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to take [1].")
+@click.option(
+    "--confirm-timeout",
+    help="How long a question on the terminal waits; then the call waits for approval [10m].",
+)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to attempt [1].")
 @click.option("--all", "all_steps", is_flag=True, help="Take steps until the plan is done.")
 @click.option("--max-cost", type=float, help="USD for the whole run.")
 @click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
@@ -76,14 +74,29 @@ def _model_options(f: Any) -> Any:
 @click.option("--max-attempts", type=int, help="Failed attempts before a step is blocked [3].")
 @click.option("--commit", is_flag=True, help="Commit the workspace after each done step.")
 def run(
-    taskfile: Path,
+    taskfile: Path | None,
     policy: Path | None,
     unattended: bool,
     steps: int | None,
     all_steps: bool,
     **options: Any,
 ) -> int:
-    """Take the next step of TASKFILE in a fresh model session and record the outcome."""
+    """Take the next step of TASKFILE in a fresh model session and record the outcome.
+
+    \b
+    TASKFILE defaults to the project's plan: `plan` in the config, else tasks/plan.md.
+    --steps N attempts N steps (done or not); the summary says how each went.
+
+    \b
+    Examples:
+      ralph run                                  # the next step of tasks/plan.md
+      ralph run tasks/plan.md --steps 3 --max-step-cost 0.50
+      ralph run --all --unattended --max-cost 5  # overnight: questions become approvals
+    """
+    from ralph.errors import UsageError
+
+    if all_steps and steps is not None:
+        raise UsageError("give --steps N or --all, not both")
     mode = "unattended" if unattended or not sys.stdin.isatty() else "interactive"
     steps = None if all_steps else (steps or 1)
     return _run(taskfile, mode, policy, steps, options)
@@ -92,33 +105,49 @@ def run(
 @cli.command()
 @click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--goal", help="Audit this instead of a task file's steps.")
+@click.option("--resume", "resume_id", metavar="ID", help="Go on with an earlier audit.")
 @_model_options
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to take [all].")
 @click.option("--max-cost", type=float, help="USD for the whole run.")
 @click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
-def audit(taskfile: Path | None, goal: str | None, steps: int | None, **options: Any) -> int:
+def audit(
+    taskfile: Path | None,
+    goal: str | None,
+    resume_id: str | None,
+    steps: int | None,
+    **options: Any,
+) -> int:
     """Read-only audit of TASKFILE's steps (or of --goal) under policies/readonly.toml.
 
-    Nothing that writes runs, whatever else is configured. Findings go to a markdown report
-    under .ralph/audits/ and into the step notes.
+    \b
+    Nothing that writes runs, whatever else is configured, and TASKFILE itself is left
+    alone: each audit works on its own copy in .ralph/audits/ID/ (plan.md, with ralph's
+    notes) and writes its findings to .ralph/audits/ID/report.md.
+
+    \b
+    Examples:
+      ralph audit tasks/audit.md
+      ralph audit --goal "Is user input escaped before it reaches SQL?"
+      ralph audit --resume 20261201T040000Z-1a2b   # go on where that audit stopped
     """
-    import time
-
+    from ralph.agent import audit as audits
     from ralph.errors import UsageError
-    from ralph.fsutil import atomic_write_text
-    from ralph.workspace import audits_dir, workspace_for
+    from ralph.workspace import workspace_for
 
-    if (taskfile is None) == (goal is None):
-        raise UsageError("give a task file or --goal TEXT (one of them)")
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    if goal is not None:
-        ws = workspace_for(options["workspace"])
-        options["workspace"] = ws
-        taskfile = audits_dir(ws) / f"{stamp}-goal.md"
-        taskfile.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(taskfile, f"# Audit\n\n- [ ] {' '.join(goal.split())}\n")
-    assert taskfile is not None
-    return _run(taskfile, "audit", None, steps, options, report_name=f"{stamp}.md")
+    if sum(x is not None for x in (taskfile, goal, resume_id)) != 1:
+        raise UsageError("give a task file, --goal TEXT or --resume ID (one of them)")
+    if taskfile is not None:
+        from ralph import taskfile as tasks
+
+        tasks.load(taskfile)  # bad input is exit 2 before a copy is made
+    workspace = workspace_for(options["workspace"], taskfile)
+    options["workspace"] = workspace
+    if resume_id is not None:
+        files = audits.resume(workspace, resume_id)
+    else:
+        files = audits.start(workspace, taskfile, goal)
+    source = str(taskfile) if taskfile is not None else None
+    return _run(files.plan, "audit", None, steps, options, audit=(files.report, source))
 
 
 @cli.command()
@@ -144,32 +173,39 @@ def plan(idea: str, output: Path | None, force: bool, **options: Any) -> int:
 
 
 def _run(
-    taskfile: Path,
+    taskfile: Path | None,
     mode: str,
     policy: Path | None,
     steps: int | None,
     options: dict[str, Any],
     *,
-    report_name: str | None = None,
+    audit: tuple[Path, str | None] | None = None,
 ) -> int:
     """Shared by `run` and `audit`: validate everything, then hand over to the loop."""
+    import json
+
     from ralph.agent.run import run_task
     from ralph.cli.live import LiveView
+    from ralph.cli.signals import stop_signals
+    from ralph.guard.gate import tty_prompt
 
     as_json = options.pop("as_json")
-    prepared = _prepare(taskfile, mode, policy, steps, options, report_name)
+    prepared = _prepare(taskfile, mode, policy, steps, options, audit)
+    timeout = prepared.config.confirm_timeout
     with stop_signals() as stop:
         report = run_task(
             prepared.request,
             prepared.make_provider,
             emit=LiveView(),
             stop=stop,
+            prompt=lambda text: tty_prompt(text, timeout=timeout),
             on_end=prepared.notify,
         )
-    if prepared.request.audit_report is not None:
-        click.echo(f"ralph: audit report: {prepared.request.audit_report}", err=True)
+    summary = prepared.summary(report)
+    if "report" in summary:
+        click.echo(f"ralph: audit report: {summary['report']}", err=True)
     if as_json:
-        click.echo(json.dumps(prepared.summary(report)))
+        click.echo(json.dumps(summary))
     return report.exit_code
 
 
@@ -194,8 +230,9 @@ class _Prepared:
 
     def summary(self, report: RunReport) -> dict[str, Any]:
         summary = report.to_json()
-        if self.request.audit_report is not None:
-            summary["report"] = str(self.request.audit_report)
+        path = self.request.audit_report
+        if path is not None and path.is_file():
+            summary["report"] = str(path)
         return summary
 
     def notify(self, report: RunReport) -> None:
@@ -207,29 +244,33 @@ class _Prepared:
 
 
 def _prepare(
-    taskfile: Path,
+    taskfile: Path | None,
     mode: str,
     policy: Path | None,
     steps: int | None,
     options: dict[str, Any],
-    report_name: str | None,
+    audit: tuple[Path, str | None] | None,
 ) -> _Prepared:
-    """Check the task file, config, policy, key and repository: bad input is exit 2 here,
-    before anything runs."""
+    """Check the task file, config, policy, trust, key and repository: bad input is exit 2
+    here, before anything runs."""
     from ralph import taskfile as tasks
     from ralph.agent.run import RunRequest
     from ralph.checkpoint import preflight
-    from ralph.config import find_policy, load_config, shipped_policy
+    from ralph.config import default_plan, find_policy, load_config, shipped_policy
     from ralph.errors import UsageError
+    from ralph.guard.gate import tty_prompt
+    from ralph.guard.policy import load_policy_cached
     from ralph.notify import check_url
     from ralph.providers import check_credentials
-    from ralph.workspace import audits_dir, workspace_for
+    from ralph.trust import require_trust
+    from ralph.workspace import workspace_for
 
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
-    tasks.load(taskfile)  # bad input is exit 2 before anything else happens
-    workspace = workspace_for(ws_option, taskfile)
+    workspace = workspace_for(ws_option, taskfile)  # no TASKFILE: from the current folder
     config = load_config(workspace, options)
+    taskfile = taskfile or default_plan(workspace, config)
+    tasks.load(taskfile)  # bad input is exit 2 before anything else happens
     if not config.model:
         raise UsageError(
             "no model: pass --model PROVIDER:MODEL, set RALPH_MODEL, "
@@ -238,62 +279,26 @@ def _prepare(
     policy_path = shipped_policy("readonly") if mode == "audit" else find_policy(workspace, policy)
     if not policy_path.is_file():
         raise UsageError(f"policy file not found: {policy_path}")
+    load_policy_cached(policy_path)  # a broken policy is exit 2 before the first model call
+    require_trust(workspace, mode, tty_prompt)  # a changed policy or notify-cmd asks first
     check_credentials(config.model, config.base_url)  # a missing key is exit 2, now
     if config.notify_url:
         check_url(config.notify_url)
     if commit:
         preflight(workspace)  # a merge or rebase in progress is exit 2 before any work
-    report_path = audits_dir(workspace) / report_name if report_name else None
+    report_path, source = audit if audit is not None else (None, None)
     request = RunRequest(
         taskfile,
         workspace,
         policy_path,
-        mode,
+        mode,  # type: ignore[arg-type]
         config,
         steps,
         report_path,
-        commit,  # type: ignore[arg-type]
+        commit,
+        source,
     )
     return _Prepared(request, config)
-
-
-@contextlib.contextmanager
-def stop_signals() -> Iterator[Stop]:
-    """Handle Ctrl-C, SIGTERM and SIGHUP for the block; yields the run's `Stop`.
-
-    The first Ctrl-C lets the running call finish and stops after it; a second one aborts.
-    SIGTERM and SIGHUP (what systemd, cron and job runners send) stop the running call at
-    once: its command's process group is killed, the attempt is noted `interrupted`, and
-    the run ends normally (record, notification), exiting 143 or 129.
-    """
-    from ralph.stop import Stop, interrupt, signal_name
-
-    stop = Stop()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if signum == signal.SIGINT and stop.requested:
-            interrupt(KeyboardInterrupt())
-            return
-        if signum == signal.SIGINT:
-            _say("\nralph: finishing the current call; Ctrl-C again to abort\n")
-        else:
-            _say(f"\nralph: {signal_name(signum)}: stopping the running call\n")
-        stop.request(signum, abort=signum != signal.SIGINT)
-
-    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {signum: signal.signal(signum, on_signal) for signum in signums}
-    try:
-        yield stop
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _say(text: str) -> None:
-    """Write to stderr from a signal handler: unbuffered, so it cannot collide with a
-    write the handler interrupted."""
-    with contextlib.suppress(OSError):
-        os.write(2, text.encode())
 
 
 def _plan(idea: str, output: Path | None, *, force: bool, options: dict[str, Any]) -> int:

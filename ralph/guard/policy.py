@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from ralph.errors import PolicyError
 from ralph.guard import MODES, Mode, programs
 from ralph.guard.pathclass import CLASSES, GlobSet, Places, is_harmless_device
+from ralph.tools.specs import FILE_TOOL_ACCESS as _FILE_TOOL_ACCESS
+from ralph.tools.specs import POLICY_TOOLS
 
 if TYPE_CHECKING:
     from ralph.bash import Command
@@ -53,23 +55,7 @@ DECISIONS = ("allow", "confirm", "deny")
 _SEVERITY = {"allow": 0, "confirm": 1, "deny": 2}
 _EFFECT_ORDER = {"read": 0, "write": 1, "exec": 2}
 
-TOOLS = (
-    "run_command",
-    "read_file",
-    "write_file",
-    "edit_file",
-    "list_files",
-    "search",
-    "delete",
-    "finish_step",
-)
-_FILE_TOOL_ACCESS = {
-    "read_file": "read",
-    "search": "read",
-    "list_files": "list",
-    "write_file": "write",
-    "edit_file": "write",
-}
+TOOLS = POLICY_TOOLS  # the names a rule may give in `tool = ...`
 _NO_EFFECT_TOOLS = frozenset({"finish_step"})
 _RESERVED_PREFIXES = ("floor:", "builtin:", "default:", "guard:", "audit:")
 _GLOB_CHARS = re.compile(r"[*?\[]")

@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ralph.bash import names
+
 if TYPE_CHECKING:
     from ralph.bash import Command
 
@@ -60,12 +62,8 @@ def _subs(text: str) -> dict[str, frozenset[str] | None]:
     return out
 
 
-SHELLS = _words("sh bash zsh dash ksh ash mksh yash posh fish")
+SHELLS = names.ALL_SHELLS
 DOWNLOADERS = _words("curl wget fetch aria2c http https xh lwp-request nc ncat")
-_INTERP_RE = re.compile(
-    r"(python|pypy|node|nodejs|deno|bun|perl|ruby|php|lua|luajit|Rscript|julia|pwsh|powershell"
-    r"|osascript|tclsh|jshell)[0-9.]*"
-)
 INTERPRETERS = _words(
     "python pypy node deno bun perl ruby php lua luajit Rscript julia pwsh powershell osascript"
     " tclsh jshell"
@@ -89,7 +87,7 @@ _INLINE_FLAGS = {
     "tclsh": (),
     "jshell": (),
 }
-_AWKS = _words("awk gawk mawk nawk")
+_AWKS = names.AWKS
 _MKFS = re.compile(r"mkfs(\..+)?|mke2fs|mkswap|mkdosfs|mkntfs|wipefs|blkdiscard")
 _PARTITIONERS = _words("fdisk sfdisk gdisk sgdisk cgdisk cfdisk parted")
 
@@ -204,7 +202,7 @@ _CLOUD_VERBS_WRITE = re.compile(
 )
 _DRY_RUN_FLAGS = _words("--dry-run --dryrun --what-if --check")
 _DRY_RUN_SHORT = {"git": ("clean", "push"), "rsync": None, "make": None}
-_HELP_FLAGS = frozenset({"--help", "--version"})
+_INFO_FLAGS = frozenset({"--help", "--version", "-h", "-V", "-version"})
 
 _DB_CLIENTS = _words("psql mysql mariadb sqlite3 redis-cli clickhouse-client cqlsh duckdb")
 _SQL_READ = re.compile(r"(select|explain|show|describe|desc|pragma|values|table|with)\b", re.I)
@@ -252,14 +250,8 @@ _LITERAL_NODES = tuple(
 
 
 def base_program(program: str) -> str:
-    """python3.11 -> python, nodejs -> node; other names unchanged."""
-    match = _INTERP_RE.fullmatch(program)
-    if match:
-        name = match.group(1)
-        return "node" if name == "nodejs" else name
-    return {"pip3": "pip", "flyctl": "fly", "tofu": "terraform", "podman": "docker"}.get(
-        program, program
-    )
+    """python3.11 -> python, nodejs -> node, podman -> docker; other names unchanged."""
+    return names.canonical(program)
 
 
 def option_values(cmd: Command, *names: str) -> list[str]:
@@ -284,11 +276,25 @@ def is_help(cmd: Command) -> bool:
         or program in _INLINE_FLAGS
         or program in KNOWN_TOOLS
     )
-    if not known:
-        return False
-    if _HELP_FLAGS & cmd.flags:
-        return True
-    return cmd.args[:1] == ("help",) and program in _READ_SUBCOMMANDS
+    help_word = cmd.argv[1:2] == ("help",) and program in _READ_SUBCOMMANDS
+    return known and (info_form(cmd) or help_word)
+
+
+def info_form(cmd: Command) -> bool:
+    """The program's own info forms: `prog --version`, `prog -h`, `git commit --help`.
+
+    An info flag anywhere else is not one: `helm upgrade x ./chart --version 2.0.0` installs.
+    """
+    words = cmd.argv[1:]
+    if len(words) == 1:
+        return words[0] in _INFO_FLAGS
+    subcommands = words[:-1]
+    return (
+        words[-1:] == ("--help",)
+        and len(subcommands) <= 2
+        and not cmd.dynamic_args
+        and all(w.isidentifier() or w.replace("-", "").isalnum() for w in subcommands)
+    )
 
 
 KNOWN_TOOLS = _words(
@@ -1038,12 +1044,10 @@ def makes_filesystem(cmd: Command) -> bool:
     """mkfs*, wipefs, and partition editors (except their list/print forms)."""
     program = cmd.program
     if _MKFS.fullmatch(program):
-        return "--help" not in cmd.flags and "--version" not in cmd.flags
+        return not info_form(cmd)
     if program not in _PARTITIONERS:
         return False
-    if {"-l", "--list", "--help", "--version", "-v", "-d", "--dump", "-s", "--show-size"} & (
-        cmd.flags
-    ):
+    if info_form(cmd) or {"-l", "--list", "-d", "--dump", "-s", "--show-size"} & cmd.flags:
         return False
     words = [a.lower() for a in cmd.args[1:]]
     return not (program == "parted" and words and set(words) <= {"print", "unit", "help"})
