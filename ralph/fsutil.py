@@ -1,7 +1,7 @@
 """Atomic file writes: temp file in the same folder, fsync, os.replace; mode and symlinks kept.
 
-The temp file is `.NAME.ralph-XXXXXXXX.tmp` (TEMP_GLOB): removed on every way out of the
-write that Python sees; only a kill -9 can leave one, and `--commit` never stages them.
+The temp file is `.NAME.XXXXXXXX.tmp` (TEMP_GLOB): removed on every way out of the write
+that Python sees; only a kill -9 can leave one, and `--commit` never stages them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-TEMP_GLOB = ".*.ralph-*.tmp"
+TEMP_GLOB = ".*.tmp"
 """The names of atomic writes' temp files (a git pathspec glob, too)."""
 
 
@@ -46,7 +46,7 @@ def atomic_write_bytes(
             os.umask(umask)
             mode = 0o644 & ~umask
         keep_mode = mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.ralph-", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -89,6 +89,6 @@ def _fsync_dir(folder: Path) -> None:
 def remove_stale_temps(path: str | os.PathLike[str]) -> None:
     """Remove temp files a killed write of `path` left beside it (call under a lock)."""
     real = Path(os.path.realpath(path))
-    for stale in real.parent.glob(f".{glob.escape(real.name)}.ralph-*.tmp"):
+    for stale in real.parent.glob(f".{glob.escape(real.name)}.{'?' * 8}.tmp"):
         with contextlib.suppress(OSError):
             stale.unlink()

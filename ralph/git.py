@@ -69,7 +69,7 @@ KEEP_ENV = frozenset(
 """The only GIT_* variables passed on from ralph's own environment."""
 
 TEMP_FILES = f":(exclude,glob)**/{TEMP_GLOB}"
-"""ralph's atomic-write temp files (`.NAME.ralph-XXXXXXXX.tmp`, see `ralph.fsutil`)."""
+"""ralph's atomic-write temp files (`.NAME.XXXXXXXX.tmp`, see `ralph.fsutil`)."""
 RALPH_EXCLUDES = (":(exclude,glob)[.]ralph/**", TEMP_FILES)
 """Pathspecs that keep `.ralph/` (at the workspace top) and temp files out. The leading
 wildcard matters: git 2.39 reports a literal exclude of an ignored path as an error."""

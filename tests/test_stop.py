@@ -199,9 +199,9 @@ def test_commit_never_stages_a_temp_file_a_killed_write_left(
     for name, value in (("NAME", "t"), ("EMAIL", "t@example.com")):
         monkeypatch.setenv(f"GIT_AUTHOR_{name}", value)
         monkeypatch.setenv(f"GIT_COMMITTER_{name}", value)
-    (ws / ".plan.md.ralph-k1ll3d00.tmp").write_text("- [x] torn\n")  # a kill -9 mid-write
+    (ws / ".plan.md.k1ll3d00.tmp").write_text("- [x] torn\n")  # a kill -9 mid-write
     (ws / "src").mkdir()
-    (ws / "src" / ".app.py.ralph-k1ll3d00.tmp").write_text("x = 1\n")
+    (ws / "src" / ".app.py.k1ll3d00.tmp").write_text("x = 1\n")
     ralph.server.add(
         Turn(tool_calls=[("write_file", {"path": "hello.txt", "content": "hi\n"})]),
         Turn(tool_calls=[finish("hello")]),
@@ -216,7 +216,7 @@ def test_commit_never_stages_a_temp_file_a_killed_write_left(
         check=True,
     ).stdout.split()
     assert "hello.txt" in files and not any(f.endswith(".tmp") for f in files), files
-    assert not (ws / ".plan.md.ralph-k1ll3d00.tmp").exists()  # the task file's, cleaned
+    assert not (ws / ".plan.md.k1ll3d00.tmp").exists()  # the task file's, cleaned
 
 
 def test_a_silent_server_is_retried_after_the_idle_timeout(
