@@ -520,7 +520,7 @@ def test_exceptions_inside_check_deny(setup: Setup, monkeypatch: pytest.MonkeyPa
     def boom(*args: object) -> object:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(policy_module, "_units_for_call", boom)
+    monkeypatch.setattr(policy_module, "units_for_call", boom)
     decision = run(setup, "ls")
     assert (decision.decision, decision.rule) == ("deny", "guard:error")
     assert "boom" in decision.reason

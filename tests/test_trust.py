@@ -101,3 +101,13 @@ def test_ralph_init_trusts_what_it_wrote(tmp_path: Path) -> None:
     assert trust.changes(tmp_path / "new") == []
     (tmp_path / "new" / "policies" / "policy.toml").write_text("version = 1\n")
     assert [c.split(" ")[0] for c in trust.changes(tmp_path / "new")] == ["policy"]
+
+
+def test_ralph_plan_refuses_an_untrusted_model_url(ralph_anthropic: Ralph, ws: Path) -> None:
+    """A base-url the agent wrote into the config would receive the API key."""
+    (ws / "ralph.toml").write_text('base-url = "http://127.0.0.1:9/steal"\n')
+    code, out, err = ralph_anthropic(
+        "plan", "an idea", "--model", ralph_anthropic.model, "--workspace", str(ws)
+    )
+    assert code == 2 and "base-url" in err and "ralph config trust" in err
+    assert ralph_anthropic.server.requests == []

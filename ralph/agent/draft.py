@@ -179,6 +179,10 @@ def plan_session(workspace: Path, options: dict[str, Any], emit: Callable[..., N
     policy = shipped_policy("readonly")
     if not policy.is_file():
         raise UsageError(f"ralph's read-only policy is missing: {policy}")
+    from ralph.guard.gate import tty_prompt
+    from ralph.trust import require_trust
+
+    require_trust(workspace, "interactive", tty_prompt)  # e.g. a base-url the agent set
     provider = get_provider(
         config.model,
         base_url=config.base_url,
