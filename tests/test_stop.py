@@ -4,10 +4,8 @@ behind, deadlines on a model stream that trickles, and the run budget between tu
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,19 +15,13 @@ import pytest
 from ralph import taskfile
 from tests.fakeserver import FakeModelServer, Turn
 from tests.harness import Ralph, cmd, finish
+from tests.test_overnight import _events, make_project
+from tests.test_overnight import _spawn as spawn_run
 
 
 @pytest.fixture
 def ralph(ralph_anthropic: Ralph) -> Ralph:
     return ralph_anthropic
-
-
-def _project(root: Path, plan: str) -> Path:
-    ws = root / "proj"
-    ws.mkdir()
-    subprocess.run(["git", "init", "-q", str(ws)], check=True)
-    (ws / "plan.md").write_text(plan)
-    return ws
 
 
 _POLICY = """
@@ -42,30 +34,11 @@ program = ["trap", "sleep", "echo", "touch", "wait"]
 
 
 def _spawn(ws: Path, server: FakeModelServer, *args: str) -> subprocess.Popen[str]:
+    """`ralph run plan.md --unattended` in a subprocess, under a policy that lets the test's
+    own shell commands run."""
     policy = ws.parent / "allow.toml"
     policy.write_text(_POLICY)
-    env = dict(os.environ, ANTHROPIC_API_KEY="test", ANTHROPIC_BASE_URL=server.url)
-    env["RALPH_RETRY_BASE_S"] = "0.001"
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ralph",
-            "run",
-            "plan.md",
-            "--unattended",
-            "--policy",
-            str(policy),
-            *args,
-        ],
-        cwd=ws,
-        env=env | {"RALPH_MODEL": "anthropic:claude-sonnet-4-6"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return spawn_run(ws, server, "--policy", str(policy), *args)
 
 
 def _wait_for(predicate: Any, seconds: float = 30.0) -> None:
@@ -73,11 +46,6 @@ def _wait_for(predicate: Any, seconds: float = 30.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
-
-
-def _events(ws: Path) -> list[dict[str, Any]]:
-    (path,) = (ws / ".ralph" / "runs").glob("*.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 # A command that ignores SIGTERM, with a child in the background that would write the
@@ -100,7 +68,7 @@ def _no_markers_after(ws: Path, since: float) -> None:
 def test_stop_signal_during_a_command_kills_its_group_and_ends_the_run(
     tmp_path: Path, signum: int, code: int
 ) -> None:
-    ws = _project(tmp_path, "- [ ] slow step\n- [ ] next\n")
+    ws = make_project(tmp_path, "- [ ] slow step\n- [ ] next\n")
     notified = tmp_path / "notified.json"
     with FakeModelServer([Turn(tool_calls=[cmd(_STUBBORN)])]) as srv:
         proc = _spawn(ws, srv, "--all", "--notify-cmd", f"cat > {notified}")
@@ -122,7 +90,7 @@ def test_stop_signal_during_a_command_kills_its_group_and_ends_the_run(
 
 @pytest.mark.slow
 def test_sigterm_during_a_model_call_ends_the_run_at_once(tmp_path: Path) -> None:
-    ws = _project(tmp_path, "- [ ] step\n")
+    ws = make_project(tmp_path, "- [ ] step\n")
     with FakeModelServer([Turn(tool_calls=[finish()], delay_s=60)]) as srv:
         proc = _spawn(ws, srv)
         _wait_for(lambda: bool(srv.requests))
@@ -137,7 +105,7 @@ def test_sigterm_during_a_model_call_ends_the_run_at_once(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_second_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
-    ws = _project(tmp_path, "- [ ] slow step\n")
+    ws = make_project(tmp_path, "- [ ] slow step\n")
     with FakeModelServer([Turn(tool_calls=[cmd(_STUBBORN)])]) as srv:
         proc = _spawn(ws, srv)
         _wait_for(lambda: (ws / "started").exists())
@@ -153,7 +121,7 @@ def test_second_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
 
 def test_a_trickling_stream_cannot_outlast_the_step_time(ralph: Ralph, tmp_path: Path) -> None:
     """One byte every 50 ms never trips a read timeout; the step's deadline still ends it."""
-    ws = _project(tmp_path, "- [ ] step\n- [ ] next\n")
+    ws = make_project(tmp_path, "- [ ] step\n- [ ] next\n")
     ralph.server.add(Turn(tool_calls=[finish("x" * 400)], trickle_s=0.05))  # about 2 min
     code, summary, err = ralph.run(ws / "plan.md", "--max-step-time", "2s")
     assert code == 1, err
@@ -164,7 +132,7 @@ def test_a_trickling_stream_cannot_outlast_the_step_time(ralph: Ralph, tmp_path:
 
 
 def test_the_run_time_ends_a_command_and_the_run(ralph: Ralph, tmp_path: Path) -> None:
-    ws = _project(tmp_path, "- [ ] step\n- [ ] next\n")
+    ws = make_project(tmp_path, "- [ ] step\n- [ ] next\n")
     ralph.server.add(Turn(tool_calls=[cmd("sleep 30; touch marker")]))
     code, summary, err = ralph.run(ws / "plan.md", "--all", "--max-time", "2s")
     assert code == 1, err  # stopped by its budget, with steps left
@@ -180,7 +148,7 @@ def test_the_run_budget_is_checked_between_turns(ralph: Ralph, tmp_path: Path) -
     stops there instead of finishing the step and overshooting."""
     from ralph.messages import Usage
 
-    ws = _project(tmp_path, "- [ ] step\n- [ ] next\n")
+    ws = make_project(tmp_path, "- [ ] step\n- [ ] next\n")
     ralph.server.add(
         Turn(tool_calls=[cmd("echo one")], usage=Usage(1_000_000, 0)),
         Turn(tool_calls=[finish()], usage=Usage(1_000_000, 0)),
@@ -192,38 +160,25 @@ def test_the_run_budget_is_checked_between_turns(ralph: Ralph, tmp_path: Path) -
     assert summary["steps"][0]["outcome"] == "interrupted"
 
 
-def test_commit_never_stages_a_temp_file_a_killed_write_left(
-    ralph: Ralph, tmp_path: Path, monkeypatch: Any
-) -> None:
-    ws = _project(tmp_path, "- [ ] add hello\n")
-    for name, value in (("NAME", "t"), ("EMAIL", "t@example.com")):
-        monkeypatch.setenv(f"GIT_AUTHOR_{name}", value)
-        monkeypatch.setenv(f"GIT_COMMITTER_{name}", value)
-    (ws / ".plan.md.k1ll3d00.tmp").write_text("- [x] torn\n")  # a kill -9 mid-write
-    (ws / "src").mkdir()
-    (ws / "src" / ".app.py.k1ll3d00.tmp").write_text("x = 1\n")
-    ralph.server.add(
-        Turn(tool_calls=[("write_file", {"path": "hello.txt", "content": "hi\n"})]),
-        Turn(tool_calls=[finish("hello")]),
-    )
-    code, summary, err = ralph.run(ws / "plan.md", "--commit")
+def test_a_run_removes_the_temp_file_a_killed_write_back_left(ralph: Ralph, tmp_path: Path) -> None:
+    """A kill -9 mid write-back leaves `.plan.md.XXXXXXXX.tmp`; the next run (holding the
+    lock, so no other write is under way) removes it. `--commit` never stages such files
+    (tests/test_checkpoint.py)."""
+    ws = make_project(tmp_path, "- [ ] step\n")
+    (ws / ".plan.md.k1ll3d00.tmp").write_text("- [x] torn\n")
+    (ws / ".notes.md.k1ll3d00.tmp").write_text("someone else's\n")
+    ralph.server.add(Turn(tool_calls=[finish()]))
+    code, summary, err = ralph.run(ws / "plan.md")
     assert code == 0, err
-    files = subprocess.run(
-        ["git", "show", "--name-only", "--format=", "HEAD"],
-        cwd=ws,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert "hello.txt" in files and not any(f.endswith(".tmp") for f in files), files
-    assert not (ws / ".plan.md.k1ll3d00.tmp").exists()  # the task file's, cleaned
+    assert not (ws / ".plan.md.k1ll3d00.tmp").exists()
+    assert (ws / ".notes.md.k1ll3d00.tmp").exists()
 
 
 def test_a_silent_server_is_retried_after_the_idle_timeout(
     ralph: Ralph, tmp_path: Path, monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("RALPH_IDLE_TIMEOUT", "0.5")
-    ws = _project(tmp_path, "- [ ] step\n")
+    ws = make_project(tmp_path, "- [ ] step\n")
     ralph.server.add(
         Turn(tool_calls=[finish("first")], delay_s=5), Turn(tool_calls=[finish("second")])
     )
