@@ -175,3 +175,15 @@ def test_outside_git_snapshots_use_a_private_repository(tmp_path: Path) -> None:
     (ws / "notes.md").unlink()
     assert snaps.restore(snaps.plan_restore(first)) == []
     assert (ws / "notes.md").read_text() == "keep me\n"
+
+
+def test_linked_worktrees_keep_their_own_snapshots(repo: Path, tmp_path: Path) -> None:
+    """Refs are shared between a repository's worktrees; each still undoes only its own."""
+    other = tmp_path / "other"
+    git(repo, "worktree", "add", "-q", "-b", "lane", str(other))
+    main_snap = Snapshots(repo).take("main step")
+    lane = Snapshots(other)
+    lane_snap = lane.take("lane step")
+    assert Snapshots(repo).ref != lane.ref
+    assert [s.id for s in lane.list()] == [lane_snap.id]
+    assert [s.id for s in Snapshots(repo).list()] == [main_snap.id]
