@@ -804,3 +804,11 @@ def test_nul_bytes_and_unseen_substitutions_fail_closed_without_an_error(
     decision = run(setup, command)
     assert decision.rule != "guard:error", decision.reason
     assert decision.decision != "allow", command
+
+
+@pytest.mark.parametrize("tool", ["read_file", "write_file", "edit_file", "list_files"])
+def test_a_nul_byte_in_a_file_tool_path_asks_without_an_error(setup: Setup, tool: str) -> None:
+    policy, ws, _ = setup
+    decision = check({"tool": tool, "path": "src/a\0b", "content": "x"}, policy, ws, "interactive")
+    assert decision.rule != "guard:error", decision.reason
+    assert decision.decision == "confirm"

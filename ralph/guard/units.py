@@ -57,6 +57,8 @@ def units_for_call(call: dict[str, Any], places: Places) -> tuple[list[Unit], li
                 raise ValueError(f"{tool} call without a path")
         if not isinstance(path, str):
             raise ValueError(f"{tool} call with a path that is not a string")
+        if "\0" in path:  # no file has such a name; fail closed rather than raise
+            return [Unit(tool=tool, text=f"{tool} {path!r}", effect="exec")], ["NUL byte in a path"]
         return [_file_unit(tool, path, places)], []
     effect = "read" if tool in _NO_EFFECT_TOOLS else "exec"
     return [Unit(tool=tool, text=tool, effect=effect)], []
