@@ -33,6 +33,12 @@ def _model_options(f: Any) -> Any:
         click.option("--max-step-time", help="Wall time per step, e.g. 30m [1h]."),
         click.option("--max-wait", help="Longest provider back-off to wait out, e.g. 15m [15m]."),
         click.option(
+            "--thinking",
+            type=click.IntRange(min=0),
+            metavar="TOKENS",
+            help="Extended thinking with this budget (anthropic models, at least 1024; 0: off).",
+        ),
+        click.option(
             "--workspace",
             type=_WORKSPACE_DIR,
             help="Default: git root above TASKFILE, else the ralph.toml folder, else its folder.",
@@ -230,6 +236,7 @@ class _Prepared:
             base_url=cfg.base_url,
             max_wait=cfg.max_wait,
             on_wait=on_wait,
+            thinking=cfg.thinking,
             timeout=cfg.idle_timeout,
         )
 
@@ -267,6 +274,7 @@ def _prepare(
     from ralph.guard.policy import load_policy_cached
     from ralph.notify import check_url
     from ralph.providers import check_credentials
+    from ralph.providers.pricing import require_prices
     from ralph.trust import require_trust
     from ralph.workspace import workspace_for
 
@@ -286,7 +294,8 @@ def _prepare(
         raise UsageError(f"policy file not found: {policy_path}")
     load_policy_cached(policy_path)  # a broken policy is exit 2 before the first model call
     require_trust(workspace, mode, tty_prompt)  # a changed policy or notify-cmd asks first
-    check_credentials(config.model, config.base_url)  # a missing key is exit 2, now
+    check_credentials(config.model, config.base_url, thinking=config.thinking)  # exit 2, now
+    require_prices(config)  # a dollar budget for a model with no price would never stop
     if config.notify_url:
         check_url(config.notify_url)
     if commit:
