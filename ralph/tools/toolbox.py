@@ -14,7 +14,16 @@ from ralph.fsutil import atomic_write_text
 from ralph.globs import glob_regex
 from ralph.messages import ToolCall, ToolResult
 from ralph.sandbox import Confinement, Grant
-from ralph.tools.process import _DRAIN_S, KILL_GRACE_S, _Capture, command_env, kill_group
+from ralph.stop import shielded
+from ralph.tools.process import (
+    _DRAIN_S,
+    KILL_GRACE_S,
+    _Capture,
+    command_env,
+    finished,
+    kill_group,
+    started,
+)
 from ralph.tools.specs import Out, ToolError, check_arguments
 
 SKIP_DIRS = frozenset(
@@ -212,15 +221,31 @@ class Toolbox:
         box = self.confinement.sandbox
         if box is not None:
             argv, env = box.argv(argv, network=grant.network), box.env(env)
-        proc = subprocess.Popen(
-            argv,
-            cwd=self.workspace,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # its own process group, and no /dev/tty to prompt on
-        )
+        proc = None
+        try:
+            with shielded():  # a stop signal waits until the command's group is known
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=self.workspace,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,  # its own process group, and no /dev/tty
+                )
+                started(proc)
+            code, output = self._wait(proc, timeout)
+        except BaseException:  # a stop signal, a deadline, a second Ctrl-C: none may outlive us
+            if proc is not None:
+                kill_group(proc)
+            raise
+        finished(proc)
+        if box is not None and code != 0:
+            output = "\n".join(filter(None, [output, box.hint(network=grant.network)]))
+        return code, output
+
+    def _wait(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, str]:
+        """Wait for the command within `timeout`; (exit code, output with ralph's notes)."""
         capture = _Capture(proc.stdout, self.output_cap, self.on_output)
         note = ""
         try:
@@ -232,8 +257,6 @@ class Toolbox:
             kill_group(proc)
             note = note or "[background processes left holding the output were stopped]"
         capture.done.wait(KILL_GRACE_S)
-        if box is not None and code != 0:
-            note = "\n".join(filter(None, [note, box.hint(network=grant.network)]))
         return code, "\n".join(filter(None, [capture.text(), note]))
 
 
