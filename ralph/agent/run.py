@@ -31,7 +31,7 @@ from ralph.providers.pricing import cost_usd
 from ralph.record.log import RunLog
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
-from ralph.workspace import runs_dir
+from ralph.workspace import cache_dir, runs_dir
 
 EXIT_INTERRUPTED = 130
 
@@ -147,6 +147,7 @@ def run_task(
             report.exit_code = getattr(e, "exit_code", EXIT_INTERRUPTED)
             raise
         finally:
+            taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
             record(
                 "run_end",
                 stopped=report.stopped,
@@ -170,7 +171,8 @@ def _steps(
     started = time.monotonic()
     failures_in_a_row = 0
     while req.steps is None or len(report.steps) < req.steps:
-        tf = taskfile.load(req.task_path)  # read again: a person may have edited it
+        # read again: a person may have edited it (unchanged bytes are not parsed again)
+        tf = taskfile.load(req.task_path, cache=cache_dir(req.workspace))
         step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
         if step is None:
             stopped, report.exit_code = _nothing_left(tf, report.exit_code)

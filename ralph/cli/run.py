@@ -152,13 +152,13 @@ def _run(
     from ralph.errors import UsageError
     from ralph.notify import check_url, notify
     from ralph.providers import check_credentials, get_provider
-    from ralph.workspace import audits_dir, workspace_for
+    from ralph.workspace import audits_dir, cache_dir, workspace_for
 
     as_json = options.pop("as_json")
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
-    tasks.load(taskfile)  # bad input is exit 2 before anything else happens
     workspace = workspace_for(ws_option, taskfile)
+    tasks.load(taskfile, cache=cache_dir(workspace))  # bad input is exit 2 before anything else
     config = load_config(workspace, options)
     if not config.model:
         raise UsageError(

@@ -5,6 +5,7 @@ Secrets are redacted before anything is written; long strings are shortened.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -84,8 +85,14 @@ class RunLog:
 
 def read_run(path: Path) -> list[dict[str, Any]]:
     """Read a run record, skipping a torn last line (a run killed mid-write)."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    with contextlib.suppress(json.JSONDecodeError):  # all whole (the usual case): one parse
+        full = [line for line in lines if line.strip()]
+        whole = json.loads("[" + ",".join(full) + "]")
+        if len(whole) == len(full) and all(isinstance(e, dict) for e in whole):
+            return whole
     events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in lines:
         try:
             events.append(json.loads(line))
         except json.JSONDecodeError:

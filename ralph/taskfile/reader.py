@@ -46,18 +46,49 @@ _LIST_LINE_RE = re.compile(r"([ \t]*)(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|\r|\n|$)")
 _LIST_OPENS = frozenset({"bullet_list_open", "ordered_list_open"})
 
 
-def load(path: str | Path, *, require_steps: bool = True) -> TaskFile:
-    """Read and parse a task file; TaskFileError (one clear line) for anything unusable."""
+def load(path: str | Path, *, require_steps: bool = True, cache: Path | None = None) -> TaskFile:
+    """Read and parse a task file; TaskFileError (one clear line) for anything unusable.
+
+    With `cache` (a folder), an unchanged file is read back from the parse kept there by
+    an earlier process instead of parsed again, and a new parse is kept there.
+    """
     name = str(path)
-    tf = parse(_read_bytes(Path(path), name), name)
+    data = _read_bytes(Path(path), name)
+    sha = hashlib.sha256(data).hexdigest()
+    tf = _CACHE.get((name, sha))
+    if tf is None and cache is not None:
+        from ralph.taskfile import cache as disk
+
+        tf = disk.read(cache, path, name, data, sha)
+        if tf is None:
+            tf = _parse(data, name, sha)
+            disk.write(cache, path, tf)
+        remember(tf)
+    if tf is None:
+        tf = _parse(data, name, sha)
     if require_steps and not tf.steps:
         raise TaskFileError(_no_steps_message(tf))
     return tf
 
 
+def keep(path: str | Path, cache: Path) -> None:
+    """Put the parse of the file at `path` now, if this process has it, into `cache`
+    (after a run's edits, so the next process need not parse it)."""
+    from ralph.taskfile import cache as disk
+
+    with contextlib.suppress(TaskFileError):
+        data = _read_bytes(Path(path), str(path))
+        tf = _CACHE.get((str(path), hashlib.sha256(data).hexdigest()))
+        if tf is not None:
+            disk.write(cache, path, tf)
+
+
 def parse(data: bytes, name: str = "<string>") -> TaskFile:
     """Parse task-file bytes. Raises TaskFileError for binary or non-UTF-8 data."""
-    sha = hashlib.sha256(data).hexdigest()
+    return _parse(data, name, hashlib.sha256(data).hexdigest())
+
+
+def _parse(data: bytes, name: str, sha: str) -> TaskFile:
     hit = _CACHE.get((name, sha))
     if hit is not None:
         return hit
@@ -67,6 +98,11 @@ def parse(data: bytes, name: str = "<string>") -> TaskFile:
         tf = _Builder(text[1:] if bom else text).build(name, data, sha, bom)
     remember(tf)
     return tf
+
+
+def split_lines(text: str) -> tuple[str, ...]:
+    """`text` as markdown-it counts lines, each with its EOL."""
+    return tuple(_LINE_RE.findall(text))
 
 
 @contextlib.contextmanager
@@ -184,7 +220,7 @@ class _Builder:
     """One pass over markdown-it's block tokens, collecting steps, context and warnings."""
 
     def __init__(self, src: str, *, front_matter: bool = True) -> None:
-        self.lines = tuple(_LINE_RE.findall(src))
+        self.lines = split_lines(src)
         self.tokens: list[Token] = _markdown(front_matter).parse(src)
         self.cuts: list[int] = []  # see TaskFile.cuts
         self.heads: list[tuple[int, int, str]] = []  # top-level headings: line, level, text
