@@ -8,12 +8,10 @@ run starts, so a repository that cannot take checkpoints is an exit 2 before any
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
-from ralph.errors import RalphError, UsageError
-from ralph.workspace import STATE_DIR
+from ralph.errors import UsageError
+from ralph.git import RALPH_EXCLUDES, Git, GitFailed, last_line
 
 # `git rev-parse --git-path NAME` -> what is in progress while NAME exists.
 IN_PROGRESS = {
@@ -26,79 +24,50 @@ IN_PROGRESS = {
     "BISECT_LOG": "a bisect",
 }
 DEFAULT_MESSAGE = "ralph: step done"
-GIT_TIMEOUT_S = 300.0  # hooks run on commit; they may be slow, but not forever
-
-
-class CommitFailed(RalphError):
-    """git refused the checkpoint (a failing hook, a conflict in the index, ...)."""
+CommitFailed = GitFailed
+"""git refused the checkpoint (a conflict in the index, a full disk, ...)."""
 
 
 def preflight(workspace: Path) -> None:
     """Raise UsageError unless `workspace` can take checkpoint commits right now."""
-    inside = _git(workspace, "rev-parse", "--is-inside-work-tree", check=False)
-    if inside.returncode != 0 or inside.stdout.strip() != "true":
+    git = Git(workspace)
+    inside = git.run("rev-parse", "--is-inside-work-tree", check=False)
+    if inside.returncode != 0 or inside.stdout.strip() != b"true":
         raise UsageError(
             f"--commit needs a git repository, and {workspace} is not inside one "
             "(run `git init` there, or run without --commit)"
         )
-    _refuse_if_busy(workspace)
-    ident = _git(workspace, "var", "GIT_AUTHOR_IDENT", check=False)
+    _refuse_if_busy(git)
+    ident = git.run("var", "GIT_AUTHOR_IDENT", check=False)
     if ident.returncode != 0:
         raise UsageError(
-            f"--commit: git does not know who commits ({_last_line(ident.stderr)}); "
+            f"--commit: git does not know who commits ({last_line(ident.stderr.decode())}); "
             'set it with `git config user.name "..."` and `git config user.email "..."`'
         )
 
 
 def commit_step(workspace: Path, message: str) -> str | None:
-    """Commit every change under `workspace` except `.ralph/`; return the short sha.
+    """Commit every change under `workspace` except `.ralph/` and temp files; return the
+    short sha. Hooks never run (see `ralph.git`).
 
     Returns None when there is nothing to commit. Raises UsageError when the repository is
     not in a state to commit (see `preflight`), CommitFailed when git refuses the commit.
     """
     preflight(workspace)  # again: a person may have started a rebase since the run began
-    _git(workspace, "add", "--all", "--", ".", f":(exclude){STATE_DIR}")
-    if _git(workspace, "diff", "--cached", "--quiet", check=False).returncode == 0:
+    git = Git(workspace)
+    git.run("add", "--all", "--", ".", *RALPH_EXCLUDES)
+    if git.run("diff", "--cached", "--quiet", "--no-ext-diff", check=False).returncode == 0:
         return None
-    _git(workspace, "commit", "--quiet", "-m", message.strip() or DEFAULT_MESSAGE)
-    return _git(workspace, "rev-parse", "--short", "HEAD").stdout.strip()
+    git.run("commit", "--quiet", "--no-verify", "-m", message.strip() or DEFAULT_MESSAGE)
+    return git.text("rev-parse", "--short", "HEAD").strip()
 
 
-def _refuse_if_busy(workspace: Path) -> None:
+def _refuse_if_busy(git: Git) -> None:
     args = [arg for name in IN_PROGRESS for arg in ("--git-path", name)]
-    paths = _git(workspace, "rev-parse", *args).stdout.splitlines()
+    paths = git.text("rev-parse", *args).splitlines()
     for name, path in zip(IN_PROGRESS, paths, strict=True):
-        if (workspace / path).exists():  # relative paths are relative to the workspace
+        if (git.workspace / path).exists():  # relative paths are relative to the workspace
             raise UsageError(
-                f"--commit: {IN_PROGRESS[name]} is in progress in {workspace}; finish or "
+                f"--commit: {IN_PROGRESS[name]} is in progress in {git.workspace}; finish or "
                 "abort it first (`git status` says how); ralph never commits in the middle"
             )
-
-
-def _git(workspace: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=workspace,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-        )
-    except FileNotFoundError:
-        if not workspace.is_dir():
-            raise UsageError(f"--commit: the workspace {workspace} is not a folder") from None
-        raise UsageError("--commit needs git, and git is not on PATH") from None
-    except subprocess.TimeoutExpired:
-        raise CommitFailed(f"git {args[0]} took over {GIT_TIMEOUT_S:g}s; gave up") from None
-    if check and done.returncode != 0:
-        detail = _last_line(done.stderr) or _last_line(done.stdout) or f"exit {done.returncode}"
-        raise CommitFailed(f"git {args[0]} failed in {workspace}: {detail}")
-    return done
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""

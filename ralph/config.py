@@ -135,6 +135,12 @@ def _project_file(workspace: Path) -> tuple[dict[str, Any], str]:
     return {}, ""
 
 
+def project_settings(workspace: Path) -> tuple[dict[str, Any], str]:
+    """The project config's values by field name (`max_turns`), and the file ("" if none)."""
+    data, file_name = _project_file(workspace)
+    return {k.replace("-", "_"): v for k, v in data.items()}, file_name
+
+
 def setting_name(name: str) -> str:
     """A field name as the config file and flags spell it: max_turns -> max-turns."""
     return name.replace("_", "-")
@@ -187,6 +193,23 @@ def find_policy(workspace: Path, flag: str | Path | None = None) -> Path:
     if configured:
         return (workspace / Path(configured).expanduser()).resolve()
     return shipped_policy("default")
+
+
+def default_plan(workspace: Path, config: Config) -> Path:
+    """The task file `ralph run` takes when none is given: the configured `plan` (from the
+    workspace), else tasks/plan.md when it exists; UsageError saying how to name one."""
+    if config.plan:
+        path = workspace / Path(config.plan).expanduser()
+        if not path.is_file():
+            raise UsageError(f"the configured plan {path} does not exist; fix plan in the config")
+        return path
+    path = workspace / DEFAULT_PLAN
+    if not path.is_file():
+        raise UsageError(
+            f"no task file given and no {DEFAULT_PLAN} in {workspace}: give one "
+            "(ralph run tasks/NAME.md), set plan in the config, or run ralph init"
+        )
+    return path
 
 
 def shipped_policy(name: str) -> Path:

@@ -10,19 +10,28 @@ from pathlib import Path
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None, durable: bool = True
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int | None = None,
+    durable: bool = True,
+    follow_symlinks: bool = True,
 ) -> None:
     """Replace the file at `path` with `data` so readers see the old or the new bytes, never a mix.
 
-    A symlink is followed and its target replaced (the link stays a link). The file keeps its
-    permission bits; a new file gets `mode` (default 0o644 less the umask). `durable=False`
-    skips the fsyncs (for files a crash may lose, such as a pid file or a cache): still
-    atomic for readers, but not guaranteed to survive a power cut.
+    A symlink is followed and its target replaced (the link stays a link), unless
+    `follow_symlinks` is False: then the link itself is replaced by the file. The file keeps
+    its permission bits; a new file gets `mode` (default 0o644 less the umask).
+    `durable=False` skips the fsyncs (for files a crash may lose, such as a pid file or a
+    cache): still atomic for readers, but not guaranteed to survive a power cut.
     """
-    real = Path(os.path.realpath(path))
+    real = Path(os.path.realpath(path) if follow_symlinks else os.path.abspath(path))
     folder = real.parent
     try:
-        keep_mode = stat.S_IMODE(real.stat().st_mode)
+        st = real.stat(follow_symlinks=follow_symlinks)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileNotFoundError
+        keep_mode = stat.S_IMODE(st.st_mode)
     except FileNotFoundError:
         if mode is None:
             umask = os.umask(0)
@@ -47,10 +56,17 @@ def atomic_write_bytes(
 
 
 def atomic_write_text(
-    path: str | os.PathLike[str], text: str, *, mode: int | None = None, durable: bool = True
+    path: str | os.PathLike[str],
+    text: str,
+    *,
+    mode: int | None = None,
+    durable: bool = True,
+    follow_symlinks: bool = True,
 ) -> None:
     """`atomic_write_bytes` for UTF-8 text (no newline translation)."""
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)
+    atomic_write_bytes(
+        path, text.encode("utf-8"), mode=mode, durable=durable, follow_symlinks=follow_symlinks
+    )
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -5,7 +5,7 @@ SDK types never leave `ralph/providers/`; everything else speaks these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 
@@ -87,7 +87,6 @@ class Reply:
     stop_reason: str = ""
     retries: int = 0
     latency_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def message(self) -> Message:

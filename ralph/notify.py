@@ -7,16 +7,14 @@ run, so every problem comes back as a line of text for the caller to log and sho
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 from typing import Any
 from urllib.parse import urlsplit
 
 from ralph import __version__
 from ralph.errors import UsageError
+from ralph.tools.process import kill_group
 
 TIMEOUT_S = 10.0
 _DETAIL_CHARS = 200
@@ -68,19 +66,12 @@ def _run_command(command: str, body: bytes, timeout_s: float) -> list[str]:
     try:
         _, err = proc.communicate(body, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
         return [f"notify command timed out after {timeout_s:g}s and was killed"]
     if proc.returncode != 0:
         detail = _tail(err.decode("utf-8", errors="replace"))
         return [f"notify command exited {proc.returncode}" + (f": {detail}" if detail else "")]
     return []
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired, OSError, ValueError):
-        proc.communicate(timeout=1)
 
 
 def _post(url: str, body: bytes, timeout_s: float) -> list[str]:

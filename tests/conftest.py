@@ -46,6 +46,14 @@ def _test_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _user_config_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """ralph's per-user folder (secret, trust records) in a throwaway place, never ~/.config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
 @pytest.fixture
 def fake_server() -> Iterator[FakeModelServer]:
     """A running FakeModelServer with an empty script; `fake_server.add(...)` turns."""

@@ -69,10 +69,12 @@ def make_workspace(root: Path) -> tuple[Path, Path]:
 
 
 def corpus_rows(path: Path = CORPUS) -> list[tuple[str, str, str, str]]:
-    """(label, category, command, note) for every row of a corpus file (default: the dev corpus)."""
+    """(label, category, command, note) for every row of a corpus file (default: the dev corpus).
+
+    Blank lines and lines starting with `#` (section titles) are skipped."""
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines()[1:]:
-        if not line.strip():
+        if not line.strip() or line.startswith("#"):
             continue
         label, category, command, note = [*line.split("\t"), "", "", ""][:4]
         command = bytes(command, "ascii").decode("unicode_escape")

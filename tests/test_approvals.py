@@ -44,13 +44,13 @@ def test_the_same_call_is_not_queued_twice(store: ApprovalStore) -> None:
 
 def test_approve_then_use_runs_once(store: ApprovalStore) -> None:
     a = store.add_pending(RM, "r", "why")
-    assert store.find_approved(RM) is None
+    assert store.find_approved(RM, "r") is None
     approved = store.approve(a.id)
     assert approved.status == "approved" and approved.decided_at
-    assert store.find_approved(RM) == approved
+    assert store.find_approved(RM, "r") == approved
     used = store.mark_used(a.id)
     assert used.status == "used" and used.used_at
-    assert store.find_approved(RM) is None
+    assert store.find_approved(RM, "r") is None
     with pytest.raises(UsageError, match="is used, not approved"):
         store.mark_used(a.id)
     with pytest.raises(UsageError, match="already used"):
@@ -68,14 +68,14 @@ def test_matching_is_exact_never_a_prefix(store: ApprovalStore) -> None:
         {"tool": "write_file", "command": "git push"},
         {"tool": "run_command", "command": "git push", "extra": 1},
     ]:
-        assert store.find_approved(near) is None, near
-    assert store.find_approved({"command": "git push", "tool": "run_command"}) is not None
+        assert store.find_approved(near, "r") is None, near
+    assert store.find_approved({"command": "git push", "tool": "run_command"}, "r") is not None
 
 
 def test_exact_means_exact_types(store: ApprovalStore) -> None:
     call = {"tool": "write_file", "path": "a", "content": "1"}
     store.approve(store.add_pending(call, "r", "").id)
-    assert store.find_approved({**call, "content": 1}) is None
+    assert store.find_approved({**call, "content": 1}, "r") is None
 
 
 def test_reject_and_change_of_mind(store: ApprovalStore) -> None:
@@ -83,8 +83,8 @@ def test_reject_and_change_of_mind(store: ApprovalStore) -> None:
     rejected = store.reject(a.id)
     assert rejected.status == "rejected" and rejected.decided_at
     assert store.reject(a.id).status == "rejected"  # idempotent
-    assert store.find_approved(RM) is None
-    assert store.find(RM, "rejected") == rejected
+    assert store.find_approved(RM, "r") is None
+    assert store.find(RM, "rejected") == [rejected]
     assert store.approve(a.id).status == "approved"
     assert store.reject(a.id).status == "rejected"  # approved but unused can be withdrawn
 
@@ -94,7 +94,7 @@ def test_always_approvals_stay_approved_when_used(store: ApprovalStore) -> None:
     assert a.status == "approved" and a.always
     assert store.add_always(RM, "r", "why") == a
     store.mark_used(a.id)
-    again = store.find_approved(RM)
+    again = store.find_approved(RM, "r")
     assert again is not None and again.id == a.id and again.used_at
     store.mark_used(a.id)
     assert store.get(a.id).status == "approved"
@@ -127,4 +127,4 @@ def test_broken_files_are_never_approvals(store: ApprovalStore) -> None:
 
 def test_empty_store(store: ApprovalStore) -> None:
     assert store.list() == []
-    assert store.find_approved(RM) is None
+    assert store.find_approved(RM, "r") is None

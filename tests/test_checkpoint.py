@@ -227,13 +227,64 @@ def test_unknown_identity_is_caught_before_the_run(
         preflight(repo)
 
 
-def test_failing_hook_is_a_commit_failure_and_history_is_untouched(repo: Path) -> None:
-    hook = repo / ".git" / "hooks" / "pre-commit"
-    hook.write_text("#!/bin/sh\necho 'lint says no' >&2\nexit 1\n")
-    hook.chmod(0o755)
+def test_planted_hooks_never_run(repo: Path) -> None:
+    """A hook the agent planted (or any hook) does not run for ralph's own commit."""
+    marker = repo.parent / "hook-ran"
+    for name in ("pre-commit", "commit-msg", "post-commit", "reference-transaction"):
+        hook = repo / ".git" / "hooks" / name
+        hook.write_text(f"#!/bin/sh\necho {name} >> {marker}\nexit 1\n")
+        hook.chmod(0o755)
+    (repo / "README.md").write_text("x\n")
+    assert commit_step(repo, "no hooks") is not None
+    assert not marker.exists()
+    assert git(repo, "log", "-1", "--format=%s") == "no hooks"
+
+
+def test_filters_fsmonitor_and_hooks_path_from_config_never_run(repo: Path) -> None:
+    """A filter picked by a tracked .gitattributes, an fsmonitor and a hooksPath: none runs."""
+    marker = repo.parent / "ran"
+    git(repo, "config", "filter.evil.clean", f"sh -c 'echo clean >> {marker}; cat'")
+    git(repo, "config", "filter.evil.smudge", f"sh -c 'echo smudge >> {marker}; cat'")
+    git(repo, "config", "filter.other.process", f"sh -c 'echo process >> {marker}'")
+    git(repo, "config", "core.fsmonitor", f"{repo.parent}/monitor.sh")
+    (repo.parent / "monitor.sh").write_text(f"#!/bin/sh\necho fsmonitor >> {marker}\n")
+    (repo.parent / "monitor.sh").chmod(0o755)
+    hooks = repo.parent / "hooks"
+    hooks.mkdir()
+    (hooks / "pre-commit").write_text(f"#!/bin/sh\necho hookspath >> {marker}\n")
+    (hooks / "pre-commit").chmod(0o755)
+    git(repo, "config", "core.hooksPath", str(hooks))
+    (repo / ".gitattributes").write_text("* filter=evil\n*.py filter=other\n")
+    (repo / "README.md").write_text("raw bytes\n")
+    (repo / "src" / "app.py").write_text("print(1)\n")
+    assert commit_step(repo, "hardened") is not None
+    assert not marker.exists(), marker.read_text()
+    assert git(repo, "show", "HEAD:README.md") == "raw bytes"
+
+
+def test_commit_works_when_ralph_state_is_gitignored(repo: Path) -> None:
+    """`ralph init` puts .ralph/ in .gitignore; `git add` must not fail on it (git 2.39)."""
+    (repo / ".gitignore").write_text(".ralph/\n")
+    (repo / ".ralph" / "runs").mkdir(parents=True)
+    (repo / ".ralph" / "runs" / "r.jsonl").write_text("{}\n")
+    (repo / "README.md").write_text("changed\n")
+    assert commit_step(repo, "ignored state") is not None
+    assert _files_in(repo) == {".gitignore", "README.md"}
+
+
+def test_temp_files_of_atomic_writes_are_never_committed(repo: Path) -> None:
+    (repo / ".plan.md.a1b2c3d4.tmp").write_text("half a write")
+    (repo / "src" / ".app.py.zz9k2l1m.tmp").write_text("half")
+    (repo / "src" / "app.py").write_text("print('new')\n")
+    assert commit_step(repo, "step") is not None
+    assert _files_in(repo) == {"src/app.py"}
+
+
+def test_a_failing_commit_is_a_commit_failure_and_history_is_untouched(repo: Path) -> None:
     head = git(repo, "rev-parse", "HEAD")
     (repo / "README.md").write_text("x\n")
-    with pytest.raises(CommitFailed, match="lint says no") as info:
-        commit_step(repo, "blocked by hook")
+    (repo / ".git" / "index.lock").write_text("")  # another git holds the index
+    with pytest.raises(CommitFailed, match=r"index\.lock") as info:
+        commit_step(repo, "blocked by a lock")
     assert info.value.exit_code == 1
     assert git(repo, "rev-parse", "HEAD") == head

@@ -184,7 +184,10 @@ RM = {"tool": "run_command", "command": "rm -rf build"}
 
 def test_approvals_list_empty(ws: Path) -> None:
     assert ralph("approvals", "--workspace", str(ws))[:2] == (0, "No approvals.\n")
-    assert json.loads(ralph("approvals", "--json", "--workspace", str(ws))[1]) == {"approvals": []}
+    assert json.loads(ralph("approvals", "--json", "--workspace", str(ws))[1]) == {
+        "approvals": [],
+        "ignored": [],
+    }
 
 
 def test_approvals_json_shape(ws: Path) -> None:

@@ -27,7 +27,7 @@ PLAN = """\
   - ralph: blocked after 3 attempts · needs a key
 """
 
-STEP_KEYS = {"line", "checked", "state", "text", "depth", "attempts"}
+STEP_KEYS = {"line", "checked", "state", "text", "depth", "attempts", "note"}
 
 
 @pytest.fixture
@@ -64,6 +64,9 @@ def test_status_json_shape(plan: Path) -> None:
         (11, "blocked", 0, 3),
     ]
     assert data["next"] == data["steps"][2]
+    notes = [s["note"] for s in data["steps"]]  # each step's last note, or null
+    assert notes[1] == "failed (attempt 1/3) · 2026-11-29 04:40 UTC · tests failed"
+    assert notes[2] is None and notes[3].startswith("blocked after 3 attempts")
     assert data["warnings"] == [
         "line 10: `[-]` is not a task box (use `[ ]` or `[x]`); ralph ignores it"
     ]

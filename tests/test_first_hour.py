@@ -4,12 +4,15 @@ examples, and errors that say once, clearly, what to fix."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness import Ralph
+from ralph import taskfile
+from tests.fakeserver import Error, Turn
+from tests.harness import Ralph, finish
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +53,133 @@ def test_config_with_a_bad_file_is_exit_2_naming_the_key(
     assert err.strip() == (
         f"ralph: {tmp_path / 'ralph.toml'}: max-turns: expected a whole number, got 'many'"
     )
+
+
+def _project(root: Path, plan: str = "# Plan\n\n- [ ] one\n- [ ] two\n") -> Path:
+    (root / "ralph.toml").write_text("")
+    (root / "tasks").mkdir()
+    (root / "tasks" / "plan.md").write_text(plan)
+    return root
+
+
+def test_run_without_a_task_file_takes_tasks_plan_md(
+    ralph_anthropic: Ralph, tmp_path: Path, monkeypatch: Any
+) -> None:
+    ws = _project(tmp_path)
+    monkeypatch.chdir(ws)
+    ralph_anthropic.server.add(Turn(tool_calls=[finish("first")]))
+    code, out, err = ralph_anthropic("run", "--model", ralph_anthropic.model, "--json")
+    assert code == 0, err
+    assert json.loads(out)["file"] == str(ws / "tasks" / "plan.md")
+    assert taskfile.load(ws / "tasks" / "plan.md").steps[0].checked
+
+
+def test_run_without_a_task_file_takes_the_configured_plan(
+    ralph_anthropic: Ralph, tmp_path: Path, monkeypatch: Any
+) -> None:
+    ws = _project(tmp_path)
+    (ws / "ralph.toml").write_text('plan = "tasks/other.md"\n')
+    (ws / "tasks" / "other.md").write_text("- [ ] other\n")
+    monkeypatch.chdir(ws / "tasks")  # the workspace is found above
+    ralph_anthropic.server.add(Turn(tool_calls=[finish("other")]))
+    code, out, err = ralph_anthropic("run", "--model", ralph_anthropic.model)
+    assert code == 0, err
+    assert (ws / "tasks" / "other.md").read_text().startswith("- [x] other")
+    assert not taskfile.load(ws / "tasks" / "plan.md").steps[0].checked
+
+
+def test_run_without_a_task_file_or_a_plan_is_exit_2(
+    ralph_anthropic: Ralph, tmp_path: Path, monkeypatch: Any
+) -> None:
+    (tmp_path / "ralph.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = ralph_anthropic("run", "--model", ralph_anthropic.model)
+    assert code == 2
+    assert err.startswith("ralph: no task file given and no tasks/plan.md in ")
+    assert err.count("\n") == 1 and ralph_anthropic.server.requests == []
+    (tmp_path / "ralph.toml").write_text('plan = "tasks/missing.md"\n')
+    code, out, err = ralph_anthropic("run", "--model", ralph_anthropic.model)
+    assert code == 2 and "configured plan" in err and "tasks/missing.md" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--steps", "2", "--all"), "give --steps N or --all, not both"),
+        (("--steps", "-1"), "-1 is not in the range x>=1"),
+        (("--max-turns", "-5"), "--max-turns: expected a whole number of 0 or more"),
+        (("--max-step-cost", "-1"), "--max-step-cost: expected a number of 0 or more"),
+        (("--max-time", "-1h"), "--max-time: expected a duration"),
+    ],
+)
+def test_bad_step_counts_and_negative_budgets_are_usage_errors(
+    ralph_anthropic: Ralph, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    ws = _project(tmp_path)
+    code, _, err = ralph_anthropic.run(ws / "tasks" / "plan.md", *args)
+    assert code == 2 and message in err, err
+    assert ralph_anthropic.server.requests == []
+
+
+def test_steps_n_counts_attempts_and_the_summary_says_how_they_went(
+    ralph_anthropic: Ralph, tmp_path: Path
+) -> None:
+    ws = _project(tmp_path, "- [ ] fails\n  - verify: `false`\n- [ ] works\n")
+    ralph_anthropic.server.add(
+        Turn(tool_calls=[finish("tried")]), Turn(tool_calls=[finish("tried again")])
+    )
+    code, summary, err = ralph_anthropic.run(ws / "tasks" / "plan.md", "--steps", "2")
+    assert code == 1, err
+    assert [s["outcome"] for s in summary["steps"]] == ["failed", "failed"]
+    assert summary["stopped"] == "attempted 2 steps as asked (2 failed)"
+
+
+def test_a_broken_policy_stops_before_the_first_model_call(
+    ralph_anthropic: Ralph, tmp_path: Path
+) -> None:
+    ws = _project(tmp_path)
+    bad = ws / "policy.toml"
+    bad.write_text('[[rule]]\nid = "x"\ndecision = "allow"\nprogram = "ls"\nmatch = ["rm -rf /"]\n')
+    code, _, err = ralph_anthropic.run(ws / "tasks" / "plan.md", "--policy", str(bad))
+    assert code == 2, err
+    assert err.startswith(f"ralph: {bad}:") and err.count("\n") == 1
+    assert ralph_anthropic.server.requests == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_base_url_that_refuses_connections_fails_at_once_naming_it(
+    ralph: Ralph, tmp_path: Path
+) -> None:
+    ws = _project(tmp_path)
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    code, _, err = ralph.run(ws / "tasks" / "plan.md", "--base-url", url)
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("ralph:")]
+    assert len(lines) == 1 and f"cannot connect to {url}" in lines[0]
+    assert "connection refused" in lines[0] and "gave up" not in err
+
+
+@pytest.mark.parametrize(("status", "hint"), [(401, "authentication failed"), (404, "not found")])
+def test_401_and_404_are_configuration_errors(
+    ralph: Ralph, tmp_path: Path, status: int, hint: str
+) -> None:
+    ws = _project(tmp_path)
+    ralph.server.add(Error(status))
+    code, _, err = ralph.run(ws / "tasks" / "plan.md")
+    assert code == 2, err
+    assert len(ralph.server.requests) == 1  # not retried
+    lines = [line for line in err.splitlines() if line.startswith("ralph:")]
+    assert len(lines) == 1 and f"HTTP {status}, {hint}" in lines[0], err
+
+
+def test_an_error_inside_a_run_is_printed_once(ralph_anthropic: Ralph, tmp_path: Path) -> None:
+    ws = _project(tmp_path)
+    ralph_anthropic.server.add(Error(400, message="bad request body"))
+    code, _, err = ralph_anthropic.run(ws / "tasks" / "plan.md")
+    assert code == 1, err
+    assert err.count("bad request body") == 1, err

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import pytest
 
 from ralph.errors import PolicyError, UsageError
 from ralph.guard.approvals import ApprovalStore
-from ralph.guard.gate import Guard
+from ralph.guard.gate import Guard, tty_prompt
 from ralph.messages import ToolCall
 
 
@@ -282,8 +283,8 @@ def test_a_broken_policy_refuses_and_is_fatal(tmp_path: Path, events: list) -> N
     verdict = guard.review(cmd("ls"))
     assert not verdict.allowed
     assert "policy.toml:3: unknown key 'decison'" in verdict.message
-    assert verdict.decision.decision == "deny"
-    assert isinstance(guard.fatal, PolicyError)
+    assert verdict.ruling.decision == "deny"
+    assert isinstance(verdict.stop, PolicyError)
     assert events[0]["outcome"] == "error" and events[0]["rule"] == "guard:error"
 
 
@@ -295,7 +296,7 @@ def test_any_error_inside_the_guard_refuses(tmp_path: Path, events: list) -> Non
     guard = make(tmp_path, "unattended", Boom(), events)
     verdict = guard.review(cmd("ls"))
     assert not verdict.allowed and "RuntimeError: boom" in verdict.message
-    assert guard.fatal is None
+    assert verdict.stop is None
 
 
 def test_a_failing_log_refuses(tmp_path: Path) -> None:
@@ -380,10 +381,10 @@ def test_default_policy_unattended(project: Path, events: list) -> None:
     own = str(shipped_policy("default"))
     refused = guard.review(ToolCall("w", "write_file", {"path": own, "content": ""}, ""))
     assert not refused.allowed and refused.approval_id is None
-    assert refused.decision.decision == "deny"
+    assert refused.ruling.decision == "deny"
     assert len(ApprovalStore(project).list()) == 1
     assert all(len(e["policy_sha256"]) == 64 for e in events)
-    assert guard.fatal is None
+    assert refused.stop is None
 
 
 def test_readonly_policy_in_audit_mode(project: Path, events: list) -> None:
@@ -415,9 +416,32 @@ def test_policy_broken_mid_run_stops_the_run_and_fixed_works_again(
     policy.write_text(good + "\n[[rule]]\nid = 'oops'\ndecison = 'allow'\n")
     verdict = guard.review(cmd("ls"))
     assert not verdict.allowed and "policy.toml:" in verdict.message
-    assert isinstance(guard.fatal, PolicyError)
+    assert isinstance(verdict.stop, PolicyError)
     policy.unlink()
     assert not guard.review(cmd("ls")).allowed  # a missing policy never means "allow"
     policy.write_text(good)
     fresh = real_guard(project, policy, "unattended", events)
     assert fresh.review(cmd("ls")).allowed
+
+
+def test_tty_prompt_times_out_then_the_call_waits_for_approval(
+    tmp_path: Path, events: list
+) -> None:
+    """Nobody answers within --confirm-timeout: the call is treated as unattended."""
+    master, slave = os.openpty()
+    try:
+        name = os.ttyname(slave)
+        assert tty_prompt("Allow? ", timeout=0.05, device=name) is None
+        os.write(master, b"y\n")
+        assert tty_prompt("Allow? ", timeout=5, device=name) == "y\n"
+        guard = make(
+            tmp_path, "interactive", Script(**{RM: CONFIRM}), events,
+            prompt=lambda text: tty_prompt(text, timeout=0.05, device=name),
+        )  # fmt: skip
+        verdict = guard.review(cmd(RM))
+        assert not verdict.allowed and verdict.approval_id is not None
+        assert ApprovalStore(tmp_path).get(verdict.approval_id).status == "pending"
+        assert events[-1]["outcome"] == "pending"
+    finally:
+        os.close(master)
+        os.close(slave)

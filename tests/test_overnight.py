@@ -161,12 +161,24 @@ def _tree(ws: Path, skip: set[str]) -> dict[str, str]:
     return out
 
 
-def test_audit_changes_nothing_but_report_and_notes(ralph: Ralph, tmp_path: Path) -> None:
-    plan = "# Audit\n\n- [ ] look for secrets\n- [ ] check the tests\n"
+def _git_status(ws: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ws), "status", "--porcelain"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_audit_leaves_the_tree_and_its_task_file_alone(ralph: Ralph, tmp_path: Path) -> None:
+    plan = "# Audit: a review\n\n- [ ] look for secrets\n- [ ] check the tests\n"
     ws = make_project(tmp_path, plan)
+    (ws / ".gitignore").write_text(".ralph/\n")
     (ws / "src").mkdir()
     (ws / "src" / "app.py").write_text("KEY = 'x'\n")
-    before = _tree(ws, {".git", ".ralph", "plan.md"})
+    subprocess.run(["git", "-C", str(ws), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "i"],
+        check=True,
+    )
+    before = _tree(ws, {".git", ".ralph"})
     ralph.server.add(
         Turn(tool_calls=[("read_file", {"path": "src/app.py"})]),
         Turn(tool_calls=[("write_file", {"path": "src/app.py", "content": "oops"})]),
@@ -178,15 +190,50 @@ def test_audit_changes_nothing_but_report_and_notes(ralph: Ralph, tmp_path: Path
     code, out, err = ralph("audit", str(ws / "plan.md"), "--model", ralph.model, "--json")
     assert code == 0, err
     summary = json.loads(out)
-    assert _tree(ws, {".git", ".ralph", "plan.md"}) == before
+    assert _tree(ws, {".git", ".ralph"}) == before  # the task file too
+    assert _git_status(ws) == ""
     report = Path(summary["report"])
-    assert report.parent == ws / ".ralph" / "audits"
-    assert "hard-coded KEY" in report.read_text() and "no tests at all" in report.read_text()
-    after = (ws / "plan.md").read_text().splitlines()
-    kept = [line.replace("[x]", "[ ]") for line in after if "ralph:" not in line]
-    assert kept == plan.splitlines()
+    folder = report.parent
+    assert folder.parent == ws / ".ralph" / "audits" and report.name == "report.md"
+    text = report.read_text()
+    assert text.startswith("# Audit: a review\n") and "Audit: Audit" not in text
+    assert "hard-coded KEY" in text and "no tests at all" in text
+    assert f"audit report: {report}" in err
+    copy = taskfile.load(folder / "plan.md")
+    assert [s.state for s in copy.steps] == ["done", "done"]
     grep_result = json.dumps(ralph.server.requests[4].body["messages"][-1])
     assert "KEY = " in grep_result  # read-only commands do run
+
+    # A second audit starts fresh from the tracked file, in a folder of its own.
+    ralph.server.add(Turn(tool_calls=[finish("fine")]), Turn(tool_calls=[finish("fine too")]))
+    code, out, err = ralph("audit", str(ws / "plan.md"), "--model", ralph.model, "--json")
+    assert code == 0, err
+    second = Path(json.loads(out)["report"]).parent
+    assert second != folder
+    assert [s.state for s in taskfile.load(second / "plan.md").steps] == ["done", "done"]
+
+
+def test_audit_resume_goes_on_and_never_names_a_missing_report(
+    ralph: Ralph, tmp_path: Path
+) -> None:
+    ws = make_project(tmp_path, "# Checks\n\n- [ ] one\n- [ ] two\n")
+    ralph.server.add(Turn(tool_calls=[finish("first finding")]))
+    code, out, err = ralph("audit", str(ws / "plan.md"), "--model", ralph.model, "--steps", "1")
+    assert code == 0, err
+    (folder,) = (ws / ".ralph" / "audits").iterdir()
+    ralph.server.add(Turn(tool_calls=[finish("second finding")]))
+    resume = ("audit", "--resume", folder.name, "--model", ralph.model, "--workspace", str(ws))
+    code, out, err = ralph(*resume)
+    assert code == 0, err
+    report = (folder / "report.md").read_text()
+    assert report.startswith("# Audit: Checks\n")
+    assert "first finding" in report and "second finding" in report
+    # Resuming a finished audit: nothing to do, and no report path that does not exist.
+    code, out, err = ralph(*resume, "--json")
+    assert code == 0, err
+    assert "report" not in json.loads(out) or Path(json.loads(out)["report"]).is_file()
+    code, out, err = ralph(*resume[:2], "20200101T000000Z-0000", *resume[3:])
+    assert code == 2 and "no audit '20200101T000000Z-0000'" in err
 
 
 def test_audit_goal_without_task_file(ralph: Ralph, tmp_path: Path) -> None:
@@ -196,8 +243,9 @@ def test_audit_goal_without_task_file(ralph: Ralph, tmp_path: Path) -> None:
         "audit", "--goal", "Is there a README?", "--model", ralph.model, "--workspace", str(ws)
     )
     assert code == 0, err
-    reports = [p for p in (ws / ".ralph" / "audits").iterdir() if not p.name.endswith("goal.md")]
-    assert len(reports) == 1 and "all fine" in reports[0].read_text()
+    (folder,) = (ws / ".ralph" / "audits").iterdir()
+    report = (folder / "report.md").read_text()
+    assert report.startswith("# Audit\n") and "all fine" in report
     assert (ws / "plan.md").read_text() == "- [ ] unused\n"
 
 
@@ -239,12 +287,12 @@ def _worker(request: Request) -> Turn:
 @pytest.mark.slow
 def test_ctrl_c_finishes_the_call_and_records_interrupted(tmp_path: Path) -> None:
     ws = make_project(tmp_path, "- [ ] slow step\n- [ ] next\n")
-    with FakeModelServer([Turn(tool_calls=[cmd("sleep 1.5; echo finished > out.txt")])]) as srv:
+    slow = "touch started; sleep 1.5; echo finished > out.txt"
+    with FakeModelServer([Turn(tool_calls=[cmd(slow)])]) as srv:
         proc = _spawn(ws, srv, "--all")
-        deadline = time.monotonic() + 20
-        while not srv.requests and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.5)  # the command is running now
+        deadline = time.monotonic() + 30
+        while not (ws / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)  # wait until the command runs (a loaded machine can take seconds)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

@@ -90,8 +90,9 @@ def test_good_plan_is_saved(ralph: Ralph, project: Path) -> None:
     assert "app.py" in json.dumps(ralph.server.requests[2].body)
 
 
-def test_fenced_plan_is_unwrapped(ralph_anthropic: Ralph, project: Path) -> None:
-    ralph_anthropic.server.add(Turn(text=f"```markdown\n{GOOD_PLAN}```\n"))
+@pytest.mark.parametrize("preamble", ["", "Here is the plan for the link shortener:\n\n"])
+def test_fenced_plan_is_unwrapped(ralph_anthropic: Ralph, project: Path, preamble: str) -> None:
+    ralph_anthropic.server.add(Turn(text=f"{preamble}```markdown\n{GOOD_PLAN}```\n"))
     code, out, err = plan(ralph_anthropic, "-o", "plans/mine.md")
     assert code == 0, err
     assert (project / "plans" / "mine.md").read_text() == GOOD_PLAN
@@ -227,6 +228,23 @@ def test_accept_keeps_the_text_and_adds_a_final_newline() -> None:
 )
 def test_strip_fence(fenced: str) -> None:
     assert planner.strip_fence(fenced) == GOOD_PLAN.rstrip("\n")
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        f"Here is the plan:\n\n```markdown\n{GOOD_PLAN}```",
+        f"Sure. I looked at the workspace.\nHere it is:\n```md\n{GOOD_PLAN}```\n\nGood luck!",
+        f"Plan below.\n```\n{GOOD_PLAN}```\n",
+    ],
+)
+def test_strip_fence_after_a_line_of_preamble(wrapped: str) -> None:
+    assert planner.strip_fence(wrapped.strip()) == GOOD_PLAN.rstrip("\n")
+
+
+def test_a_preamble_that_is_part_of_the_plan_is_kept() -> None:
+    text = f"# Real title\n\n```markdown\n{GOOD_PLAN}```"
+    assert planner.strip_fence(text) == text
 
 
 def test_strip_fence_leaves_inner_fences_alone() -> None:

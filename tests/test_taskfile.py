@@ -27,6 +27,10 @@ def split_lines(data: bytes) -> list[bytes]:
     return LINE_RE.findall(data)
 
 
+def _step_at(tf: taskfile.TaskFile, line: int) -> taskfile.Step:
+    return next(s for s in tf.steps if s.line == line)
+
+
 def write(tmp_path: Path, text: str | bytes, name: str = "plan.md") -> Path:
     path = tmp_path / name
     path.write_bytes(text.encode() if isinstance(text, str) else text)
@@ -327,7 +331,7 @@ def test_done_checks_box_replaces_failed_note_and_closes_parents(tmp_path: Path)
         "  - [ ] sibling\n"
     )
     path = write(tmp_path, src)
-    last = load(path).step_at(4)
+    last = _step_at(load(path), 4)
     step = record_outcome(path, last, "done", "fixed")
     assert step.checked and step.state == "done" and step.note == "done · fixed"
     assert path.read_text() == (
@@ -338,7 +342,7 @@ def test_done_checks_box_replaces_failed_note_and_closes_parents(tmp_path: Path)
         "      - ralph: done · fixed\n"
         "  - [ ] sibling\n"
     )
-    record_outcome(path, load(path).step_at(6), "done")
+    record_outcome(path, _step_at(load(path), 6), "done")
     assert path.read_text().startswith("- [x] top\n")
 
 

@@ -23,14 +23,22 @@ from ralph.agent.session import Budget, OutOfBudget, Session, Tally, ask, call_t
 from ralph.errors import EXIT_FAILED, RalphError, TaskFileError, UsageError
 from ralph.messages import Message, ToolSpec, Usage
 from ralph.taskfile import TaskFile
+from ralph.tools.specs import READ_ONLY_TOOLS
 
-PLAN_TOOLS = ("read_file", "list_files", "search", "run_command")
+PLAN_TOOLS = READ_ONLY_TOOLS | {"run_command"}
 PLAN_MAX_TURNS = 30
 CUT_OFF = frozenset({"max_tokens", "max_output_tokens", "length"})
 """Stop reasons meaning the reply hit the output limit (Anthropic, Responses, Chat)."""
 
 
 _FENCE = re.compile(r"\A(`{3,}|~{3,})[ \t]*(?:markdown|md)?[ \t]*\n(.*)\n\1[ \t]*\Z", re.S | re.I)
+_WRAPPED = re.compile(
+    r"\A(?P<pre>(?:[^\n]*\n){1,4}?)(?P<f>`{3,}|~{3,})[ \t]*(?:markdown|md)?[ \t]*\n"
+    r"(?P<body>.*)\n(?P=f)[ \t]*(?:\n(?P<post>[^`~]{0,400}))?\Z",
+    re.S | re.I,
+)
+"""A plan in a fence with a few lines of prose before it (and maybe a line after)."""
+_PLAN_LIKE = re.compile(r"^\s*(?:#|[-*+] \[)", re.M)
 _SMALL_WORDS = frozenset({"a", "an", "the"})
 
 
@@ -108,9 +116,15 @@ def accept(reply: str, stop_reason: str = "") -> tuple[str, TaskFile]:
 
 
 def strip_fence(text: str) -> str:
-    """The inside of a code fence wrapped around the whole text (```markdown ... ```)."""
+    """The inside of a code fence wrapped around the whole text (```markdown ... ```), also
+    when a line or two of prose comes before it ("Here is the plan:") or after it."""
     m = _FENCE.match(text)
-    return m.group(2) if m else text
+    if m:
+        return m.group(2)
+    m = _WRAPPED.match(text)
+    if m and not _PLAN_LIKE.search(m.group("pre") + (m.group("post") or "")):
+        return m.group("body")
+    return text
 
 
 def slug(idea: str, max_words: int = 6, max_chars: int = 48) -> str:
@@ -165,6 +179,10 @@ def plan_session(workspace: Path, options: dict[str, Any], emit: Callable[..., N
     policy = shipped_policy("readonly")
     if not policy.is_file():
         raise UsageError(f"ralph's read-only policy is missing: {policy}")
+    from ralph.guard.gate import tty_prompt
+    from ralph.trust import require_trust
+
+    require_trust(workspace, "interactive", tty_prompt)  # e.g. a base-url the agent set
     provider = get_provider(
         config.model,
         base_url=config.base_url,

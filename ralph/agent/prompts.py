@@ -7,9 +7,9 @@ number of finished steps.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
+from ralph.errors import RalphError
 from ralph.messages import ToolSpec
 from ralph.taskfile import Step, TaskFile, one_line
 
@@ -148,17 +148,17 @@ def estimate_tokens(system: str, prompt: str, tools: list[ToolSpec]) -> int:
 
 
 def _git_status(workspace: Path) -> str | None:
+    from ralph.git import Git
+
     try:
-        out = subprocess.run(
-            ["git", "status", "--short"],
-            cwd=workspace,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+        done = Git(workspace).run(
+            "status", "--short", "--ignore-submodules=all", check=False, timeout=10
+        )
+    except RalphError:
         return None
+    if done.returncode != 0:
+        return None
+    out = done.stdout.decode("utf-8", "replace")
     lines = out.splitlines()
     more = len(lines) - GIT_STATUS_LINES
     shown = lines[:GIT_STATUS_LINES] + ([f"… and {more} more"] if more > 0 else [])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ralph import __version__, taskfile
+from ralph.agent.audit import add_findings
 from ralph.agent.prompts import AUDIT_PROMPT, SYSTEM_PROMPT, build_prompt
 from ralph.agent.session import (
     Attempt,
@@ -24,11 +25,11 @@ from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, RalphError, WaitTo
 from ralph.guard import Mode
 from ralph.guard.approvals import ApprovalStore
 from ralph.guard.gate import Guard
-from ralph.humanize import money
 from ralph.lock import run_lock
 from ralph.providers import Provider
 from ralph.providers.pricing import cost_usd
 from ralph.record.log import RunLog
+from ralph.snapshot import take_snapshot
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
 from ralph.workspace import cache_dir, runs_dir
@@ -45,12 +46,14 @@ class RunRequest:
     policy_path: Path
     mode: Mode
     config: Config
-    steps: int | None = 1
+    max_steps: int | None = 1
     """How many steps to attempt; None for all of them."""
     audit_report: Path | None = None
     """In audit mode, the markdown report that collects each step's findings."""
     commit: bool = False
     """Commit the workspace's changes after each done step, with the step's text."""
+    audit_source: str | None = None
+    """In audit mode, the task file the audit's copy was taken from (named in the report)."""
 
 
 @dataclass
@@ -66,6 +69,8 @@ class StepReport:
     cost_usd: float | None
     seconds: float
     approval_ids: list[str]
+    snapshot: str | None = None
+    """The snapshot of the workspace taken before the step (`ralph undo ID`)."""
 
 
 @dataclass
@@ -94,6 +99,10 @@ class RunReport:
         }
 
 
+LIVE_ONLY = frozenset({"output"})
+"""Events shown in the live view but not written to the record (a command's output lines
+as they come; the tool event records the output)."""
+
 _EXIT_FOR = {
     "done": EXIT_OK,
     "failed": EXIT_FAILED,
@@ -120,7 +129,8 @@ def run_task(
     with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
 
         def record(event: str, **fields: Any) -> None:
-            log.emit(event, **fields)
+            if event not in LIVE_ONLY:
+                log.emit(event, **fields)
             emit(event, **fields)
 
         provider = make_provider(
@@ -140,11 +150,13 @@ def run_task(
             mode=req.mode,
             workspace=str(req.workspace),
         )
+        raised = False
         try:
             report.stopped = _steps(req, provider, report, record, interrupted, prompt)
         except (RalphError, KeyboardInterrupt) as e:
             report.stopped = f"error: {e}" if isinstance(e, RalphError) else "aborted"
             report.exit_code = getattr(e, "exit_code", EXIT_INTERRUPTED)
+            raised = True  # the CLI says what went wrong, once
             raise
         finally:
             taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
@@ -154,6 +166,7 @@ def run_task(
                 exit_code=report.exit_code,
                 steps=len(report.steps),
                 cost_usd=report.cost_usd,
+                raised=raised,
             )
         return report
 
@@ -170,7 +183,7 @@ def _steps(
     cfg = req.config
     started = time.monotonic()
     failures_in_a_row = 0
-    while req.steps is None or len(report.steps) < req.steps:
+    while req.max_steps is None or len(report.steps) < req.max_steps:
         # read again: a person may have edited it (unchanged bytes are not parsed again)
         tf = taskfile.load(req.task_path, cache=cache_dir(req.workspace))
         step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
@@ -188,7 +201,7 @@ def _steps(
         session = Session(
             provider=provider,
             guard=guard,
-            toolbox=Toolbox(req.workspace, default_timeout_s=cfg.command_timeout),
+            toolbox=_toolbox(req, record),
             tools=TOOL_SPECS,
             system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
             budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
@@ -197,13 +210,16 @@ def _steps(
             interrupted=interrupted,
             plan=req.task_path,
         )
+        snap = _snapshot(req, step, record)
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
         attempt = _attempt(session, tf, step, req)
-        if guard.fatal is not None:
-            raise guard.fatal
-        report.steps.append(_write_back(req, step, attempt))
+        report.steps.append(_write_back(req, step, attempt, snap))
         if req.audit_report is not None:
-            _add_findings(req.audit_report, tf, step, attempt)
+            findings = attempt.full_summary or attempt.summary
+            add_findings(
+                req.audit_report, tf.title, req.audit_source or tf.name, step.text,
+                attempt.outcome, attempt.turns, attempt.cost, findings,
+            )  # fmt: skip
         if req.commit and attempt.outcome == "done":
             record("commit", sha=commit_step(req.workspace, step.text))
         record("step_end", **vars(report.steps[-1]))
@@ -221,7 +237,27 @@ def _steps(
             return f"run budget spent (${report.cost_usd or 0:.2f} of ${cfg.max_cost:.2f})"
         if cfg.max_time is not None and time.monotonic() - started >= cfg.max_time:
             return f"run time spent ({cfg.max_time:.0f}s)"
-    return f"did {len(report.steps)} step{'s' if len(report.steps) != 1 else ''} as asked"
+    return _attempted(report.steps)
+
+
+def _toolbox(req: RunRequest, record: Callable[..., None]) -> Toolbox:
+    toolbox = Toolbox(req.workspace, default_timeout_s=req.config.command_timeout)
+    toolbox.on_output = lambda line: record("output", line=line)
+    return toolbox
+
+
+def _snapshot(req: RunRequest, step: Step, record: Callable[..., None]) -> str | None:
+    """Record the workspace before the step (not in audit mode, which changes nothing)."""
+    if req.mode == "audit":
+        return None
+    started = time.monotonic()
+    snap, why = take_snapshot(req.workspace, f"before step: {step.text}")
+    seconds = round(time.monotonic() - started, 3)
+    if snap is None:
+        record("snapshot", id=None, error=why, seconds=seconds)
+        return None
+    record("snapshot", id=snap.short, commit=snap.id, seconds=seconds)
+    return snap.short
 
 
 def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
@@ -233,7 +269,9 @@ def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Att
         return Attempt("deferred", f"deferred: {e}; the step stays open for the next run")
 
 
-def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
+def _write_back(
+    req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None = None
+) -> StepReport:
     """Check the box or record the failed attempt, with the receipt, in the task file."""
     report = StepReport(
         step.line,
@@ -245,6 +283,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         attempt.cost,
         round(attempt.seconds, 1),
         attempt.approval_ids,
+        snapshot,
     )
     if attempt.outcome == "deferred":
         return report  # not an attempt: nothing to write
@@ -259,6 +298,7 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
         tokens=attempt.usage.total,
         cost_usd=attempt.cost,
         seconds=attempt.seconds,
+        snapshot=snapshot,
     )
     outcome = "failed" if attempt.outcome == "blocked" else attempt.outcome
     approval = attempt.approval_ids[-1] if attempt.approval_ids else None
@@ -273,17 +313,14 @@ def _write_back(req: RunRequest, step: Step, attempt: Attempt) -> StepReport:
     return report
 
 
-def _add_findings(report: Path, tf: TaskFile, step: Step, attempt: Attempt) -> None:
-    """Append one step's findings to the audit report (created with a title on first use)."""
-    report.parent.mkdir(parents=True, exist_ok=True)
-    head = "" if report.exists() else f"# Audit: {tf.title}\n\nTask file: {tf.name}\n"
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    cost = money(attempt.cost)
-    with report.open("a", encoding="utf-8") as f:
-        f.write(
-            f"{head}\n## {step.text}\n\n_{attempt.outcome} · {when} · {attempt.turns} turns"
-            f" · {cost}_\n\n{attempt.full_summary or attempt.summary}\n"
-        )
+def _attempted(steps: list[StepReport]) -> str:
+    """What a run that took the steps it was asked for says: attempted N, and how they went
+    (`--steps N` counts attempts, whatever their outcome)."""
+    outcomes = [s.outcome for s in steps]
+    kinds = dict.fromkeys(outcomes)
+    counts = ", ".join(f"{outcomes.count(o)} {o.replace('_', ' ')}" for o in kinds)
+    plural = "s" if len(steps) != 1 else ""
+    return f"attempted {len(steps)} step{plural} as asked ({counts or 'none'})"
 
 
 def _decided(workspace: Path, approval_id: str) -> bool:

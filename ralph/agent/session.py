@@ -82,6 +82,8 @@ class Tally:
         self.usage = Usage()
         self.started = time.monotonic()
         self.approval_ids: list[str] = []
+        self.sent = 0
+        """How many messages earlier requests carried (each request records only the new)."""
 
     @property
     def cost(self) -> float | None:
@@ -146,6 +148,7 @@ def run_step(session: Session, prompt: str, verify: str | None = None) -> Attemp
 def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
     """One model turn within the budget; the reply is appended to `messages` and recorded."""
     tally.check()
+    _record_request(session, tally, messages)
     reply = session.provider.complete(session.system, messages, session.tools)
     tally.add(reply)
     session.emit(
@@ -155,9 +158,32 @@ def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
         cost=tally.cost,
         retries=reply.retries,
         latency_s=round(reply.latency_s, 3),
+        text=reply.text,
+        tool_calls=[{"name": c.name, "arguments": c.raw_arguments} for c in reply.tool_calls],
+        stop_reason=reply.stop_reason,
     )
     messages.append(reply.message)
     return reply
+
+
+def _record_request(session: Session, tally: Tally, messages: list[Message]) -> None:
+    """Record the request about to be sent: the system prompt and tools with the first one,
+    then the messages each request adds (the model's own turns are in its `model` events)."""
+    fields: dict[str, Any] = {"turn": tally.turns + 1, "history": len(messages)}
+    if tally.sent == 0:
+        fields |= {"system": session.system, "tools": [t.name for t in session.tools]}
+    fields["messages"] = [_message_json(m) for m in messages[tally.sent :] if m.role == "user"]
+    tally.sent = len(messages)
+    session.emit("request", **fields)
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role}
+    if message.text:
+        out["text"] = message.text
+    if message.tool_results:
+        out["tool_results"] = [asdict(r) for r in message.tool_results]
+    return out
 
 
 def _call_tools(
@@ -187,9 +213,10 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
         problem = (
             f"Refused: no tool {call.name!r} in this session; the tools are: {', '.join(offered)}"
         )
+    args: dict[str, Any] | None = None
     if problem is None:
         try:
-            check_arguments(call)
+            args = check_arguments(call)
         except ToolError as e:
             problem = str(e)
     if problem is None and _edits_plan(session, call):
@@ -200,21 +227,21 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
     if problem is not None:
         session.emit("tool", name=call.name, arguments=call.raw_arguments, error=problem)
         return ToolResult(call.id, problem, is_error=True)
-    verdict = session.guard.review(call)
-    if session.guard.fatal is not None:
-        raise session.guard.fatal
+    verdict = session.guard.review(call, args)
+    if verdict.stop is not None:
+        raise verdict.stop
     if verdict.approval_id:
         tally.approval_ids.append(verdict.approval_id)
     if verdict.allowed:
-        result = session.toolbox.run(call)
+        result = session.toolbox.run(call, args)
     else:
         result = ToolResult(call.id, verdict.message, is_error=True)
     session.emit(
         "tool",
         name=call.name,
         arguments=call.arguments,
-        decision=verdict.decision.decision,
-        rule=verdict.decision.rule,
+        decision=verdict.ruling.decision,
+        rule=verdict.ruling.rule,
         allowed=verdict.allowed,
         is_error=result.is_error,
         result=result.content[:300],
@@ -257,6 +284,8 @@ def run_verify(session: Session, command: str) -> tuple[bool, str]:
     """Run the step's verify command through the guard; True only on exit status 0."""
     call = ToolCall("verify", "run_command", {"command": command}, command)
     verdict = session.guard.review(call)
+    if verdict.stop is not None:
+        raise verdict.stop
     if not verdict.allowed:
         return False, f"`{command}` was refused: {verdict.message}"
     code, output = session.toolbox.run_command(command)

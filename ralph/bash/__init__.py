@@ -6,6 +6,8 @@ functions, here-docs, and the shells and wrappers it unwraps), or says why it ca
 tell, in which case the guard asks a person.
 """
 
-from ralph.bash.walker import Analysis, Command, Redirect, analyze, split_flags
+from ralph.bash.model import Analysis, Command, Redirect
+from ralph.bash.options import split_flags
+from ralph.bash.walker import analyze
 
 __all__ = ["Analysis", "Command", "Redirect", "analyze", "split_flags"]

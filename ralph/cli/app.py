@@ -50,8 +50,8 @@ def main() -> None:
     """Console entry point: a RalphError becomes one line on stderr and an exit code."""
     try:
         rv = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
+        click.echo("ralph: aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:
         e.show()

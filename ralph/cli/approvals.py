@@ -25,24 +25,33 @@ def approval_json(a: Approval) -> dict[str, Any]:
         "decided_at": a.decided_at,
         "used_at": a.used_at,
         "always": a.always,
+        "paths": list(a.paths),
     }
 
 
 def list_approvals(workspace: Path, *, as_json: bool = False) -> int:
-    """`ralph approvals`: every approval, oldest first."""
-    approvals = ApprovalStore(workspace).list()
+    """`ralph approvals`: every approval, oldest first, then the files that are not valid
+    approvals (forged, edited, hard-linked, unsigned): those are ignored."""
+    store = ApprovalStore(workspace)
+    approvals, ignored = store.list(), store.problems()
     if as_json:
-        click.echo(json.dumps({"approvals": [approval_json(a) for a in approvals]}, indent=2))
+        shown = {"approvals": [approval_json(a) for a in approvals]}
+        shown["ignored"] = [{"file": p.file, "reason": p.reason} for p in ignored]
+        click.echo(json.dumps(shown, indent=2))
         return EXIT_OK
-    if not approvals:
+    if not approvals and not ignored:
         click.echo("No approvals.")
         return EXIT_OK
     for a in approvals:
         status = f"{a.status} (always)" if a.always else a.status
         click.echo(f"{a.id}  {status:<18}{a.created}  {describe_call(a.call)}")
         click.echo(f"          rule {a.rule or '(none)'}: {printable(a.reason)}")
+        for target in a.paths:
+            click.echo(f"          target: {printable(target)}")
         if a.step:
             click.echo(f"          step: {printable(a.step)}")
+    for p in ignored:
+        click.echo(f"ignored   {printable(p.file)}: {p.reason}; it never runs anything")
     pending = sum(a.status == "pending" for a in approvals)
     if pending:
         click.echo(

@@ -10,8 +10,7 @@ from typing import IO, Any
 import click
 
 from ralph.errors import EXIT_OK, EXIT_USAGE
-
-PATH_TOOLS = frozenset({"read_file", "write_file", "edit_file", "list_files", "search", "delete"})
+from ralph.tools.specs import PATH_TOOLS
 
 
 def check_command(

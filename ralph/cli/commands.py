@@ -181,6 +181,31 @@ def config(ctx: click.Context, as_json: bool, workspace: Path | None) -> int | N
     return show_config(_workspace(workspace), as_json=as_json)
 
 
+@config.command("trust")
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def config_trust(ctx: click.Context, workspace: Path | None) -> int:
+    """Trust the settings that decide what the guard does, as they are now.
+
+    \b
+    These are the policy, mode, sandbox and network settings, notify-cmd, notify-url and
+    base-url in the project config, and the content of the policy file it names. When
+    they change, unattended runs refuse to start (exit 2) and interactive runs ask, until
+    a person has looked at them and runs this.
+    """
+    from ralph.trust import changes, trust
+
+    ws = _workspace(workspace or ctx.obj)
+    changed = changes(ws)
+    items = trust(ws)
+    for line in changed:
+        click.echo(f"  {line}")
+    if not items:
+        click.echo(f"ralph: {ws} sets none of the guard's settings (the shipped defaults)")
+    click.echo(f"ralph: trusted the guard's settings in {ws} ({len(items)} item(s))")
+    return 0
+
+
 @cli.command()
 @click.argument("folder", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
 def init(folder: Path | None) -> int:
@@ -193,4 +218,4 @@ def init(folder: Path | None) -> int:
     """
     from ralph.cli import init as scaffold
 
-    return scaffold.main(folder)
+    return scaffold.run_init(folder)

@@ -97,6 +97,11 @@ def init_project(folder: Path) -> list[Action]:
     actions.append(_create(folder, "policies/policy.toml", policy))
     actions.append(_ignore_state(folder))
     actions.append(_config(folder))
+    made = {a.path for a in actions if a.verb != "skipped"}
+    if "policies/policy.toml" in made and made & {"ralph.toml", "pyproject.toml"}:
+        from ralph.trust import trust
+
+        trust(folder)  # a person ran init: what it wrote is trusted (ralph config trust)
     return actions
 
 
@@ -126,7 +131,7 @@ def report(actions: list[Action], folder: Path, cwd: Path) -> str:
     return "\n".join(lines)
 
 
-def main(folder: Path | None) -> int:
+def run_init(folder: Path | None) -> int:
     """`ralph init [DIR]`: set the folder up and print what happened. Exit 0."""
     cwd = Path.cwd()
     target = folder if folder is not None else cwd

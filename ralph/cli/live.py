@@ -1,18 +1,40 @@
-"""The live view of a run on stderr: the step, each tool call with its decision, and tokens
-and cost so far. stdout stays free for `--json`. rich honours NO_COLOR by itself.
+"""The live view of a run on stderr: the step, the model's words, each tool call with its
+decision, and tokens and cost so far. stdout stays free for `--json`. rich honours
+NO_COLOR by itself.
+
+On a terminal a spinner with the elapsed time shows while the model thinks or a command
+runs (with the command's latest output line). Elsewhere (cron, a log file) every line
+starts with the time and the run id, so interleaved runs can be told apart.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
-from ralph.cli.render import DECISION_STYLE
+from ralph.cli.render import DECISION_STYLE, model_words
 from ralph.humanize import money
 
 _OUTCOME_STYLE = {"done": "bold green", "awaiting_approval": "bold yellow"}
+
+
+class _Elapsed:
+    """The spinner's text: what is going on, for how long, and the latest output line."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.last_line = ""
+
+    def __rich__(self) -> Text:
+        text = Text(f"{self.label} {time.monotonic() - self.started:.0f}s", style="dim")
+        if self.last_line:
+            text.append(f" · {self.last_line[:100]}", style="dim")
+        return text
 
 
 class LiveView:
@@ -22,6 +44,9 @@ class LiveView:
         self.console = console or Console(stderr=True, highlight=False)
         self.tokens = 0
         self.cost: float | None = 0.0
+        self.run_id = ""
+        self._live: Any = None
+        self._activity: _Elapsed | None = None
 
     def __call__(self, event: str, **f: Any) -> None:
         show = getattr(self, f"_{event}", None)
@@ -29,12 +54,55 @@ class LiveView:
             show(f)
 
     def _print(self, text: str) -> None:
+        self._stop()
+        if self.run_id and not self.console.is_terminal:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            text = f"{stamp} {escape(self.run_id)} {text}"
         self.console.print(text, soft_wrap=True)
+
+    # -- the spinner -----------------------------------------------------------------------
+
+    def _start(self, label: str) -> None:
+        """Show a spinner (terminal only) until the next line is printed."""
+        self._stop()
+        if not self.console.is_terminal:
+            return
+        from rich.live import Live
+        from rich.spinner import Spinner
+
+        self._activity = _Elapsed(label)
+        self._live = Live(
+            Spinner("dots", text=self._activity, style="dim"),
+            console=self.console,
+            transient=True,
+            refresh_per_second=8,
+        )
+        self._live.start()
+
+    def _stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self._activity = None
+
+    def _output(self, f: dict[str, Any]) -> None:
+        """A command's latest output line (from its reader thread; only the spinner shows it)."""
+        activity = self._activity
+        if activity is not None:
+            activity.last_line = " ".join(str(f.get("line", "")).split())
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _run_start(self, f: dict[str, Any]) -> None:
+        self.run_id = str(f.get("run_id") or "")
 
     def _step_start(self, f: dict[str, Any]) -> None:
         self.tokens, self.cost = 0, 0.0
         again = f" (attempt {f['attempts'] + 1})" if f.get("attempts") else ""
         self._print(f"[bold]▶ line {f['line']}: {escape(f['text'])}[/]{again}")
+
+    def _request(self, f: dict[str, Any]) -> None:
+        self._start(f"thinking (turn {f.get('turn')})")
 
     def _model(self, f: dict[str, Any]) -> None:
         self.tokens += sum(f["usage"].values())
@@ -42,6 +110,13 @@ class LiveView:
         cost = money(self.cost, 3)
         retries = f" · {f['retries']} retries" if f.get("retries") else ""
         self._print(f"[dim]  turn {f['turn']} · {self.tokens:,} tok · {cost}{retries}[/]")
+        words = model_words(f.get("text"))
+        if words:
+            self._print(words)
+
+    def _decision(self, f: dict[str, Any]) -> None:
+        if f.get("allowed") and f.get("tool") == "run_command":
+            self._start("running")
 
     def _tool(self, f: dict[str, Any]) -> None:
         if "error" in f:
@@ -68,6 +143,7 @@ class LiveView:
 
     def _wait(self, f: dict[str, Any]) -> None:
         self._print(f"  [yellow]waiting {f['seconds']:.0f}s[/]: {escape(f['reason'])}")
+        self._start("waiting")
 
     def _step_end(self, f: dict[str, Any]) -> None:
         style = _OUTCOME_STYLE.get(f["outcome"], "bold red")
@@ -78,4 +154,6 @@ class LiveView:
         )
 
     def _run_end(self, f: dict[str, Any]) -> None:
-        self._print(f"[bold]ralph:[/] {escape(f['stopped'])}")
+        self._stop()
+        if not f.get("raised"):  # an error or Ctrl-C is printed once, by the CLI
+            self._print(f"[bold]ralph:[/] {escape(f['stopped'])}")

@@ -13,6 +13,23 @@ STATE_STYLES = {
     "awaiting_approval": "magenta",
 }
 
+
+def model_words(text: object, limit: int = 600) -> str | None:
+    """The model's own text between tool calls as one dimmed markup line, shortened to
+    `limit` characters (None when it wrote nothing), credentials redacted. The live view and
+    `ralph log` show it."""
+    from rich.markup import escape
+
+    from ralph.record.log import redact
+
+    words = redact(" ".join(str(text or "").split()))
+    if not words:
+        return None
+    if len(words) > limit:
+        words = words[:limit] + "…"
+    return f"[dim]  │ {escape(words)}[/]"
+
+
 _SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "magenta": "35"}
 _CONTROLS = {c: " " for c in [*range(32), *range(127, 160)]}  # shown as spaces
 

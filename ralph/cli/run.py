@@ -43,7 +43,7 @@ def _model_options(f: Any) -> Any:
 
 
 @cli.command()
-@click.argument("taskfile", type=click.Path(path_type=Path))
+@click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @_model_options
 @click.option(
     "--policy",
@@ -56,7 +56,11 @@ def _model_options(f: Any) -> Any:
     help="Never ask: calls that need a person are refused and queued for approval "
     "(automatic when stdin is not a terminal).",
 )
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to take [1].")
+@click.option(
+    "--confirm-timeout",
+    help="How long a question on the terminal waits; then the call waits for approval [10m].",
+)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to attempt [1].")
 @click.option("--all", "all_steps", is_flag=True, help="Take steps until the plan is done.")
 @click.option("--max-cost", type=float, help="USD for the whole run.")
 @click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
@@ -64,14 +68,29 @@ def _model_options(f: Any) -> Any:
 @click.option("--max-attempts", type=int, help="Failed attempts before a step is blocked [3].")
 @click.option("--commit", is_flag=True, help="Commit the workspace after each done step.")
 def run(
-    taskfile: Path,
+    taskfile: Path | None,
     policy: Path | None,
     unattended: bool,
     steps: int | None,
     all_steps: bool,
     **options: Any,
 ) -> int:
-    """Take the next step of TASKFILE in a fresh model session and record the outcome."""
+    """Take the next step of TASKFILE in a fresh model session and record the outcome.
+
+    \b
+    TASKFILE defaults to the project's plan: `plan` in the config, else tasks/plan.md.
+    --steps N attempts N steps (done or not); the summary says how each went.
+
+    \b
+    Examples:
+      ralph run                                  # the next step of tasks/plan.md
+      ralph run tasks/plan.md --steps 3 --max-step-cost 0.50
+      ralph run --all --unattended --max-cost 5  # overnight: questions become approvals
+    """
+    from ralph.errors import UsageError
+
+    if all_steps and steps is not None:
+        raise UsageError("give --steps N or --all, not both")
     mode = "unattended" if unattended or not sys.stdin.isatty() else "interactive"
     steps = None if all_steps else (steps or 1)
     return _run(taskfile, mode, policy, steps, options)
@@ -80,33 +99,49 @@ def run(
 @cli.command()
 @click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--goal", help="Audit this instead of a task file's steps.")
+@click.option("--resume", "resume_id", metavar="ID", help="Go on with an earlier audit.")
 @_model_options
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to take [all].")
 @click.option("--max-cost", type=float, help="USD for the whole run.")
 @click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
-def audit(taskfile: Path | None, goal: str | None, steps: int | None, **options: Any) -> int:
+def audit(
+    taskfile: Path | None,
+    goal: str | None,
+    resume_id: str | None,
+    steps: int | None,
+    **options: Any,
+) -> int:
     """Read-only audit of TASKFILE's steps (or of --goal) under policies/readonly.toml.
 
-    Nothing that writes runs, whatever else is configured. Findings go to a markdown report
-    under .ralph/audits/ and into the step notes.
+    \b
+    Nothing that writes runs, whatever else is configured, and TASKFILE itself is left
+    alone: each audit works on its own copy in .ralph/audits/ID/ (plan.md, with ralph's
+    notes) and writes its findings to .ralph/audits/ID/report.md.
+
+    \b
+    Examples:
+      ralph audit tasks/audit.md
+      ralph audit --goal "Is user input escaped before it reaches SQL?"
+      ralph audit --resume 20261201T040000Z-1a2b   # go on where that audit stopped
     """
-    import time
-
+    from ralph.agent import audit as audits
     from ralph.errors import UsageError
-    from ralph.fsutil import atomic_write_text
-    from ralph.workspace import audits_dir, workspace_for
+    from ralph.workspace import workspace_for
 
-    if (taskfile is None) == (goal is None):
-        raise UsageError("give a task file or --goal TEXT (one of them)")
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    if goal is not None:
-        ws = workspace_for(options["workspace"])
-        options["workspace"] = ws
-        taskfile = audits_dir(ws) / f"{stamp}-goal.md"
-        taskfile.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(taskfile, f"# Audit\n\n- [ ] {' '.join(goal.split())}\n")
-    assert taskfile is not None
-    return _run(taskfile, "audit", None, steps, options, report_name=f"{stamp}.md")
+    if sum(x is not None for x in (taskfile, goal, resume_id)) != 1:
+        raise UsageError("give a task file, --goal TEXT or --resume ID (one of them)")
+    if taskfile is not None:
+        from ralph import taskfile as tasks
+
+        tasks.load(taskfile)  # bad input is exit 2 before a copy is made
+    workspace = workspace_for(options["workspace"], taskfile)
+    options["workspace"] = workspace
+    if resume_id is not None:
+        files = audits.resume(workspace, resume_id)
+    else:
+        files = audits.start(workspace, taskfile, goal)
+    source = str(taskfile) if taskfile is not None else None
+    return _run(files.plan, "audit", None, steps, options, audit=(files.report, source))
 
 
 @cli.command()
@@ -132,13 +167,13 @@ def plan(idea: str, output: Path | None, force: bool, **options: Any) -> int:
 
 
 def _run(
-    taskfile: Path,
+    taskfile: Path | None,
     mode: str,
     policy: Path | None,
     steps: int | None,
     options: dict[str, Any],
     *,
-    report_name: str | None = None,
+    audit: tuple[Path, str | None] | None = None,
 ) -> int:
     """Shared by `run` and `audit`: validate everything, then hand over to the loop."""
     import json
@@ -148,18 +183,22 @@ def _run(
     from ralph.agent.run import RunRequest, run_task
     from ralph.checkpoint import preflight
     from ralph.cli.live import LiveView
-    from ralph.config import find_policy, load_config, shipped_policy
+    from ralph.config import default_plan, find_policy, load_config, shipped_policy
     from ralph.errors import UsageError
+    from ralph.guard.gate import tty_prompt
+    from ralph.guard.policy import load_policy_cached
     from ralph.notify import check_url, notify
     from ralph.providers import check_credentials, get_provider
-    from ralph.workspace import audits_dir, cache_dir, workspace_for
+    from ralph.trust import require_trust
+    from ralph.workspace import cache_dir, workspace_for
 
     as_json = options.pop("as_json")
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
-    workspace = workspace_for(ws_option, taskfile)
-    tasks.load(taskfile, cache=cache_dir(workspace))  # bad input is exit 2 before anything else
+    workspace = workspace_for(ws_option, taskfile)  # no TASKFILE: from the current folder
     config = load_config(workspace, options)
+    taskfile = taskfile or default_plan(workspace, config)
+    tasks.load(taskfile, cache=cache_dir(workspace))  # bad input is exit 2 before anything else
     if not config.model:
         raise UsageError(
             "no model: pass --model PROVIDER:MODEL, set RALPH_MODEL, "
@@ -168,6 +207,8 @@ def _run(
     policy_path = shipped_policy("readonly") if mode == "audit" else find_policy(workspace, policy)
     if not policy_path.is_file():
         raise UsageError(f"policy file not found: {policy_path}")
+    load_policy_cached(policy_path)  # a broken policy is exit 2 before the first model call
+    require_trust(workspace, mode, tty_prompt)  # a changed policy or notify-cmd asks first
     check_credentials(config.model, config.base_url)  # a missing key is exit 2, now
     if config.notify_url:
         check_url(config.notify_url)
@@ -187,26 +228,31 @@ def _run(
             raise KeyboardInterrupt
         click.echo("\nralph: finishing the current call; Ctrl-C again to abort", err=True)
 
-    report_path = audits_dir(workspace) / report_name if report_name else None
+    report_path, source = audit if audit is not None else (None, None)
     request = RunRequest(
         taskfile,
         workspace,
         policy_path,
-        mode,
+        mode,  # type: ignore[arg-type]
         config,
         steps,
         report_path,
-        commit,  # type: ignore[arg-type]
+        commit,
+        source,
     )
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         report = run_task(
-            request, make_provider, emit=LiveView(), interrupted=lambda: bool(presses)
+            request,
+            make_provider,
+            emit=LiveView(),
+            interrupted=lambda: bool(presses),
+            prompt=lambda text: tty_prompt(text, timeout=config.confirm_timeout),
         )
     finally:
         signal.signal(signal.SIGINT, previous)
     summary = report.to_json()
-    if report_path is not None:
+    if report_path is not None and report_path.is_file():
         summary["report"] = str(report_path)
         click.echo(f"ralph: audit report: {report_path}", err=True)
     for problem in notify(summary, command=config.notify_cmd, url=config.notify_url):

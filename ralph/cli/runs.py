@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from ralph.cli.render import DECISION_STYLE, color, from_markup
+from ralph.cli.render import DECISION_STYLE, color, from_markup, model_words
 from ralph.errors import EXIT_OK
 from ralph.humanize import money
-from ralph.record.log import read_run
+from ralph.record.log import not_by_ralph, read_run
 from ralph.record.runs import UNFINISHED, RunInfo, _epoch, find_run, list_runs, summarize
 from ralph.workspace import runs_dir
 
@@ -27,7 +27,14 @@ def show_runs(workspace: Path, *, as_json: bool = False) -> int:
     if not infos:
         click.echo(f"No runs recorded in {runs_dir(workspace)}.")
         return EXIT_OK
-    _console().print(_runs_table(infos, workspace))
+    console = _console()
+    console.print(_runs_table(infos, workspace))
+    for info in infos:
+        if info.not_by_ralph:
+            console.print(
+                f"[bold red]warning[/]: run {_esc(info.run_id)}: {info.not_by_ralph} event(s) "
+                "not written by ralph (edited, forged, or from an older ralph)"
+            )
     return EXIT_OK
 
 
@@ -37,7 +44,9 @@ def show_log(workspace: Path, run_id: str | None = None, *, as_json: bool = Fals
     events = read_run(path)
     info = summarize(path, events)
     if as_json:
-        click.echo(json.dumps({"run_id": info.run_id, "events": events}, ensure_ascii=False))
+        shown = {"run_id": info.run_id, "events": events}
+        shown["not_by_ralph"] = not_by_ralph(path, events)
+        click.echo(json.dumps(shown, ensure_ascii=False))
         return EXIT_OK
     on = color()
     click.echo(from_markup("\n".join(render_log(info, events)), on), color=on)
@@ -47,8 +56,11 @@ def show_log(workspace: Path, run_id: str | None = None, *, as_json: bool = Fals
 def render_log(info: RunInfo, events: list[dict[str, Any]]) -> list[str]:
     """Rich-markup lines, one or more per event, then a line for an unfinished run."""
     lines: list[str] = []
-    for event in events:
+    forged = set(not_by_ralph(Path(info.path), events)) if info.not_by_ralph else set()
+    for i, event in enumerate(events):
         render = _RENDERERS.get(str(event.get("event")), _render_other)
+        if i in forged:
+            lines.append("[bold red]! the next event was not written by ralph[/]")
         lines.extend(render(event))
     if not info.finished:
         open_step = (
@@ -84,7 +96,19 @@ def _render_model(e: dict[str, Any]) -> list[str]:
         parts.append(f"{e['retries']} retries")
     if isinstance(e.get("latency_s"), (int, float)):
         parts.append(f"{e['latency_s']:.1f}s")
-    return [f"{_clock(e)}[dim]  model  {' · '.join(parts)}[/]"]
+    lines = [f"{_clock(e)}[dim]  model  {' · '.join(parts)}[/]"]
+    words = model_words(e.get("text"), limit=2_000)
+    return lines + ([f"         {words}"] if words else [])
+
+
+def _render_request(e: dict[str, Any]) -> list[str]:
+    messages = e.get("messages") if isinstance(e.get("messages"), list) else []
+    chars = len(json.dumps(messages, ensure_ascii=False))
+    first = " · with the system prompt and tools" if e.get("system") else ""
+    return [
+        f"{_clock(e)}[dim]  request turn {e.get('turn')} · "
+        f"{_plural(len(messages), 'new message')} ({chars:,} chars){first}[/]"
+    ]
 
 
 def _render_decision(e: dict[str, Any]) -> list[str]:
@@ -152,6 +176,7 @@ def _render_other(e: dict[str, Any]) -> list[str]:
 _RENDERERS = {
     "run_start": _render_run_start,
     "step_start": _render_step_start,
+    "request": _render_request,
     "model": _render_model,
     "decision": _render_decision,
     "tool": _render_tool,

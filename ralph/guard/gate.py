@@ -5,7 +5,7 @@ For each call it loads the policy from disk (cached by size, mtime and hash), as
 rule and reason; `confirm` runs an approved exact call once, else asks the person on
 /dev/tty (interactive) or refuses it and records a pending approval (unattended); audit runs
 reads only. Anything going wrong inside the guard refuses the call (fail closed); a broken
-policy is also kept on `Guard.fatal` so the loop can stop the run.
+policy also sets `Verdict.stop`, so the loop stops the run.
 """
 
 from __future__ import annotations
@@ -38,13 +38,24 @@ _NOT_AGAIN = (
 
 @dataclass(frozen=True)
 class Verdict:
-    """The guard's answer for one call. `approval_id` is set when the call waits for a person."""
+    """The guard's answer for one call: whether it runs, why, and what happens next."""
 
     allowed: bool
     message: str
     """For a refused call: the tool result the model gets."""
-    decision: Decision
-    approval_id: str | None = None
+    ruling: Decision
+    """The policy's decision (or the guard's own deny) that this verdict applied."""
+    outcome: str = "allowed"
+    """What the gate did: allowed, denied, pending, approval-used, approved-once, ..."""
+    approval: str | None = None
+    """The approval the call used, was refused by, or waits for (as the record shows it)."""
+    stop: PolicyError | None = None
+    """Set when the policy cannot be loaded: the run must stop."""
+
+    @property
+    def approval_id(self) -> str | None:
+        """The approval the call waits for, when it waits for a person; else None."""
+        return self.approval if self.outcome == "pending" else None
 
 
 class Guard:
@@ -71,72 +82,78 @@ class Guard:
         self.prompt: Prompt = prompt or tty_prompt
         self.log = log
         self.approvals = ApprovalStore(self.workspace)
-        self.fatal: PolicyError | None = None
-        """Set when the policy cannot be loaded: the run must stop."""
         self._checker = checker
         self._loader = loader
 
-    def review(self, call: ToolCall) -> Verdict:
-        """Decide one call. Never raises (but KeyboardInterrupt at a prompt passes through)."""
+    def review(self, call: ToolCall, args: dict[str, Any] | None = None) -> Verdict:
+        """Decide one call. Never raises (but KeyboardInterrupt at a prompt passes through).
+        `args` are the call's arguments already checked by `check_arguments` (else checked here)."""
         try:
-            verdict, outcome, used = self._review(call)
+            verdict = self._review(call, args)
         except Exception as e:
-            if isinstance(e, PolicyError):
-                self.fatal = e
-            verdict, outcome, used = _failed(e), "error", None
+            verdict = _failed(e, stop=e if isinstance(e, PolicyError) else None)
         try:
             if self.log is not None:
-                self.log(_event(call, self.mode, verdict, outcome, used))
+                self.log(_event(call, self.mode, verdict))
         except Exception as e:
             verdict = _failed(e)
         return verdict
 
-    def _review(self, call: ToolCall) -> tuple[Verdict, str, str | None]:
+    def _review(self, call: ToolCall, args: dict[str, Any] | None) -> Verdict:
         policy = self._load(self.policy_path)
-        try:
-            check_arguments(call)  # a call that cannot run is never queued for a person
-        except ToolError as e:
-            decision = _own_decision("guard:bad-call", str(e), getattr(policy, "sha256", ""))
-            return Verdict(False, f"Error: {e}", decision), "bad-call", None
+        if args is None:
+            try:
+                check_arguments(call)  # a call that cannot run is never queued for a person
+            except ToolError as e:
+                decision = _own_decision("guard:bad-call", str(e), getattr(policy, "sha256", ""))
+                return Verdict(False, f"Error: {e}", decision, "bad-call")
         decision = self._check(guard_call(call), policy, self.workspace, self.mode)
         if self.mode == "audit" and (decision.decision != "allow" or decision.effect != "read"):
-            return Verdict(False, _audit_text(decision), decision), "audit-refused", None
+            return Verdict(False, _audit_text(decision), decision, "audit-refused")
         if decision.decision == "allow":
-            return Verdict(True, "", decision), "allowed", None
+            return Verdict(True, "", decision, "allowed")
         if decision.decision != "confirm":
-            return Verdict(False, _denied_text(decision), decision), "denied", None
+            return Verdict(False, _denied_text(decision), decision, "denied")
         return self._confirm(approval_call(call), decision)
 
-    def _confirm(
-        self, exact: dict[str, Any], decision: Decision
-    ) -> tuple[Verdict, str, str | None]:
-        approved = self.approvals.find_approved(exact)
-        if approved is not None:
-            self.approvals.mark_used(approved.id)
-            return Verdict(True, "", decision), "approval-used", approved.id
+    def _confirm(self, exact: dict[str, Any], decision: Decision) -> Verdict:
+        """An approval runs the call only if the fresh check resolves to the same rule and
+        targets the person saw; otherwise it is a new question (or pending approval)."""
+        approved = self.approvals.find(exact, "approved")
+        bound = next((a for a in approved if a.binds(decision.rule, decision.paths)), None)
+        if bound is not None:
+            self.approvals.mark_used(bound.id)
+            return Verdict(True, "", decision, "approval-used", bound.id)
         if self.mode == "interactive":
             answer = self.prompt(_question(exact, decision, self.step))
             if answer is not None:
                 return self._answered(answer, exact, decision)
         rejected = self.approvals.find(exact, "rejected")
-        if rejected is not None:
-            text = f"Refused: a person rejected this exact call (approval {rejected.id}). "
-            return Verdict(False, text + _NOT_AGAIN, decision), "rejected-earlier", rejected.id
-        pending = self.approvals.add_pending(exact, decision.rule, decision.reason, self.step)
-        verdict = Verdict(False, _pending_text(decision, pending.id), decision, pending.id)
-        return verdict, "pending", pending.id
+        if rejected:
+            text = f"Refused: a person rejected this exact call (approval {rejected[0].id}). "
+            return Verdict(False, text + _NOT_AGAIN, decision, "rejected-earlier", rejected[0].id)
+        pending = self.approvals.add_pending(
+            exact, decision.rule, decision.reason, self.step, decision.paths
+        )
+        text = _pending_text(decision, pending.id)
+        if approved:  # approved for other targets (a folder swapped for a link) or rule
+            text = (
+                f"Approval {approved[0].id} was given for this call when it resolved to other "
+                "targets or another rule; it does not apply now. " + text
+            )
+        return Verdict(False, text, decision, "pending", pending.id)
 
-    def _answered(
-        self, answer: str, exact: dict[str, Any], decision: Decision
-    ) -> tuple[Verdict, str, str | None]:
+    def _answered(self, answer: str, exact: dict[str, Any], decision: Decision) -> Verdict:
         answer = answer.strip().lower()
         if answer in ("y", "yes"):
-            return Verdict(True, "", decision), "approved-once", None
+            return Verdict(True, "", decision, "approved-once")
         if answer in ("a", "always"):
-            kept = self.approvals.add_always(exact, decision.rule, decision.reason, self.step)
-            return Verdict(True, "", decision), "approved-always", kept.id
+            kept = self.approvals.add_always(
+                exact, decision.rule, decision.reason, self.step, decision.paths
+            )
+            return Verdict(True, "", decision, "approved-always", kept.id)
         text = f"Refused: the person at the terminal said no ({_why(decision)}). {_NOT_AGAIN}"
-        return Verdict(False, text, decision), "declined", None
+        return Verdict(False, text, decision, "declined")
 
     def _load(self, path: Path) -> Any:
         if self._loader is None:
@@ -153,15 +170,23 @@ class Guard:
         return self._checker(call, policy, workspace, mode)
 
 
-def tty_prompt(text: str) -> str | None:
-    """Ask on the terminal itself (never stdin, which the agent's world may feed)."""
+def tty_prompt(text: str, timeout: float | None = None, device: str = "/dev/tty") -> str | None:
+    """Ask on the terminal itself (never stdin, which the agent's world may feed).
+
+    None when there is no terminal, or when nobody answers within `timeout` seconds: the
+    call is then treated as unattended (refused and queued for approval)."""
+    import select
+
     try:
         # Unbuffered bytes: a text-mode "r+" stream on a terminal fails (it is not seekable).
-        tty = open("/dev/tty", "rb+", buffering=0)  # noqa: SIM115
+        tty = open(device, "rb+", buffering=0)  # noqa: SIM115
     except OSError:
         return None
     with tty:
         tty.write(text.encode("utf-8", errors="replace"))
+        if timeout is not None and not select.select([tty], [], [], timeout)[0]:
+            tty.write(b"\nralph: no answer in time; the call waits for approval instead\n")
+            return None
         return tty.readline().decode("utf-8", errors="replace")  # "" at EOF: the default, no
 
 
@@ -203,10 +228,10 @@ def _audit_text(decision: Decision) -> str:
     )
 
 
-def _failed(error: Exception) -> Verdict:
+def _failed(error: Exception, stop: PolicyError | None = None) -> Verdict:
     reason = f"{type(error).__name__}: {error}"
     text = f"Refused: ralph's guard could not check this call ({reason}); it did not run."
-    return Verdict(False, text, _own_decision("guard:error", reason))
+    return Verdict(False, text, _own_decision("guard:error", reason), "error", stop=stop)
 
 
 def _own_decision(rule: str, reason: str, policy_sha256: str = "") -> Any:
@@ -221,20 +246,18 @@ def _own_decision(rule: str, reason: str, policy_sha256: str = "") -> Any:
         return SimpleNamespace(**fields)
 
 
-def _event(
-    call: ToolCall, mode: str, verdict: Verdict, outcome: str, approval_id: str | None
-) -> dict[str, Any]:
-    d = verdict.decision
+def _event(call: ToolCall, mode: str, verdict: Verdict) -> dict[str, Any]:
+    d = verdict.ruling
     return {
         "tool": call.name,
         "call_id": call.id,
         "mode": mode,
         "decision": d.decision,
-        "outcome": outcome,
+        "outcome": verdict.outcome,
         "allowed": verdict.allowed,
         "rule": d.rule,
         "reason": d.reason,
         "effect": d.effect,
         "policy_sha256": d.policy_sha256,
-        "approval_id": approval_id,
+        "approval_id": verdict.approval,
     }

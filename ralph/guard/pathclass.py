@@ -30,6 +30,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ralph.globs import glob_regex
+
 CLASSES = (
     "workspace",
     "scratch",
@@ -113,40 +115,7 @@ def compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
     else:
         anchor, body = "name", pattern
     body = body.rstrip("/")
-    return anchor, re.compile(_glob_regex(body) + r"(?:/.*)?\Z", re.S)
-
-
-def _glob_regex(glob: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(glob):
-        c = glob[i]
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            end = glob.find("]", i + 2)
-            if end == -1:
-                out.append(re.escape(c))
-            else:
-                inner = glob[i + 1 : end].replace("\\", "\\\\")
-                if inner.startswith("!"):
-                    inner = "^" + inner[1:]
-                out.append(f"[{inner}]")
-                i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
+    return anchor, re.compile(glob_regex(body) + r"(?:/.*)?\Z", re.S)
 
 
 @dataclass(frozen=True)

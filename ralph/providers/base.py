@@ -69,6 +69,7 @@ class SDKProvider:
                 model=self.model,
                 key_var=self.key_var,
                 connection_errors=self._connection_errors,
+                base_url=str(getattr(self._client, "base_url", "") or ""),
             ) from exc
 
     def _request(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Reply:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import tenacity
 
 from ralph.config import env_seconds
-from ralph.errors import ProviderError, WaitTooLong
+from ralph.errors import EXIT_USAGE, ProviderError, WaitTooLong
 
 T = TypeVar("T")
 
@@ -93,9 +93,20 @@ def classify(
     model: str,
     key_var: str,
     connection_errors: tuple[type[BaseException], ...],
+    base_url: str = "",
 ) -> Exception:
-    """Map an SDK exception to `Transient` (retry) or `ProviderError` (stop)."""
+    """Map an SDK exception to `Transient` (retry) or `ProviderError` (stop).
+
+    A server that refuses the connection, or a host name that does not resolve, is a
+    configuration error (exit 2) naming the URL, at once; so are 401, 403 and 404."""
     if isinstance(exc, connection_errors):
+        unreachable = _unreachable(exc)
+        if unreachable:
+            return ProviderError(
+                f"{provider}: cannot connect to {base_url or 'the API'} ({unreachable}); "
+                "check --base-url (or the provider's BASE_URL variable) and that the server runs",
+                exit_code=EXIT_USAGE,
+            )
         return Transient(f"connection problem: {exc}")
     status = getattr(exc, "status_code", None)
     detail = _detail(exc)
@@ -117,8 +128,25 @@ def classify(
         404: f"not found; check the model name {model!r} and the base URL",
     }
     return ProviderError(
-        f"{provider}: HTTP {status}, {hints.get(status, 'request refused')}: {detail}"
+        f"{provider}: HTTP {status}, {hints.get(status, 'request refused')}: {detail}",
+        exit_code=EXIT_USAGE if status in hints else None,
     )
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """ "connection refused" or "host not found" when that is what lies under `exc`."""
+    import socket
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME:
+            return "host not found"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _duration(seconds: float) -> str:

@@ -1,6 +1,8 @@
 """The run record: one JSON object per line in `.ralph/runs/<run-id>.jsonl`, flushed per event.
 
-Secrets are redacted before anything is written; long strings are shortened.
+Secrets are redacted before anything is written; long strings are shortened. Each line
+ends with `"mac"`: an HMAC (keyed with the per-user secret, `ralph.integrity`) over the run
+id, the previous line's MAC and the line, so `not_by_ralph` finds lines ralph did not write.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class RunLog:
     def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
         self.run_id = run_id
+        self._mac = ""  # the previous line's MAC: each line's MAC covers the one before
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
@@ -70,7 +73,10 @@ class RunLog:
 
     def emit(self, event: str, **fields: Any) -> None:
         record = {"ts": round(time.time(), 3), "event": event, **_clean(fields)}
-        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        record.pop("mac", None)
+        body = json.dumps(record, ensure_ascii=False, default=str)
+        self._mac = _line_mac(self.path.stem, self._mac, body)
+        self._file.write(body[:-1] + f', "mac": "{self._mac}"}}\n')
         self._file.flush()  # survives a kill -9 of ralph; fsync per event would cost more
 
     def close(self) -> None:
@@ -83,9 +89,34 @@ class RunLog:
         self.close()
 
 
+def _line_mac(run_id: str, previous: str, body: str) -> str:
+    from ralph.integrity import mac
+
+    return mac("run-record-v1", f"{run_id}\0{previous}\0{body}".encode("utf-8", "surrogatepass"))
+
+
+def not_by_ralph(path: Path, events: list[dict[str, Any]]) -> list[int]:
+    """Indexes of the events (as `read_run` returns them) whose MAC does not check out:
+    lines ralph did not write (edited, inserted, reordered, removed before them, or from an
+    older ralph that did not sign its records)."""
+    from ralph.integrity import verify
+
+    bad, previous = [], ""
+    for i, event in enumerate(events):
+        fields = dict(event)
+        tag = fields.pop("mac", None)
+        body = json.dumps(fields, ensure_ascii=False, default=str)
+        data = f"{path.stem}\0{previous}\0{body}".encode("utf-8", "surrogatepass")
+        if not verify("run-record-v1", data, tag):
+            bad.append(i)
+        previous = tag if isinstance(tag, str) else ""
+    return bad
+
+
 def read_run(path: Path) -> list[dict[str, Any]]:
     """Read a run record, skipping a torn last line (a run killed mid-write)."""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")  # not splitlines(): U+2028 inside a string is no line end
     with contextlib.suppress(json.JSONDecodeError):  # all whole (the usual case): one parse
         full = [line for line in lines if line.strip()]
         whole = json.loads("[" + ",".join(full) + "]")

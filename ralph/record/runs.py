@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ralph.errors import UsageError
-from ralph.record.log import read_run
+from ralph.record.log import not_by_ralph, read_run
 from ralph.workspace import runs_dir
 
 UNFINISHED = "interrupted/unfinished"
@@ -38,6 +38,8 @@ class RunInfo:
     stopped: str  # why the run stopped, or UNFINISHED
     exit_code: int | None
     finished: bool
+    not_by_ralph: int = 0
+    """Events whose MAC does not check out: edited, forged, or from an older ralph."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +68,7 @@ def summarize(path: Path, events: list[dict[str, Any]]) -> RunInfo:
         stopped=str(end.get("stopped") or "stopped") if end else UNFINISHED,
         exit_code=end.get("exit_code") if end else None,
         finished=end is not None,
+        not_by_ralph=len(not_by_ralph(path, events)),
     )
 
 

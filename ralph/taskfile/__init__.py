@@ -24,6 +24,7 @@ from ralph.taskfile.notes import (
     SUMMARY_MAX_CHARS,
     note_details,
     note_head,
+    note_snapshot,
     note_state,
     one_line,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "load",
     "note_details",
     "note_head",
+    "note_snapshot",
     "note_state",
     "one_line",
     "parse",

@@ -84,6 +84,7 @@ class Step:
             "text": self.text,
             "depth": self.depth,
             "attempts": self.attempts,
+            "note": self.note,
         }
 
     def context(self) -> dict[str, Any]:
@@ -142,13 +143,6 @@ class TaskFile:
         if not same:
             return None
         return min(same, key=lambda s: (s.parents != step.parents, abs(s.line - step.line)))
-
-    def step_at(self, line: int) -> Step:
-        """The step whose box is on `line` (1-based); KeyError if none."""
-        for s in self.steps:
-            if s.line == line:
-                return s
-        raise KeyError(f"{self.name}: no step on line {line}")
 
     def counts(self) -> dict[str, int]:
         """How many steps are in each state."""

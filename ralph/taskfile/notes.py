@@ -37,6 +37,9 @@ _ATTEMPTS_RE = re.compile(r"\battempt (\d+)|\bafter (\d+) attempts?\b")
 _APPROVAL_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+_SNAPSHOT_RE = re.compile(r"snapshot ([0-9a-f]{7,40})")
+
+
 def note_state(note: str | None, checked: bool) -> tuple[State, int, str | None]:
     """(state, attempts, approval id) read back from ralph's note and the box."""
     if note is None:
@@ -94,10 +97,12 @@ def note_details(
     tokens: int | None = None,
     cost_usd: float | None = None,
     seconds: float | None = None,
+    snapshot: str | None = None,
 ) -> str:
     """The details part of a note.
 
-    For example "2026-11-29 04:40 UTC · 7 turns · 12.3k tok · $0.07 · 2m10s · added /login".
+    For example "2026-11-29 04:40 UTC · 7 turns · 12.3k tok · $0.07 · 2m10s · snapshot
+    3a8ecbc8961f · added /login" (the snapshot of the workspace taken before the step).
     """
     when = (when or datetime.now(UTC)).astimezone(UTC)
     parts = [when.strftime("%Y-%m-%d %H:%M UTC")]
@@ -109,9 +114,22 @@ def note_details(
         parts.append(money(cost_usd))
     if seconds is not None:
         parts.append(duration(seconds))
+    if snapshot:
+        if not _SNAPSHOT_RE.fullmatch(f"snapshot {snapshot}"):
+            raise ValueError(f"a snapshot id is 7-40 hex digits: {snapshot!r}")
+        parts.append(f"snapshot {snapshot}")
     if summary.strip():
         parts.append(one_line(summary, SUMMARY_MAX_CHARS))
     return NOTE_SEP.join(parts)
+
+
+def note_snapshot(note: str | None) -> str | None:
+    """The snapshot id a note names (`... · snapshot 3a8ecbc8961f · ...`), or None."""
+    for part in (note or "").split(NOTE_SEP.strip()):
+        m = _SNAPSHOT_RE.fullmatch(part.strip())
+        if m:
+            return m.group(1)
+    return None
 
 
 def one_line(text: str, limit: int) -> str:

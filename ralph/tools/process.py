@@ -27,7 +27,7 @@ _URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 _QUIET_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 
 
-_KILL_GRACE_S = 2.0
+KILL_GRACE_S = 2.0
 
 
 _DRAIN_S = 0.5  # how long output may keep coming after the command exits
@@ -43,14 +43,14 @@ def command_env() -> dict[str, str]:
     return env | _QUIET_ENV
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left after a grace period."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + _KILL_GRACE_S
+    deadline = time.monotonic() + KILL_GRACE_S
     while time.monotonic() < deadline:
         proc.poll()  # reap the leader so it does not count as a member
-        if not _group_alive(proc.pid):
+        if not group_alive(proc.pid):
             return
         time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError):
@@ -58,7 +58,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     """Whether any process of the group still runs (zombies left to init do not count)."""
     try:
         os.killpg(pgid, 0)
@@ -81,7 +81,9 @@ def _group_alive(pgid: int) -> bool:
 class _Capture:
     """Reads a pipe on a thread, keeping only the first and last `cap // 2` bytes."""
 
-    def __init__(self, pipe: Any, cap: int) -> None:
+    def __init__(self, pipe: Any, cap: int, on_line: Any = None) -> None:
+        self.on_line = on_line
+        """Called (on the reader thread) with the latest complete output line, if given."""
         self.half = max(cap // 2, 1)
         self.head = bytearray()
         self.tail = bytearray()
@@ -97,9 +99,19 @@ class _Capture:
                 self.head += chunk[:room]
                 self.tail += chunk[max(room, 0) :]
                 del self.tail[: -self.half]
+                if self.on_line is not None:
+                    self._latest(chunk)
         finally:
             pipe.close()
             self.done.set()
+
+    def _latest(self, chunk: bytes) -> None:
+        lines = [line for line in chunk.decode("utf-8", "replace").splitlines() if line.strip()]
+        if lines:
+            try:
+                self.on_line(lines[-1])
+            except Exception:  # a display problem must not lose the command's output
+                self.on_line = None
 
     def text(self) -> str:
         cut = self.total - len(self.head) - len(self.tail)

@@ -67,7 +67,25 @@ TOOL_SPECS: list[ToolSpec] = [
 SPECS_BY_NAME: dict[str, ToolSpec] = {s.name: s for s in TOOL_SPECS}
 
 
-READ_ONLY_TOOLS: frozenset[str] = frozenset({"read_file", "list_files", "search"})
+FILE_TOOL_ACCESS: dict[str, str] = {
+    "read_file": "read",
+    "search": "read",
+    "list_files": "list",
+    "write_file": "write",
+    "edit_file": "write",
+}
+"""How each file tool touches its path; the policy classes file calls by it."""
+
+READ_ONLY_TOOLS: frozenset[str] = frozenset(
+    name for name, access in FILE_TOOL_ACCESS.items() if access != "write"
+)
+
+POLICY_TOOLS: tuple[str, ...] = (*SPECS_BY_NAME, "delete")
+"""The tool names a policy rule may name: the model's tools, and `delete` (a file deletion,
+as `ralph check --jsonl` and the corpus' `@delete` rows give it)."""
+
+PATH_TOOLS: frozenset[str] = frozenset(FILE_TOOL_ACCESS) | {"delete"}
+"""The calls that carry a `path` instead of a command."""
 
 
 Out = tuple[str, bool]  # (content, is_error)

@@ -6,13 +6,14 @@ import contextlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ralph.fsutil import atomic_write_text
+from ralph.globs import glob_regex
 from ralph.messages import ToolCall, ToolResult
-from ralph.tools.process import _DRAIN_S, _KILL_GRACE_S, _Capture, _kill_group, command_env
+from ralph.tools.process import _DRAIN_S, KILL_GRACE_S, _Capture, command_env, kill_group
 from ralph.tools.specs import Out, ToolError, check_arguments
 
 SKIP_DIRS = frozenset(
@@ -60,11 +61,14 @@ class Toolbox:
         self.output_cap = output_cap
         self.default_timeout_s = default_timeout_s
         self.max_timeout_s = max(max_timeout_s, default_timeout_s)
+        self.on_output: Callable[[str], None] | None = None
+        """Shown a running command's latest output line (the live view's spinner)."""
 
-    def run(self, call: ToolCall) -> ToolResult:
-        """Run one call; every failure comes back as an error result, never an exception."""
+    def run(self, call: ToolCall, args: dict[str, Any] | None = None) -> ToolResult:
+        """Run one call; every failure comes back as an error result, never an exception.
+        `args` are the call's arguments already checked by `check_arguments` (else checked here)."""
         try:
-            args = check_arguments(call)
+            args = check_arguments(call) if args is None else args
             if call.name == "finish_step":
                 raise ToolError("finish_step is handled by ralph's loop, not run as a tool")
             content, is_error = getattr(self, f"_tool_{call.name}")(**args)
@@ -191,17 +195,17 @@ class Toolbox:
             env=command_env(),
             start_new_session=True,  # its own process group, and no /dev/tty to prompt on
         )
-        capture = _Capture(proc.stdout, self.output_cap)
+        capture = _Capture(proc.stdout, self.output_cap, self.on_output)
         note = ""
         try:
             code = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             code, note = 124, f"[timed out after {timeout:g}s; the process group was killed]"
         if not capture.done.wait(_DRAIN_S):  # background children still hold the pipe
-            _kill_group(proc)
+            kill_group(proc)
             note = note or "[background processes left holding the output were stopped]"
-        capture.done.wait(_KILL_GRACE_S)
+        capture.done.wait(KILL_GRACE_S)
         return code, "\n".join(filter(None, [capture.text(), note]))
 
 
@@ -275,29 +279,7 @@ def _glob_matcher(glob: str | None) -> Any:
     """A predicate on a posix relative path. A glob without '/' matches the file name alone."""
     if not glob:
         return lambda rel: True
-    regex = re.compile(_glob_regex(glob))
+    regex = re.compile(glob_regex(glob))
     if "/" in glob:
         return lambda rel: regex.fullmatch(rel) is not None
     return lambda rel: regex.fullmatch(rel.rsplit("/", 1)[-1]) is not None
-
-
-def _glob_regex(glob: str) -> str:
-    """Translate a glob: `**/` any folders (or none), `**` anything, `*` and `?` within a name."""
-    out, i = [], 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return "".join(out)

@@ -1,0 +1,429 @@
+"""Policy files: loading and validating them completely, and re-reading them cheaply.
+
+`load_policy` validates a file, runs every rule's `match`/`not_match` examples, and raises
+`PolicyError("FILE:LINE: problem")` on the first problem; it never falls back to something
+more permissive. `lint` lists every problem. `load_policy_cached` re-reads a file for every
+check (keyed on size, mtime, ctime and inode; a recently written file is re-hashed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ralph.errors import PolicyError
+from ralph.guard import effects, targets
+from ralph.guard.pathclass import CLASSES, GlobSet, Places
+from ralph.guard.rules import DECISIONS, TOOLS, ArgPattern, Names, Policy, Rule
+from ralph.guard.units import units_for_call
+
+# ---------------------------------------------------------------------------------------------
+# Loading and validating.
+
+_RESERVED_PREFIXES = ("floor:", "builtin:", "default:", "guard:", "audit:")
+_TOP_KEYS = frozenset({"version", "description", "paths", "rule"})
+_PATH_KEYS = frozenset({"scratch", "secret", "protected"})
+_RULE_KEYS = (
+    "id",
+    "decision",
+    "reason",
+    "tool",
+    "program",
+    "subcommand",
+    "not_subcommand",
+    "flags_any",
+    "flags_all",
+    "flags_none",
+    "args_any",
+    "args_none",
+    "redirect",
+    "assigns",
+    "wrappers",
+    "effect",
+    "inline_code",
+    "access",
+    "path_class",
+    "path_glob",
+    "match",
+    "not_match",
+)
+EXAMPLE_WORKSPACE = "/ralph-example/workspace"
+EXAMPLE_HOME = "/ralph-example/home"
+
+
+class _Problems:
+    """Collects located problems in one policy file."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.name = str(path)
+        self.lines = text.splitlines()
+        self.items: list[str] = []
+        self.rule_lines = [
+            i + 1 for i, line in enumerate(self.lines) if re.match(r"\s*\[\[\s*rule\s*\]\]", line)
+        ]
+
+    def add(self, line: int, message: str) -> None:
+        self.items.append(f"{self.name}:{line}: {message}")
+
+    def rule_line(self, index: int) -> int:
+        return self.rule_lines[index] if index < len(self.rule_lines) else 1
+
+    def key_line(self, start: int, key: str, needle: str | None = None) -> int:
+        """The line of `key = ...` in the table starting at `start` (or of `needle` in it)."""
+        for number in range(start, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if number > start and re.match(r"\s*\[", line):
+                break
+            if needle is not None and needle in line:
+                return number
+            if needle is None and re.match(rf"\s*{re.escape(key)}\s*=", line):
+                return number
+        if needle is not None:
+            return self.key_line(start, key)
+        return start
+
+    def table_line(self, name: str) -> int:
+        for number, line in enumerate(self.lines, 1):
+            if re.match(rf"\s*\[\s*{re.escape(name)}\s*\]", line):
+                return number
+        return 1
+
+
+def load_policy(path: Path) -> Policy:
+    """Load and validate a policy file; raise PolicyError("FILE:LINE: problem") if it is bad."""
+    path = Path(path)
+    data = _read(path)
+    policy, problems = _parse(path, data)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise PolicyError(problems[0] + more)
+    assert policy is not None
+    return policy
+
+
+def lint(path: Path) -> list[str]:
+    """Every problem in a policy file (bad TOML, schema, failing examples); [] if it is good."""
+    path = Path(path)
+    try:
+        data = _read(path)
+    except PolicyError as e:
+        return [str(e)]
+    return _parse(path, data)[1]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise PolicyError(f"{path}: cannot read the policy file: {e.strerror or e}") from e
+
+
+def _parse(path: Path, data: bytes) -> tuple[Policy | None, list[str]]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, [f"{path}:1: the policy file is not UTF-8 ({e.reason})"]
+    problems = _Problems(path, text)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        message = str(e)
+        found = re.search(r"\(at line (\d+), column \d+\)", message)
+        line = int(found.group(1)) if found else 1
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        problems.add(line, f"invalid TOML: {message}")
+        return None, problems.items
+    rules, extra, description = _validate(doc, problems)
+    sha = hashlib.sha256(data).hexdigest()
+    policy = Policy(Path(path), sha, tuple(rules), description, extra)
+    _check_examples(policy, problems)  # of the rules that are valid
+    return (policy if not problems.items else None), problems.items
+
+
+def _validate(
+    doc: dict[str, Any], problems: _Problems
+) -> tuple[list[Rule], dict[str, GlobSet], str]:
+    for key in doc:
+        if key not in _TOP_KEYS:
+            line = problems.key_line(1, key)
+            problems.add(line, f"unknown key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS))})")
+    version = doc.get("version", 1)
+    if version != 1:
+        problems.add(problems.key_line(1, "version"), f"unsupported policy version {version!r}")
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        problems.add(problems.key_line(1, "description"), "description must be a string")
+        description = ""
+    extra = _validate_paths(doc.get("paths", {}), problems)
+    raw_rules = doc.get("rule", [])
+    if not isinstance(raw_rules, list):
+        problems.add(1, "`rule` must be an array of tables: write each rule as [[rule]]")
+        return [], extra, description
+    rules: list[Rule] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_rules):
+        line = problems.rule_line(index)
+        if not isinstance(raw, dict):
+            problems.add(line, f"rule #{index + 1} must be a table")
+            continue
+        rule = _validate_rule(raw, line, index, problems)
+        if rule is None:
+            continue
+        if rule.id in seen:
+            problems.add(
+                line, f"duplicate rule id {rule.id!r} (first defined at line {seen[rule.id]})"
+            )
+            continue
+        seen[rule.id] = line
+        rules.append(rule)
+    return rules, extra, description
+
+
+def _validate_paths(raw: Any, problems: _Problems) -> dict[str, GlobSet]:
+    line = problems.table_line("paths")
+    if not isinstance(raw, dict):
+        problems.add(line, "[paths] must be a table")
+        return {}
+    out: dict[str, GlobSet] = {}
+    for key, value in raw.items():
+        if key not in _PATH_KEYS:
+            allowed = ", ".join(sorted(_PATH_KEYS))
+            problems.add(
+                problems.key_line(line, key), f"unknown key {key!r} in [paths] (allowed: {allowed})"
+            )
+            continue
+        items = _strings(value)
+        if items is None:
+            problems.add(problems.key_line(line, key), f"paths.{key} must be a list of globs")
+            continue
+        out[key] = GlobSet.of(items)
+    return out
+
+
+def _strings(value: Any) -> list[str] | None:
+    """A string or a list of strings, as a list; None if it is neither."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def _validate_rule(raw: dict[str, Any], line: int, index: int, problems: _Problems) -> Rule | None:
+    before = len(problems.items)
+
+    def bad(key: str, message: str) -> None:
+        problems.add(problems.key_line(line, key), message)
+
+    rule_id = raw.get("id")
+    label = f"rule {rule_id!r}" if isinstance(rule_id, str) else f"rule #{index + 1}"
+    for key in raw:
+        if key not in _RULE_KEYS:
+            bad(key, f"{label}: unknown key {key!r} (allowed: {', '.join(_RULE_KEYS)})")
+    if "id" not in raw:
+        problems.add(line, f"rule #{index + 1} has no id")
+    elif not isinstance(rule_id, str) or not re.fullmatch(r"[A-Za-z0-9_.:/-]+", rule_id):
+        bad("id", f"{label}: id must be a non-empty word (letters, digits, . _ - : /)")
+    elif rule_id.startswith(_RESERVED_PREFIXES):
+        bad("id", f"{label}: ids starting with {', '.join(_RESERVED_PREFIXES)} are reserved")
+    decision = raw.get("decision")
+    if decision not in DECISIONS:
+        bad("decision", f"{label}: decision must be one of allow, confirm, deny (got {decision!r})")
+    reason = raw.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        bad("reason", f"{label}: reason must be a non-empty string (it is shown to the person)")
+
+    def names(key: str, allowed: tuple[str, ...] | None = None) -> list[str] | None:
+        if key not in raw:
+            return None
+        items = _strings(raw[key])
+        if items is None or not items:
+            bad(key, f"{label}: {key} must be a string or a non-empty list of strings")
+            return None
+        for item in items:
+            if allowed is not None and item not in allowed:
+                bad(key, f"{label}: unknown {key} {item!r} (one of: {', '.join(allowed)})")
+        return items
+
+    def patterns(key: str) -> tuple[ArgPattern, ...] | None:
+        items = names(key)
+        if items is None:
+            return None
+        out = []
+        for item in items:
+            regex = None
+            if item.startswith("re:"):
+                try:
+                    regex = re.compile(item[3:])
+                except re.error as e:
+                    bad(key, f"{label}: bad regex in {key}: {item[3:]!r}: {e}")
+                    continue
+            out.append(ArgPattern(item, regex))
+        return tuple(out)
+
+    def flag_set(key: str) -> frozenset[str] | None:
+        items = names(key)
+        if items is None:
+            return None
+        for item in items:
+            if not item.startswith("-") or item in ("-", "--"):
+                bad(key, f"{label}: {key} entries must be flags like -r or --force (got {item!r})")
+        return frozenset(items)
+
+    flags_all = None
+    if "flags_all" in raw:
+        value = raw["flags_all"]
+        groups = []
+        if not isinstance(value, list) or not value:
+            bad(
+                "flags_all",
+                f"{label}: flags_all must be a list of flags or of lists of alternatives",
+            )
+        else:
+            for group in value:
+                items = _strings(group)
+                if not items or not all(i.startswith("-") for i in items):
+                    bad(
+                        "flags_all",
+                        f"{label}: flags_all entries must be a flag or a list of alternative flags",
+                    )
+                    continue
+                groups.append(frozenset(items))
+        flags_all = tuple(groups)
+    inline = raw.get("inline_code")
+    if inline is not None and not isinstance(inline, bool):
+        bad("inline_code", f"{label}: inline_code must be true or false")
+    examples = {k: names(k) or [] for k in ("match", "not_match")}
+    globs = names("path_glob")
+    tools = names("tool", TOOLS)
+    rule = Rule(
+        id=rule_id if isinstance(rule_id, str) else "",
+        decision=decision if isinstance(decision, str) else "",
+        reason=reason if isinstance(reason, str) else "",
+        line=line,
+        tools=frozenset(tools) if tools is not None else None,
+        programs=_names(names("program")),
+        subcommands=_names(names("subcommand")),
+        not_subcommands=_names(names("not_subcommand")),
+        flags_any=flag_set("flags_any"),
+        flags_all=flags_all,
+        flags_none=flag_set("flags_none"),
+        args_any=patterns("args_any"),
+        args_none=patterns("args_none"),
+        redirect=patterns("redirect"),
+        assigns=_names(names("assigns")),
+        wrappers=_frozen(names("wrappers")),
+        effects=_frozen(names("effect", effects.EFFECTS)),
+        inline_code=inline if isinstance(inline, bool) else None,
+        access=_frozen(names("access", targets.ACCESS)),
+        path_class=_frozen(names("path_class", CLASSES)),
+        path_glob=GlobSet.of(globs) if globs is not None else None,
+        match=tuple(examples["match"]),
+        not_match=tuple(examples["not_match"]),
+    )
+    if rule.for_commands and rule.tools is not None and "run_command" not in rule.tools:
+        bad("tool", f"{label}: program/flag/argument conditions only apply to tool run_command")
+    return rule if len(problems.items) == before else None
+
+
+def _names(items: list[str] | None) -> Names | None:
+    return Names.of(items) if items is not None else None
+
+
+def _frozen(items: list[str] | None) -> frozenset[str] | None:
+    return frozenset(items) if items is not None else None
+
+
+def _check_examples(policy: Policy, problems: _Problems) -> None:
+    """Run every rule's match/not_match examples; a failing example is a problem."""
+    places = Places(
+        EXAMPLE_WORKSPACE, EXAMPLE_HOME, ("/tmp", "/var/tmp"), frozenset(), **_extra(policy)
+    )
+    for rule in policy.rules:
+        for wanted, examples in ((True, rule.match), (False, rule.not_match)):
+            key = "match" if wanted else "not_match"
+            for example in examples:
+                try:
+                    units, _ = units_for_call(example_call(example), places)
+                except Exception as e:
+                    line = problems.key_line(rule.line, key, example)
+                    problems.add(line, f"rule {rule.id!r}: cannot check example {example!r}: {e}")
+                    continue
+                hit = any(rule.matches(u, places) for u in units)
+                if hit != wanted:
+                    line = problems.key_line(rule.line, key, _needle(example))
+                    verb = "does not match" if wanted else "matches"
+                    problems.add(
+                        line, f"rule {rule.id!r}: {key} example {example!r} {verb} the rule"
+                    )
+
+
+def _needle(example: str) -> str:
+    return example.split("\n")[0][:40]
+
+
+def _extra(policy: Policy) -> dict[str, GlobSet]:
+    return {
+        "extra_scratch": policy.extra_paths.get("scratch", GlobSet()),
+        "extra_secret": policy.extra_paths.get("secret", GlobSet()),
+        "extra_protected": policy.extra_paths.get("protected", GlobSet()),
+    }
+
+
+def example_call(example: str) -> dict[str, Any]:
+    """An example string as a call: `@read|@write|@edit|@delete PATH`, else a shell command."""
+    tools = {
+        "@read": "read_file",
+        "@write": "write_file",
+        "@edit": "edit_file",
+        "@delete": "delete",
+    }
+    head, _, rest = example.partition(" ")
+    if head in tools and rest.strip():
+        return {"tool": tools[head], "path": rest.strip()}
+    return {"tool": "run_command", "command": example}
+
+
+# ---------------------------------------------------------------------------------------------
+# The reload cache.
+
+_cache: dict[str, tuple[tuple[int, ...], Policy]] = {}
+_cache_lock = threading.Lock()
+_RACY_NS = 2_000_000_000  # a file written this recently may change again within one tick
+
+
+def load_policy_cached(path: Path) -> Policy:
+    """`load_policy`, re-validated only when the file changed.
+
+    An unchanged file costs one stat. The key is (size, mtime, ctime, inode, device); a file
+    modified in the last two seconds is re-hashed every time, since a second write within
+    one timestamp tick would not change the key.
+    """
+    name = os.fspath(path)
+    try:
+        st = os.stat(name)
+    except OSError as e:
+        raise PolicyError(f"{name}: cannot read the policy file: {e.strerror or e}") from e
+    key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    with _cache_lock:
+        hit = _cache.get(name)
+    recent = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < _RACY_NS
+    if hit is not None and hit[0] == key and not recent:
+        return hit[1]
+    data = _read(Path(name))
+    if hit is not None and hashlib.sha256(data).hexdigest() == hit[1].sha256:
+        policy = hit[1]
+    else:
+        policy, problems = _parse(Path(name), data)
+        if problems or policy is None:
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise PolicyError(problems[0] + more)
+    with _cache_lock:
+        _cache[name] = (key, policy)
+    return policy

@@ -1,0 +1,248 @@
+"""The rule vocabulary: a policy's rules, the units they judge, and the decision they give.
+
+A `Rule` is one validated `[[rule]]` table; `Unit` is one thing a rule judges (a command
+that would run, or a file-tool call) with the paths it touches (`Touch`). `Policy` holds
+the rules and indexes them by program, so a check looks only at rules that can match.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from ralph.guard.pathclass import GlobSet, Places
+from ralph.tools.specs import POLICY_TOOLS
+
+if TYPE_CHECKING:
+    from ralph.bash import Command
+
+DECISIONS = ("allow", "confirm", "deny")
+_SEVERITY = {"allow": 0, "confirm": 1, "deny": 2}
+_EFFECT_ORDER = {"read": 0, "write": 1, "exec": 2}
+
+TOOLS = POLICY_TOOLS  # the names a rule may give in `tool = ...`
+_RESERVED_PREFIXES = ("floor:", "builtin:", "default:", "guard:", "audit:")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+# ---------------------------------------------------------------------------------------------
+# Public data.
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer for one call, with what the guard saw inside it."""
+
+    decision: Literal["allow", "confirm", "deny"]
+    rule: str | None  # rule id, or a built-in id like "floor:protected", "default:uncovered"
+    reason: str
+    commands: tuple[str, ...]  # the commands (or file-tool call) the guard saw
+    paths: tuple[str, ...]  # resolved paths with their class: "/abs/path (workspace)"
+    policy_sha256: str
+    effect: Literal["read", "write", "exec"]  # "read" when the call only reads
+
+
+@dataclass(frozen=True)
+class ArgPattern:
+    """A glob (fnmatch, `*` matches anything) or, with a `re:` prefix, a regex (search)."""
+
+    text: str
+    regex: re.Pattern[str] | None
+
+    def matches(self, value: str) -> bool:
+        if self.regex is not None:
+            return self.regex.search(value) is not None
+        return fnmatchcase(value, self.text)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names matched exactly or by glob (`mkfs*`)."""
+
+    exact: frozenset[str]
+    globs: tuple[str, ...]
+
+    @classmethod
+    def of(cls, items: list[str]) -> Names:
+        globs = tuple(i for i in items if _GLOB_CHARS.search(i))
+        return cls(frozenset(i for i in items if i not in globs), globs)
+
+    def matches(self, name: str | None) -> bool:
+        if name is None:
+            return False
+        return name in self.exact or any(fnmatchcase(name, g) for g in self.globs)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validated `[[rule]]`. Unset conditions are None (they do not constrain)."""
+
+    id: str
+    decision: str
+    reason: str
+    line: int
+    tools: frozenset[str] | None = None
+    programs: Names | None = None
+    subcommands: Names | None = None
+    not_subcommands: Names | None = None
+    flags_any: frozenset[str] | None = None
+    flags_all: tuple[frozenset[str], ...] | None = None
+    flags_none: frozenset[str] | None = None
+    args_any: tuple[ArgPattern, ...] | None = None
+    args_none: tuple[ArgPattern, ...] | None = None
+    redirect: tuple[ArgPattern, ...] | None = None
+    assigns: Names | None = None
+    wrappers: frozenset[str] | None = None
+    effects: frozenset[str] | None = None
+    inline_code: bool | None = None
+    access: frozenset[str] | None = None
+    path_class: frozenset[str] | None = None
+    path_glob: GlobSet | None = None
+    match: tuple[str, ...] = ()
+    not_match: tuple[str, ...] = ()
+
+    for_commands: bool = field(init=False, repr=False, compare=False)
+    """True if the rule has conditions only shell commands can meet."""
+
+    def __post_init__(self) -> None:
+        command_only = (
+            self.programs,
+            self.subcommands,
+            self.not_subcommands,
+            self.flags_any,
+            self.flags_all,
+            self.flags_none,
+            self.args_any,
+            self.args_none,
+            self.redirect,
+            self.assigns,
+            self.wrappers,
+            self.inline_code,
+        )
+        object.__setattr__(self, "for_commands", any(v is not None for v in command_only))
+
+    def matches(self, unit: Unit, places: Places) -> bool:
+        """True if every condition of the rule holds for the unit."""
+        if self.tools is not None and unit.tool not in self.tools:
+            return False
+        if unit.command is None:
+            if self.for_commands:
+                return False
+        elif not self._command_matches(unit):
+            return False
+        if self.effects is not None and unit.effect not in self.effects:
+            return False
+        return self._paths_match(unit, places)
+
+    def _command_matches(self, unit: Unit) -> bool:
+        if self.programs is not None and not self.programs.matches(unit.program):
+            return False
+        if self.subcommands is not None and not self.subcommands.matches(unit.subcommand):
+            return False
+        if self.not_subcommands is not None and self.not_subcommands.matches(unit.subcommand):
+            return False
+        flags = unit.flags
+        if self.flags_any is not None and not self.flags_any & flags:
+            return False
+        if self.flags_all is not None and not all(group & flags for group in self.flags_all):
+            return False
+        if self.flags_none is not None and self.flags_none & flags:
+            return False
+        if self.args_any is not None and not _any_arg(self.args_any, unit.args):
+            return False
+        if self.args_none is not None and _any_arg(self.args_none, unit.args):
+            return False
+        if self.redirect is not None and not _any_arg(self.redirect, unit.redirects):
+            return False
+        if self.assigns is not None and not any(self.assigns.matches(n) for n in unit.assigns):
+            return False
+        if self.wrappers is not None and not self.wrappers.intersection(unit.wrappers):
+            return False
+        return self.inline_code is None or self.inline_code == unit.inline
+
+    def _paths_match(self, unit: Unit, places: Places) -> bool:
+        if self.access is None and self.path_class is None and self.path_glob is None:
+            return True
+        touched = [t for t in unit.touches if self.access is None or t.access in self.access]
+        if not touched:
+            return False
+        if self.path_class is None and self.path_glob is None:
+            return True
+        test = all if self.decision == "allow" else any
+        return test(self._path_ok(t, places) for t in touched)
+
+    def _path_ok(self, touch: Touch, places: Places) -> bool:
+        if self.path_class is not None and touch.cls not in self.path_class:
+            return False
+        return self.path_glob is None or self.path_glob.matches(touch.path, places)
+
+
+def _any_arg(patterns: tuple[ArgPattern, ...], args: tuple[str, ...]) -> bool:
+    return any(p.matches(a) for a in args for p in patterns)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded, validated policy file."""
+
+    path: Path
+    sha256: str
+    rules: tuple[Rule, ...]
+    description: str = ""
+    extra_paths: dict[str, GlobSet] = field(default_factory=dict)
+    _by_program: dict[str | None, tuple[Rule, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def candidates(self, program: str | None) -> tuple[Rule, ...]:
+        """The rules that can match a unit of this program (None: a file-tool unit), in order."""
+        hit = self._by_program.get(program)
+        if hit is None:
+            hit = tuple(
+                r
+                for r in self.rules
+                if (program is None and not r.for_commands)
+                or (program is not None and (r.programs is None or r.programs.matches(program)))
+            )
+            self._by_program[program] = hit
+        return hit
+
+
+# ---------------------------------------------------------------------------------------------
+# Units: what one call consists of, as the rules see it.
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A resolved path a unit touches."""
+
+    path: str
+    cls: str
+    access: str
+    whole: bool  # the path itself or everything in it (not a filtered subset)
+
+    def show(self) -> str:
+        return f"{self.path} ({self.cls})"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One thing the rules judge: a command that would run, or a file-tool call."""
+
+    tool: str
+    text: str
+    command: Command | None = None
+    program: str | None = None
+    subcommand: str | None = None
+    flags: frozenset[str] = frozenset()
+    args: tuple[str, ...] = ()
+    redirects: tuple[str, ...] = ()  # redirection targets as written (static ones)
+    assigns: tuple[str, ...] = ()
+    wrappers: tuple[str, ...] = ()
+    touches: tuple[Touch, ...] = ()
+    unknown_paths: tuple[str, ...] = ()  # path words that cannot be resolved before running
+    effect: str = "exec"
+    inline: bool = False
+    runs: tuple[str, str] | None = None  # the file it runs as a program: (as written, resolved)

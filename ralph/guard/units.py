@@ -1,0 +1,286 @@
+"""A tool call as units: what each command would run, with the paths it touches resolved
+and classed. This is the part of a check that reads the disk (globs, symlinks, the git
+HEAD, file sizes); deciding from the units is pure (`ralph.guard.policy`).
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+from ralph.guard import effects, families, programs, targets
+from ralph.guard.pathclass import Places, is_harmless_device
+from ralph.guard.rules import Touch, Unit
+from ralph.tools.specs import FILE_TOOL_ACCESS as _FILE_TOOL_ACCESS
+
+if TYPE_CHECKING:
+    from ralph.bash import Command
+
+_NO_EFFECT_TOOLS = frozenset({"finish_step"})
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_MATCH_ALL = re.compile(r"\.?[*?]*\*[*?]*|\.[*?]+")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the guard saw in one call: its units, and why the shell analysis fell short."""
+
+    units: tuple[Unit, ...]
+    problems: tuple[str, ...]
+
+
+def units_for_call(call: dict[str, Any], places: Places) -> tuple[list[Unit], list[str]]:
+    """The units of a call, and the analysis problems (shell commands only)."""
+    tool = call.get("tool")
+    if not isinstance(tool, str):
+        raise ValueError("the call has no tool name")
+    if tool == "run_command":
+        command = call.get("command")
+        if not isinstance(command, str):
+            raise ValueError("run_command call without a command string")
+        return _shell_units(command, places)
+    if tool == "delete":
+        return _shell_units(_delete_command(call, places), places)
+    if tool in _FILE_TOOL_ACCESS:
+        path = call.get("path")
+        if path is None or path == "":
+            if tool in ("list_files", "search"):
+                path = "."
+            else:
+                raise ValueError(f"{tool} call without a path")
+        if not isinstance(path, str):
+            raise ValueError(f"{tool} call with a path that is not a string")
+        return [_file_unit(tool, path, places)], []
+    effect = "read" if tool in _NO_EFFECT_TOOLS else "exec"
+    return [Unit(tool=tool, text=tool, effect=effect)], []
+
+
+def _delete_command(call: dict[str, Any], places: Places) -> str:
+    path = call.get("path")
+    if not isinstance(path, str) or not path:
+        raise ValueError("delete call without a path")
+    full = places.resolve(path, places.workspace, follow=False)
+    recursive = "-r " if os.path.isdir(full) and not os.path.islink(full) else ""
+    return f"rm {recursive}-- {shlex.quote(path)}"
+
+
+def _file_unit(tool: str, path: str, places: Places) -> Unit:
+    access = _FILE_TOOL_ACCESS[tool]
+    resolved = places.resolve(path, places.workspace)
+    touch = Touch(resolved, places.classify(resolved), access, True)
+    effect = "read" if access in ("read", "list") else "write"
+    return Unit(tool=tool, text=f"{tool} {path}", touches=(touch,), effect=effect)
+
+
+def _shell_units(source: str, places: Places) -> tuple[list[Unit], list[str]]:
+    from ralph.bash import analyze
+
+    analysis = analyze(source)
+    standalone = tuple(_assign_name(a) for a in analysis.assignments)
+    commands = analysis.commands
+    units = [_command_unit(cmd, places, standalone, commands, i) for i, cmd in enumerate(commands)]
+    return units, list(analysis.problems)
+
+
+def _assign_name(assignment: str) -> str:
+    return re.split(r"\+?=", assignment, maxsplit=1)[0]
+
+
+def _command_unit(
+    cmd: Command,
+    places: Places,
+    standalone: tuple[str, ...],
+    commands: tuple[Command, ...],
+    index: int,
+) -> Unit:
+    targets = _targets_with_find(cmd, commands, index)
+    touches, unknown = _resolve_targets(cmd, targets, places)
+    return Unit(
+        tool="run_command",
+        text=cmd.text,
+        command=cmd,
+        program=cmd.program,
+        subcommand=cmd.subcommand,
+        flags=cmd.flags,
+        args=_git_push_args(cmd, places),
+        redirects=tuple(r.target for r in cmd.redirects if r.target is not None),
+        assigns=tuple(_assign_name(a) for a in cmd.assignments)
+        + standalone
+        + effects.implied_assignments(cmd),
+        wrappers=cmd.wrappers,
+        touches=tuple(touches),
+        unknown_paths=tuple(unknown),
+        effect=effects.effect(cmd, targets),
+        inline=programs.inline_code(cmd),
+        runs=_runs(cmd, places),
+    )
+
+
+def _runs(cmd: Command, places: Places) -> tuple[str, str] | None:
+    run = programs.run_path(cmd)
+    cwd = command_cwd(cmd, places)
+    if run is None or cwd is None:
+        return None
+    try:
+        return run, places.resolve(run, cwd)
+    except (ValueError, OSError):  # a NUL byte, an unencodable name
+        return None
+
+
+def _targets_with_find(
+    cmd: Command, commands: tuple[Command, ...], index: int
+) -> list[targets.Target]:
+    """Targets of a command; for `find ... -exec CMD {}`, `{}` stands for find's paths."""
+    if not (cmd.implicit_args and "find" in cmd.wrappers and "{}" in cmd.args):
+        return targets.targets(cmd)
+    owner = next((c for c in commands[index + 1 :] if c.program == "find"), None)
+    if owner is None:
+        return [*targets.targets(cmd), targets.Target("{}", "read", dynamic=True)]
+    starts = owner.args or (".",)
+    only = targets.find_names(owner)
+    if only:  # `find . -name __pycache__ -exec rm -rf {} +`: {} is each ./**/__pycache__
+        starts = tuple(posixpath.join(s, only[0]) for s in starts)
+    filtered = bool(owner.flags - {"-depth", "-xdev", "-mount", "-print", "-print0"})
+    names = [v for o, v in owner.option_values if o in _FIND_NAME_TESTS]
+    out: list[targets.Target] = []
+    for start in starts:
+        # `{}` is each file found: the start folder, and a secret if the name tests allow one
+        words = [start] + [f"{start}/{n}" for n in _SECRET_EXAMPLES if _may_match(names, n)]
+        for word in words:
+            args = tuple(word if a == "{}" else a for a in cmd.args)
+            argv = tuple(word if a == "{}" else a for a in cmd.argv)
+            for target in targets.targets(replace(cmd, args=args, argv=argv)):
+                found = target.word == word
+                out.append(replace(target, filtered=filtered) if found else target)
+    if families.base_program(cmd.program) in families.SHELLS | families.INTERPRETERS:
+        out.append(targets.Target("{} (each file found is run)", "read", dynamic=True))
+    return out
+
+
+_FIND_NAME_TESTS = frozenset({"-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename"})
+_SECRET_EXAMPLES = (".env", ".env.local", "id_rsa", "server.key", "cert.pem", ".netrc")
+
+
+def _may_match(patterns: list[str], name: str) -> bool:
+    """True if a find name test could select `name` (only when there are name tests)."""
+    return any(fnmatchcase(name, p.rsplit("/", 1)[-1]) for p in patterns)
+
+
+def _git_push_args(cmd: Command, places: Places) -> tuple[str, ...]:
+    """`git push [remote]` pushes the current branch: count it as a pushed argument."""
+    args = cmd.args
+    if cmd.program != "git" or cmd.subcommand != "push" or len(args) > 2:
+        return args
+    if {"--all", "--mirror", "--tags", "-C", "--git-dir", "--work-tree"} & cmd.flags:
+        return args
+    if cmd.cwd != ".":
+        return args
+    branch = _current_branch(places.workspace)
+    return (*args, branch) if branch else args
+
+
+def _current_branch(workspace: str) -> str | None:
+    git = os.path.join(workspace, ".git")
+    try:
+        if os.path.isfile(git):  # a worktree: "gitdir: PATH"
+            with open(git, encoding="utf-8") as f:
+                git = os.path.join(workspace, f.read().partition("gitdir:")[2].strip())
+        with open(os.path.join(git, "HEAD"), encoding="utf-8") as f:
+            head = f.read().strip()
+    except OSError:
+        return None
+    return head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
+
+
+def _resolve_targets(
+    cmd: Command, targets: list[targets.Target], places: Places
+) -> tuple[list[Touch], list[str]]:
+    touches: list[Touch] = []
+    unknown: list[str] = []
+    cwd = command_cwd(cmd, places)
+    for target in targets:
+        word = target.word
+        if word.startswith(("<(", ">(")) and word.endswith(")"):
+            continue  # a process substitution: a pipe, its command is checked on its own
+        if target.dynamic or word in cmd.dynamic_args:
+            unknown.append(word)
+            continue
+        if is_harmless_device(word):
+            continue
+        if cwd is None and not word.startswith(("/", "~")):
+            unknown.append(f"{word} (in a folder only known at run time)")
+            continue
+        try:
+            expanded = _expand(word, cwd or places.workspace, places, target)
+        except (ValueError, OSError):  # a NUL byte, an unencodable name: not a real path
+            unknown.append(f"{word!r} (not a usable path)")
+            continue
+        if expanded is None:
+            unknown.append(f"{word} (matches more than {_GLOB_LIMIT} files)")
+            continue
+        for path, whole in expanded:
+            if is_harmless_device(path):
+                continue
+            access = target.access
+            if access == "truncate" and not _nonempty_file(path):
+                access = "write"
+            touches.append(Touch(path, places.classify(path), access, whole))
+    return touches, unknown
+
+
+def command_cwd(cmd: Command, places: Places) -> str | None:
+    cwd = cmd.cwd
+    if cwd is None:
+        return None
+    if cwd == ".":
+        return places.workspace
+    return places.resolve(cwd, places.workspace)
+
+
+def _expand(
+    word: str, cwd: str, places: Places, target: targets.Target
+) -> list[tuple[str, bool]] | None:
+    """(resolved path, whole) pairs for a path word, None if a glob matches too many files.
+
+    A glob stands for its folder (whole if it matches everything in it, like `*` or `.*`,
+    and `..` too when it can match that) and for each file it matches right now.
+    """
+    follow = target.follow or target.access != "delete"
+    if not _GLOB_CHARS.search(word):
+        return [(places.resolve(word, cwd, follow=follow), not target.filtered)]
+    pattern = os.path.join(cwd, places.expand_home(word))
+    matches = list(itertools.islice(glob.iglob(pattern), _GLOB_LIMIT + 1))
+    if len(matches) > _GLOB_LIMIT:
+        return None
+    found = [(places.resolve(m, cwd, follow=follow), not target.filtered) for m in matches]
+    parts = word.split("/")
+    index = next(i for i, p in enumerate(parts) if _GLOB_CHARS.search(p))
+    folder = "/".join(parts[:index]) or ("/" if word.startswith("/") else ".")
+    pattern = parts[index]
+    last = index == len(parts) - 1 or all(p == "" for p in parts[index + 1 :])
+    if last and _MATCH_ALL.fullmatch(pattern):  # everything in the folder: the folder itself
+        out = [(places.resolve(folder, cwd), not target.filtered), *found]
+    else:  # a file that may appear before it runs: the pattern without its wildcards
+        literal = os.path.join(folder, _WILDCARDS.sub("", pattern), *parts[index + 1 :])
+        out = [(places.resolve(literal, cwd, follow=follow), False), *found]
+    if pattern.startswith(".") and fnmatchcase("..", pattern):  # `.*` matches `..`
+        out.append((places.resolve(folder + "/..", cwd), True))
+    return out
+
+
+_WILDCARDS = re.compile(r"\[[^\]]*\]|[*?]")
+_GLOB_LIMIT = 1000
+
+
+def _nonempty_file(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
