@@ -10,7 +10,9 @@ shell-command checks a second; a reload check of an unchanged policy under 5% of
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -21,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ralph.bash.walker import analyze, parser  # noqa: E402
+from ralph.bash.walker import analyze, clear_cache, parser  # noqa: E402
 from ralph.guard.policy import check, load_policy_cached  # noqa: E402
 from tests.guard_workspace import DEFAULT_POLICY, corpus_rows, make_workspace  # noqa: E402
 
@@ -36,6 +38,44 @@ def rate(work: Callable[[Any], object], items: list[Any], seconds: float) -> flo
             work(item)
         done += len(items)
     return done / (time.perf_counter() - start)
+
+
+def median_us(work: Callable[[Any], object], items: list[Any], fresh: bool) -> float:
+    """Median CPU microseconds of `work(item)`; `fresh`: the analysis cache is emptied first.
+
+    CPU time of this process (not wall time), so a busy shared machine does not inflate it.
+    """
+    times = []
+    for _ in range(3):
+        for item in items:
+            if fresh:
+                clear_cache()
+            start = time.process_time()
+            work(item)
+            times.append(time.process_time() - start)
+    return 1e6 * statistics.median(times)
+
+
+def growth() -> None:
+    """Analysis time of one command with N arguments and of a pipeline of N stages."""
+    print("growth (CPU time, best of 5, cache emptied): rm -f with N args, an N-stage pipeline")
+    for n in (10, 100, 1_000, 10_000):
+        args = "rm -f " + " ".join(f"f{i}" for i in range(n))
+        pipe = "|".join(["wc"] * n)  # 10k stages stay under the 64 KiB input limit
+        row = []
+        for source in (args, pipe):
+            best = math.inf
+            for _ in range(5):
+                clear_cache()
+                start = time.process_time()
+                analyze(source)
+                best = min(best, time.process_time() - start)
+            row.append(best)
+        per = [1e6 * t / n for t in row]
+        print(
+            f"  {n:>6}: args {1e3 * row[0]:9.2f} ms ({per[0]:6.1f} us each)"
+            f"   stages {1e3 * row[1]:9.2f} ms ({per[1]:6.1f} us each)"
+        )
 
 
 def main() -> None:
@@ -70,6 +110,10 @@ def main() -> None:
     os.utime(policy_path, ns=(fresh, fresh))
     racy_rate = rate(load_policy_cached, [policy_path] * 100, min(args.seconds, 1.0))
 
+    new_analyze = median_us(analyze, commands, fresh=True)
+    hit_analyze = median_us(analyze, commands, fresh=False)
+    check_fresh = median_us(lambda call: check(call, policy, ws, "interactive"), calls, True)
+    check_hit = median_us(lambda call: check(call, policy, ws, "interactive"), calls, False)
     check_us = 1e6 / check_rate
     print(f"corpus shell commands   : {len(commands)}  (default policy, {len(policy.rules)} rules)")
     print(f"bare tree-sitter parse  : {parse_rate:10,.0f} /s  {1e6 / parse_rate:8.1f} us")
@@ -78,6 +122,10 @@ def main() -> None:
         f"policy.check()          : {check_rate:10,.0f} /s  {check_us:8.1f} us  (target >= 2,000/s)"
     )
     print(f"check / bare parse cost : {parse_rate / check_rate:10.1f} x")
+    print(f"analyze, new command    : {new_analyze:10.1f} us median (target < 150 us)")
+    print(f"analyze, repeated       : {hit_analyze:10.1f} us median (target < 30 us)")
+    print(f"check, new command      : {check_fresh:10.1f} us median (target < 250 us)")
+    print(f"check, repeated command : {check_hit:10.1f} us median")
     print(f"reload + check          : {guard_rate:10,.0f} /s  {1e6 / guard_rate:8.1f} us")
     reload_us = 1e6 / reload_rate
     print(
@@ -89,6 +137,7 @@ def main() -> None:
         f"reload check, just written (re-hashed): {racy_us:.2f} us"
         f" = {100 * racy_us / check_us:.1f}% of a check"
     )
+    growth()
 
 
 if __name__ == "__main__":

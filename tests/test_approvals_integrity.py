@@ -253,3 +253,32 @@ def test_used_approvals_past_the_retention_window_are_archived(tmp_path: Path) -
     archived = [json.loads(line) for line in store.archive_path.read_text().splitlines()]
     assert [r["id"] for r in archived] == [old.id]
     assert store.find(old_call, "used") == []
+
+
+def test_a_symlinked_index_folder_is_refused_and_its_target_untouched(
+    ws: Path, tmp_path: Path
+) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "meta.json").write_text("precious")
+    (ws / ".ralph").mkdir()
+    (ws / ".ralph" / "approvals-index").symlink_to(theirs)
+    with pytest.raises(UsageError, match="symlink"):
+        ApprovalStore(ws).add_pending({"tool": "run_command", "command": "x"}, "r", "why")
+    assert [p.name for p in theirs.iterdir()] == ["meta.json"]
+    assert (theirs / "meta.json").read_text() == "precious"
+
+
+def test_ralph_approvals_shows_targets_and_ignored_files(ws: Path, capsys) -> None:
+    from ralph.cli.approvals import list_approvals
+
+    pending = guard(ws).review(call(DELETE)).approval_id
+    (ws / ".ralph" / "approvals" / "0000beef.json").write_text("{}")
+    list_approvals(ws)
+    out = capsys.readouterr().out
+    assert f"{pending}  pending" in out and f"target: {ws}/data/x (workspace)" in out
+    assert "ignored" in out and "0000beef.json: not an approval record" in out
+    list_approvals(ws, as_json=True)
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["approvals"][0]["paths"] == [f"{ws}/data/x (workspace)"]
+    assert [Path(i["file"]).name for i in shown["ignored"]] == ["0000beef.json"]

@@ -4,11 +4,17 @@ examples, and errors that say once, clearly, what to fix."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from ralph import taskfile
 from tests.fakeserver import Error, Turn
@@ -183,3 +189,153 @@ def test_an_error_inside_a_run_is_printed_once(ralph_anthropic: Ralph, tmp_path:
     code, _, err = ralph_anthropic.run(ws / "tasks" / "plan.md")
     assert code == 1, err
     assert err.count("bad request body") == 1, err
+
+
+MAIN_COMMANDS = ["run", "audit", "plan", "status", "next", "check", "approvals", "init", "config"]
+
+
+@pytest.mark.parametrize("command", MAIN_COMMANDS)
+def test_help_shows_real_examples_that_parse(command: str) -> None:
+    """Each main command's --help has two or three examples, and each one is a command
+    line click accepts (real flags, right arguments)."""
+    import shlex
+
+    import click
+
+    from ralph.cli import cli
+
+    group = cli
+    result = CliRunner().invoke(group, [command, "--help"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    examples = result.output.split("Examples:\n", 1)[1].split("\n\n")[0].splitlines()
+    assert 2 <= len(examples) <= 3, result.output
+    for line in examples:
+        segment = next(part for part in line.split(" | ") if "ralph " in part)
+        words = shlex.split(segment, comments=True)
+        while words and "=" in words[0]:  # VAR=value ralph ...
+            words.pop(0)
+        assert words[:2] == ["ralph", command], line
+        ctx = group.make_context("ralph", words[1:2], resilient_parsing=False)
+        sub = group.get_command(ctx, command)
+        assert sub is not None
+        args = words[2:]
+        sub_ctx = sub.make_context(command, args, parent=ctx, resilient_parsing=False)
+        if isinstance(sub, click.Group) and sub_ctx.protected_args:
+            name = sub_ctx.protected_args[0]
+            inner = sub.get_command(sub_ctx, name)
+            assert inner is not None, line
+            inner.make_context(name, sub_ctx.protected_args[1:] + sub_ctx.args, parent=sub_ctx)
+
+
+def test_completion_is_documented_and_works() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert 'eval "$(_RALPH_COMPLETE=bash_source ralph)"' in readme
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_RALPH_COMPLETE": "bash_source"}
+    out = subprocess.run(
+        [sys.executable, "-c", "from ralph.cli import main; main()"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert "_ralph_completion" in out.stdout, out.stderr
+
+
+def test_init_creates_the_state_folder_and_writes_an_example(
+    ralph_anthropic: Ralph, tmp_path: Path
+) -> None:
+    from ralph.cli.init import example_text
+
+    code, out, err = ralph_anthropic("init", str(tmp_path / "p"), "--example", "prototype")
+    assert code == 0, err
+    assert (tmp_path / "p" / ".ralph").is_dir() and "created  .ralph/" in out
+    assert (tmp_path / "p" / "tasks" / "prototype.md").read_text() == example_text("prototype")
+    assert taskfile.load(tmp_path / "p" / "tasks" / "prototype.md").steps
+    assert "ralph run tasks/prototype.md --all" in out
+    code, out, err = ralph_anthropic("init", str(tmp_path / "p"), "--example", "audit")
+    assert code == 0, err
+    assert "skipped  .ralph/" in out and "ralph audit tasks/audit.md" in out
+    assert (tmp_path / "p" / "tasks" / "audit.md").read_text() == example_text("audit")
+    code, out, err = ralph_anthropic("init", str(tmp_path / "q"), "--example", "nope")
+    assert code == 2 and not (tmp_path / "q").exists()
+
+
+def _readme_line(pattern: str) -> str:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    found = re.search(pattern, readme, re.M)
+    assert found, pattern
+    return found.group(0)
+
+
+def _as_test_command(line: str, project: Path) -> str:
+    """The README's line for this project, with this Python's ralph and no network."""
+    line = re.sub(r"^cd \S+", f"cd {shlex.quote(str(project))}", line)
+    line = re.sub(r"--notify-url \S+ ?", "", line)
+    return re.sub(r"(^|&& |/)ralph ", rf"\g<1>{shlex.quote(sys.executable)} -m ralph ", line)
+
+
+@pytest.mark.slow
+def test_the_readme_cron_and_systemd_lines_work_on_a_fresh_project(
+    ralph_anthropic: Ralph, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    code, _, err = ralph_anthropic("init", str(project))
+    assert code == 0, err
+    cron = _readme_line(r"(?<=^\*/10 \* \* \* \* ).*$")
+    exec_start = _readme_line(r"(?<=^ExecStart=%h/\.local/bin/).*$")
+    assert cron.endswith(">> .ralph/cron.log 2>&1")
+    server = ralph_anthropic.server
+    for _ in range(2):  # the starter plan's two steps
+        server.add(
+            Turn(tool_calls=[("write_file", {"path": "NOTES.md", "content": "# Notes\n"})]),
+            Turn(tool_calls=[("edit_file", {"path": "NOTES.md", "old_text": "# Notes\n",
+                                            "new_text": "# Notes\n\n## How to run\n"})]),
+            Turn(tool_calls=[finish("wrote NOTES.md")]),
+        )  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env |= {"ANTHROPIC_API_KEY": "test", "ANTHROPIC_BASE_URL": server.url}
+    done = subprocess.run(
+        ["sh", "-c", _as_test_command(cron, project)], env=env, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = (project / ".ralph" / "cron.log").read_text().splitlines()
+    (run,) = (project / ".ralph" / "runs").glob("*.jsonl")
+    stamp = re.compile(rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ {re.escape(run.stem)} ")
+    assert lines and all(stamp.match(line) for line in lines), lines
+    assert lines[-1].endswith("ralph: every step is done")
+    # The systemd unit runs the same command in the project folder; nothing is left to do.
+    done = subprocess.run(
+        ["sh", "-c", _as_test_command(exec_start, project)], cwd=project, env=env,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "every step is done" in done.stderr, done.stderr
+
+
+def _pycache(folder: str, names: list[str]) -> list[str]:
+    return [n for n in names if n in ("__pycache__", ".ralph")]
+
+
+@pytest.mark.slow
+def test_the_package_ships_the_examples_and_policies(tmp_path: Path) -> None:
+    """setuptools' build_py (what a wheel, pipx or uv tool install packs) copies the
+    examples and policies into the package, following the links to tasks/ and policies/."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    for name in ("ralph", "tasks", "policies"):
+        shutil.copytree(root / name, src / name, symlinks=True, ignore=_pycache)
+    subprocess.run(
+        [sys.executable, "-c", "import setuptools; setuptools.setup()", "-q", "build_py",
+         "--build-lib", str(tmp_path / "out")],
+        cwd=src, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    built = tmp_path / "out" / "ralph"
+    for name in ("examples/prototype.md", "examples/audit.md", "policies/default.toml"):
+        assert (built / name).is_file() and not (built / name).is_symlink(), name
+    shipped = (built / "examples" / "audit.md").read_text()
+    assert shipped == (root / "tasks" / "audit.md").read_text()

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ralph.bash import Analysis, Command, Redirect, analyze, commands, split_flags
+from ralph.bash import Analysis, Command, Redirect, analyze, split_flags, wordwalk
 from ralph.bash import walker as shell
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "guard_dev.tsv"
@@ -819,7 +819,7 @@ def test_deep_nesting(deep: str) -> None:
 
 def test_nested_shell_strings_are_capped() -> None:
     source = "rm -rf /"
-    for level in range(commands.MAX_REPARSE + 2):
+    for level in range(wordwalk.MAX_REPARSE + 2):
         source = f"bash <<'E{level}'\n{source}\nE{level}"
     result = analyze(source)
     assert any("nested more than" in p for p in result.problems)
@@ -827,11 +827,11 @@ def test_nested_shell_strings_are_capped() -> None:
 
 def test_nested_shell_strings_below_the_cap_are_read() -> None:
     source = "rm -rf /"
-    for level in range(commands.MAX_REPARSE):
+    for level in range(wordwalk.MAX_REPARSE):
         source = f"bash <<'E{level}'\n{source}\nE{level}"
     result = analyze(source)
     assert result.problems == ()
-    assert result.commands[0].wrappers == ("bash",) * commands.MAX_REPARSE
+    assert result.commands[0].wrappers == ("bash",) * wordwalk.MAX_REPARSE
 
 
 def shell_quote(text: str) -> str:

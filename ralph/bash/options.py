@@ -243,6 +243,7 @@ OPTIONS: dict[str, Opts] = {
     "alembic": Opts(value=fs("-c", "--config", "-n", "--name", "-x")),
 }
 OPTIONS["apt"] = OPTIONS["apt-get"]
+_LONGEST_RUNS_PATH = max(len(p.split()) for o in OPTIONS.values() for p in o.runs_command)
 _SAME_OPTIONS = {  # different programs that share an option grammar
     "pnpm": "npm",
     "yarn": "npm",
@@ -283,8 +284,9 @@ def parse_args(
             args.append(word)
             if opts.subcommands is not None and len(args) == 1:
                 takes = opts.subcommands.get(text, frozenset())
-            path = " ".join(a.value for a in args[:-1])
-            ended = ended or (len(args) > 1 and path in opts.runs_command)
+            if opts.runs_command and 1 < len(args) <= _LONGEST_RUNS_PATH + 1 and not ended:
+                path = " ".join(a.value for a in args[:-1])
+                ended = path in opts.runs_command
             continue
         if text == "--":
             ended = True

@@ -287,6 +287,9 @@ _PROBLEMS = {  # runner subcommands the guard cannot see through
 }
 
 
+_PROBLEM_PROGRAMS = frozenset(p for p, _ in _PROBLEMS) | {"make", "gmake"}
+
+
 @dataclass(slots=True)
 class Inside:
     """What a program runs from its arguments, besides itself."""
@@ -353,6 +356,10 @@ def _hatch_env(program: str, rest: list[Word]) -> list[Word]:
 
 def _problems(program: str, words: list[Word]) -> list[str]:
     """Why what a program runs cannot be seen: a makefile on stdin, `make --eval`, `nix run`."""
+    if program not in _PROBLEM_PROGRAMS:
+        return []
+    if table_name(program) == "make":
+        return _make_problems(words)
     out = []
     values = [w.value for w in words[1:]]
     start = _skip_globals(words, _GLOBALS.get(program, frozenset()))
@@ -361,8 +368,6 @@ def _problems(program: str, words: list[Word]) -> list[str]:
         if key in _PROBLEMS:
             out.append(_PROBLEMS[key])
             break
-    if table_name(program) == "make":
-        out += _make_problems(words)
     return out
 
 

@@ -45,20 +45,19 @@ from collections import OrderedDict
 from typing import Any
 
 from ralph.bash import evaluated
-from ralph.bash.commands import (
+from ralph.bash.commands import CommandWalker, _programs
+from ralph.bash.model import Analysis, Redirect
+from ralph.bash.words import Word
+from ralph.bash.wordwalk import (
     _LITERAL_KINDS,
     _SCANNED_KINDS,
     MAX_DEPTH,
-    CommandWalker,
     _Ctx,
     _flatten,
-    _programs,
     _Redirs,
     _Stdin,
     _text,
 )
-from ralph.bash.model import Analysis, Redirect
-from ralph.bash.words import Word
 
 MAX_SOURCE_BYTES = 64 * 1024
 # tree-sitter-bash 0.25.1 passes the character after `{` (or after `{N..`) to the narrow
@@ -287,15 +286,20 @@ class _Walker(CommandWalker):
         program of the earlier stages (`curl x | tee f | sh`: sh runs what curl fetched).
         """
         feeder = first
-        fed: tuple[str, ...] = (first,) if first else ()
+        fed: dict[str, None] = dict.fromkeys(ctx.input_from)  # ordered, without repeats
+        if first:
+            fed[first] = None
+        inputs = tuple(fed)
         for child in node.named_children:
             start = len(self.commands)
             stage = ctx
             if feeder is not None:
-                stage = ctx._replace(stdin_from=feeder, input_from=ctx.input_from + fed)
+                stage = ctx._replace(stdin_from=feeder, input_from=inputs)
             self.isolated(lambda child=child, stage=stage: self.stmt(child, stage))
             programs = _programs(self.commands[start:])
-            fed += programs
+            if any(p not in fed for p in programs):  # a new program: copy once, not per stage
+                fed.update(dict.fromkeys(programs))
+                inputs = tuple(fed)
             feeder = programs[-1] if programs else None
 
     def redirected(self, node: Any, ctx: _Ctx) -> None:

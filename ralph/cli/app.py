@@ -49,7 +49,7 @@ _WORKSPACE_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 def main() -> None:
     """Console entry point: a RalphError becomes one line on stderr and an exit code."""
     try:
-        rv = cli.main(standalone_mode=False)
+        rv = cli.main(prog_name="ralph", standalone_mode=False)
     except click.exceptions.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
         click.echo("ralph: aborted", err=True)
         sys.exit(130)

@@ -16,7 +16,13 @@ from ralph.cli.app import _MODES, _WORKSPACE_DIR, _workspace, cli
 @click.argument("taskfile", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(taskfile: Path, as_json: bool) -> int:
-    """Show every step of TASKFILE: line, state, text and ralph's last note."""
+    """Show every step of TASKFILE: line, state, text and ralph's last note.
+
+    \b
+    Examples:
+      ralph status tasks/plan.md
+      ralph status tasks/plan.md --json | jq '.steps[] | select(.state == "failed")'
+    """
     from ralph.cli import status as taskview
 
     return taskview.status(taskfile, as_json=as_json)
@@ -27,7 +33,13 @@ def status(taskfile: Path, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the step's context).")
 @click.option("--prompt", is_flag=True, help="Print the exact first request the step would send.")
 def next_cmd(taskfile: Path, as_json: bool, prompt: bool) -> int:
-    """Show the step the next run of TASKFILE takes, with its context."""
+    """Show the step the next run of TASKFILE takes, with its context.
+
+    \b
+    Examples:
+      ralph next tasks/plan.md
+      ralph next tasks/plan.md --prompt        # the exact first request to the model
+    """
     if prompt:
         from ralph.agent.prompts import first_request
 
@@ -65,6 +77,12 @@ def check(
     "path": "..."} (also edit_file, read_file) one a line, and prints one line each:
     {"decision": ..., "rule": ..., "reason": ...}. A bad input line gets a "deny" line
     with reason "bad input: ..." (so lines stay aligned) and makes the exit code 2.
+
+    \b
+    Examples:
+      ralph check -- rm -rf build
+      ralph check --mode unattended -- git push --force origin main
+      echo '{"tool": "write_file", "path": ".env"}' | ralph check --jsonl
     """
     from ralph.cli import check as guardview
     from ralph.config import find_policy
@@ -102,7 +120,14 @@ def policy_lint(file: Path | None, workspace: Path | None) -> int:
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.pass_context
 def approvals(ctx: click.Context, as_json: bool, workspace: Path | None) -> int | None:
-    """List approvals (pending, approved, rejected, used); approve or reject one by ID."""
+    """List approvals (pending, approved, rejected, used); approve or reject one by ID.
+
+    \b
+    Examples:
+      ralph approvals
+      ralph approvals approve 3f9a1c2e   # the next run makes that exact call once
+      ralph approvals reject 3f9a1c2e                # it never runs; the agent is told
+    """
     ctx.obj = workspace
     if ctx.invoked_subcommand is not None:
         return None
@@ -208,14 +233,26 @@ def config_trust(ctx: click.Context, workspace: Path | None) -> int:
 
 @cli.command()
 @click.argument("folder", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
-def init(folder: Path | None) -> int:
+@click.option(
+    "--example",
+    type=click.Choice(["prototype", "audit"]),
+    help="Also write a worked example plan to tasks/NAME.md.",
+)
+def init(folder: Path | None, example: str | None) -> int:
     """Set DIR (default: here; created if missing) up for ralph.
 
     \b
     Creates tasks/plan.md (a starter plan), policies/policy.toml (the default policy to
-    edit), a .ralph/ line in .gitignore, and the config: [tool.ralph] appended to
-    pyproject.toml when there is one, else ralph.toml. Never overwrites a file.
+    edit), the .ralph/ state folder with a line for it in .gitignore, and the config:
+    [tool.ralph] appended to pyproject.toml when there is one, else ralph.toml. Never
+    overwrites a file.
+
+    \b
+    Examples:
+      ralph init
+      ralph init ../demo --example prototype   # idea to deployed prototype
+      ralph init --example audit               # then: ralph audit tasks/audit.md
     """
     from ralph.cli import init as scaffold
 
-    return scaffold.run_init(folder)
+    return scaffold.run_init(folder, example)

@@ -83,10 +83,15 @@ class Action:
     detail: str = ""
 
 
-def init_project(folder: Path) -> list[Action]:
+EXAMPLES = ("prototype", "audit")
+"""Worked examples shipped with ralph (ralph/examples/NAME.md); `init --example NAME`."""
+
+
+def init_project(folder: Path, example: str | None = None) -> list[Action]:
     """Set `folder` up for ralph (creating it if needed) and say what was done."""
     _check_pyproject(folder)
     policy = _policy_text()  # before anything is created: a broken install changes nothing
+    sample = example_text(example) if example else None
     actions: list[Action] = []
     if not folder.exists():
         folder.mkdir(parents=True)
@@ -94,7 +99,10 @@ def init_project(folder: Path) -> list[Action]:
     elif not folder.is_dir():
         raise UsageError(f"{folder} is not a folder; give the project folder to set up")
     actions.append(_create(folder, "tasks/plan.md", STARTER_PLAN))
+    if example and sample is not None:
+        actions.append(_create(folder, f"tasks/{example}.md", sample))
     actions.append(_create(folder, "policies/policy.toml", policy))
+    actions.append(_state_dir(folder))
     actions.append(_ignore_state(folder))
     actions.append(_config(folder))
     made = {a.path for a in actions if a.verb != "skipped"}
@@ -105,7 +113,19 @@ def init_project(folder: Path) -> list[Action]:
     return actions
 
 
-def report(actions: list[Action], folder: Path, cwd: Path) -> str:
+def example_text(name: str) -> str:
+    """The text of a shipped example plan; UsageError naming the ones there are."""
+    from importlib.resources import files
+
+    if name not in EXAMPLES:
+        raise UsageError(f"no example {name!r}; the examples are: {', '.join(EXAMPLES)}")
+    try:
+        return (files("ralph") / "examples" / f"{name}.md").read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read ralph's example {name}: {e.strerror or e}") from None
+
+
+def report(actions: list[Action], folder: Path, cwd: Path, example: str | None = None) -> str:
     """What was done, a note if ralph will not see this folder as the workspace, and the next
     commands to run."""
     width = max(len(a.path) for a in actions)
@@ -128,15 +148,19 @@ def report(actions: list[Action], folder: Path, cwd: Path) -> str:
         "  ralph run tasks/plan.md             # take the next step",
         "  ralph policy lint                   # check the policy after you edit it",
     ]
+    if example == "audit":
+        lines.append("  ralph audit tasks/audit.md          # the read-only audit example")
+    elif example:
+        lines.append(f"  ralph run tasks/{example}.md --all  # the {example} example")
     return "\n".join(lines)
 
 
-def run_init(folder: Path | None) -> int:
-    """`ralph init [DIR]`: set the folder up and print what happened. Exit 0."""
+def run_init(folder: Path | None, example: str | None = None) -> int:
+    """`ralph init [DIR] [--example NAME]`: set the folder up and print what happened."""
     cwd = Path.cwd()
     target = folder if folder is not None else cwd
-    actions = init_project(target)
-    click.echo(report(actions, target, cwd))
+    actions = init_project(target, example)
+    click.echo(report(actions, target, cwd, example))
     return 0
 
 
@@ -166,6 +190,19 @@ def _policy_text() -> str:
     except OSError as e:
         raise UsageError(f"cannot read ralph's shipped policy {shipped}: {e.strerror}") from None
     return POLICY_HEADER.format(version=__version__) + body
+
+
+def _state_dir(folder: Path) -> Action:
+    """ralph's state folder, so `>> .ralph/cron.log` works before the first run."""
+    from ralph.workspace import STATE_DIR
+
+    path = folder / STATE_DIR
+    if path.is_dir():
+        return Action("skipped", f"{STATE_DIR}/", "(exists)")
+    if path.exists() or path.is_symlink():
+        return Action("skipped", f"{STATE_DIR}/", "(not a folder)")
+    path.mkdir()
+    return Action("created", f"{STATE_DIR}/", "(ralph's state: runs, approvals, cron.log)")
 
 
 def _ignore_state(folder: Path) -> Action:

@@ -162,6 +162,11 @@ def plan(idea: str, output: Path | None, force: bool, **options: Any) -> int:
     but cannot change it. Its reply is saved only if it parses as a task file with a
     title and steps; otherwise exit 1 with the reason, and nothing is written.
     --max-turns defaults to 30 here.
+
+    \b
+    Examples:
+      ralph plan "a link shortener in Flask with a deploy to Fly.io"
+      ralph plan "add CSV export to the reports page" -o tasks/export.md --max-step-cost 1
     """
     return _plan(idea, output, force=force, options=options)
 

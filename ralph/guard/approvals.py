@@ -293,7 +293,7 @@ class ApprovalStore:
         return approval, ""
 
     def _check_folder(self) -> None:
-        for folder in (state_dir(self.workspace), self.folder):
+        for folder in (state_dir(self.workspace), self.folder, self.index_dir):
             if folder.is_symlink():
                 raise UsageError(
                     f"{folder} is a symlink; ralph keeps its approvals in a real folder "

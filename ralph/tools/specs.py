@@ -102,7 +102,7 @@ def guard_call(call: ToolCall) -> dict[str, Any]:
         return {"tool": call.name, "command": _text(args.get("command"))}
     if call.name in READ_ONLY_TOOLS:
         return {"tool": call.name, "path": _text(args.get("path")) or "."}
-    if call.name in ("write_file", "edit_file"):
+    if call.name in PATH_TOOLS:  # write_file, edit_file, and a file deletion from a hook
         return {"tool": call.name, "path": _text(args.get("path"))}
     return {"tool": call.name}
 
