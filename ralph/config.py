@@ -10,11 +10,13 @@ import dataclasses
 import os
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ralph.errors import UsageError
+from ralph.providers.pricing import Price, parse_table
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,15 @@ class Config:
     confirm_timeout: float = 600.0
     """How long an interactive confirmation waits for an answer; then the call is treated
     as unattended (refused and queued for approval)."""
+    thinking: int | None = None
+    """Extended-thinking budget in tokens (anthropic models; at least 1024; 0: off)."""
+    pricing: Mapping[str, Price] = field(default_factory=dict)
+    """Prices the project adds or corrects, "provider:model" -> USD per million tokens;
+    project config only (`[pricing."provider:model"]`)."""
+
+
+_TABLE_FIELDS = {"pricing"}
+"""Settings that are tables in the project config, never flags or environment variables."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -161,8 +172,12 @@ def resolve_config(
         names = ", ".join(sorted(setting_name(n) for n in known))
         raise UsageError(f"{file_name}: unknown setting {spelled[unknown[0]]!r}; known: {names}")
     values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for name in (f.name for f in fields(Config)):
+    sources: dict[str, str] = {name: "default" for name in _TABLE_FIELDS}
+    if "pricing" in spelled:
+        table = "[tool.ralph.pricing" if file_name.endswith("pyproject.toml") else "[pricing"
+        values["pricing"] = parse_table(data[spelled["pricing"]], f"{file_name}: {table}")
+        sources["pricing"] = f"{file_name}: {spelled['pricing']}"
+    for name in (f.name for f in fields(Config) if f.name not in _TABLE_FIELDS):
         env_var = f"RALPH_{name.upper()}"
         env = os.environ.get(env_var)
         if flags.get(name) is not None:

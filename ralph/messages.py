@@ -5,7 +5,7 @@ SDK types never leave `ralph/providers/`; everything else speaks these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 
@@ -58,12 +58,35 @@ class Usage:
 
     @property
     def total(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_tokens
-            + self.cache_write_tokens
-        )
+        return self.prompt_tokens + self.output_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token the model read: uncached, cache reads and cache writes."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def cache_read_share(self) -> float | None:
+        """The share of input tokens that were cache reads (0..1); None with no input."""
+        prompt = self.prompt_tokens
+        return self.cache_read_tokens / prompt if prompt else None
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A provider's own record of one assistant turn, for that provider only.
+
+    It holds what the API needs back but ralph must not read: OpenAI's encrypted reasoning
+    items, Anthropic's signed thinking blocks. The provider named here writes it from a
+    reply and reads it when it sends the turn back (in order, unchanged); every other
+    provider ignores it. Its data is never logged or shown: `labels` say what the record
+    may note instead, e.g. "reasoning item (encrypted)".
+    """
+
+    provider: str
+    data: str = field(repr=False)
+    """JSON written by the provider; opaque to the rest of ralph."""
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,8 @@ class Message:
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_results: tuple[ToolResult, ...] = ()
+    opaque: Opaque | None = None
+    """Provider-private parts of an assistant turn (see `Opaque`)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +112,11 @@ class Reply:
     stop_reason: str = ""
     retries: int = 0
     latency_s: float = 0.0
+    reasoning: str = ""
+    """The model's readable reasoning (thinking text, `reasoning_content`), for the record
+    only: ralph never sends it back."""
+    opaque: Opaque | None = None
 
     @property
     def message(self) -> Message:
-        return Message("assistant", self.text, self.tool_calls)
+        return Message("assistant", self.text, self.tool_calls, opaque=self.opaque)

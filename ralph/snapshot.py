@@ -173,11 +173,16 @@ class Snapshots:
         if self._git is not None:
             return self._git
         plain = Git(self.workspace)
-        found = plain.run("rev-parse", "--absolute-git-dir", "--show-prefix", check=False)
+        found = plain.run(
+            "rev-parse", "--absolute-git-dir", "--git-common-dir", "--show-prefix", check=False
+        )
+        where = ""  # which checkout of the repository: "" for the main one
         if found.returncode == 0:
-            lines = found.stdout.decode("utf-8", "surrogateescape").split("\n")
-            git_dir, prefix = lines[0], lines[1] if len(lines) > 1 else ""
+            lines = [*found.stdout.decode("utf-8", "surrogateescape").split("\n"), "", ""]
+            git_dir, common, prefix = lines[0], lines[1], lines[2]
             self._repo_index = Path(git_dir) / "index"
+            if Path(self.workspace, common).resolve() != Path(git_dir).resolve():
+                where = git_dir  # a linked worktree: refs are shared, so its own chain
         else:
             private = state_dir(self.workspace) / "snapshots.git"
             if not (private / "HEAD").is_file():
@@ -185,7 +190,8 @@ class Snapshots:
                 plain.run("init", "--bare", "-q", str(private))
             plain = Git(self.workspace, {"GIT_DIR": str(private), "GIT_WORK_TREE": "."})
             prefix = ""
-        slug = hashlib.sha256(prefix.encode()).hexdigest()[:12] if prefix else "root"
+        key = f"{where}\0{prefix}"
+        slug = hashlib.sha256(key.encode()).hexdigest()[:12] if where or prefix else "root"
         self.ref = REF_PREFIX + slug
         self._git = plain.with_env(_IDENT)
         return self._git

@@ -10,14 +10,24 @@ and Chat Completions (not streamed), so tests drive ralph through the real SDKs:
         ...
         server.assert_complete()
 
-Script items are provider-neutral: `Turn` (text, tool calls, usage), `Error` (an HTTP
-error, or for streamed Anthropic an error event inside a 200 stream), or a callable
-taking the `Request` and returning either. Each is rendered in the wire format of the
-endpoint that was hit. When the script runs out the server answers 500 and notes it.
+Script items are provider-neutral: `Turn` (text, tool calls, usage, reasoning),
+`Error` (an HTTP error, or for streamed Anthropic an error event inside a 200 stream),
+or a callable taking the `Request` and returning either. Each is rendered in the wire
+format of the endpoint that was hit. When the script runs out the server answers 500
+and notes it.
+
+A turn's `reasoning` comes back as a thinking block with a signature (Anthropic, when
+the request enables thinking), a reasoning item with encrypted content (Responses, when
+the request includes it) or `reasoning_content` (Chat). The fake is as strict as the
+real APIs about sending those back (see `tests/fakeapi.py`): a request that drops or
+changes them gets the API's 400. With `count_tokens=True` the fake computes usage
+itself, with cache reads for byte-identical prompt prefixes (`fakeapi.PromptCache`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import json
 import threading
@@ -28,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ralph.messages import Usage
+from tests.fakeapi import PromptCache, Strict, tokens
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,11 @@ class Turn:
     stop_reason: str | None = None
     """Passed through as the API's stop/finish reason; None picks the usual one."""
     delay_s: float = 0.0
+    reasoning: str = ""
+    """The model's reasoning: a signed thinking block, an encrypted reasoning item or
+    `reasoning_content`, depending on the API."""
+    redacted_thinking: bool = False
+    """Anthropic: also a redacted_thinking block after the thinking block."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +111,16 @@ ANTHROPIC_ERROR_TYPES = {
 class FakeModelServer:
     """Threaded HTTP server on a random 127.0.0.1 port; use as a context manager."""
 
-    def __init__(self, script: Iterable[ScriptItem] = ()) -> None:
+    def __init__(
+        self,
+        script: Iterable[ScriptItem] = (),
+        *,
+        count_tokens: bool = False,
+        min_cache_tokens: int = 1024,
+    ) -> None:
         self.script: list[ScriptItem] = list(script)
+        self.strict = Strict()
+        self.cache = PromptCache(min_cache_tokens) if count_tokens else None
         self.requests: list[Request] = []
         self.problems: list[str] = []
         self._lock = threading.Lock()
@@ -154,14 +178,31 @@ class FakeModelServer:
             if request.api == "unknown":
                 self.problems.append(f"unknown endpoint {request.method} {request.path}")
                 return Error(404, message=f"fake server has no {request.path}")
+            refused = self.strict.check(request.api, request.body)
+            if refused:  # what the real API answers; the scripted turn is kept
+                return Error(400, message=refused)
             if not self.script:
                 self.problems.append(f"script exhausted at request {len(self.requests)}")
                 return Error(500, message="fake server script exhausted")
             item = self.script.pop(0)
-        return item(request) if callable(item) else item
+        item = item(request) if callable(item) else item
+        if isinstance(item, Turn) and self.cache is not None:
+            with self._lock:
+                usage = self.cache.usage(request.api, request.body, _output_tokens(item))
+            item = dataclasses.replace(item, usage=usage)
+        return item
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):04d}"
+
+    def seal(self, kind: str, text: str) -> str:
+        """An opaque value only this fake hands out (a signature, encrypted content)."""
+        digest = hashlib.sha256(f"{kind}:{text}:{next(self._ids)}".encode()).hexdigest()
+        return f"{kind}_{digest[:32]}"
+
+
+def _output_tokens(turn: Turn) -> int:
+    return tokens(len(json.dumps([turn.text, list(turn.tool_calls), turn.reasoning])))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -270,12 +311,28 @@ def _anthropic_usage(usage: Usage | None) -> dict[str, int]:
     }
 
 
+def _thinking_blocks(fake: FakeModelServer, request: Request, turn: Turn) -> list[dict[str, Any]]:
+    """Signed thinking (and redacted) blocks, only when the request enables thinking."""
+    enabled = (request.body.get("thinking") or {}).get("type") == "enabled"
+    if not enabled or not (turn.reasoning or turn.redacted_thinking):
+        return []
+    signature = fake.seal("sig", turn.reasoning)
+    blocks = [{"type": "thinking", "thinking": turn.reasoning, "signature": signature}]
+    if turn.redacted_thinking:
+        blocks.append({"type": "redacted_thinking", "data": fake.seal("redacted", turn.text)})
+    return blocks
+
+
 def _anthropic_message(fake: FakeModelServer, request: Request, turn: Turn) -> dict[str, Any]:
-    content: list[dict[str, Any]] = [{"type": "text", "text": turn.text}] if turn.text else []
+    content = _thinking_blocks(fake, request, turn)
+    if turn.text:
+        content.append({"type": "text", "text": turn.text})
     for call_id, name, arguments in _calls(fake, turn, "toolu_"):
         content.append(
             {"type": "tool_use", "id": call_id, "name": name, "input": _anthropic_input(arguments)}
         )
+    with fake._lock:
+        fake.strict.issued_anthropic(content)
     return {
         "id": fake.new_id("msg_"),
         "type": "message",
@@ -316,6 +373,14 @@ def _anthropic_sse(fake: FakeModelServer, request: Request, item: Turn | Error) 
         if block["type"] == "text":
             opening = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": part} for part in _halves(block["text"])]
+        elif block["type"] == "thinking":
+            opening = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [
+                *({"type": "thinking_delta", "thinking": t} for t in _halves(block["thinking"])),
+                {"type": "signature_delta", "signature": block["signature"]},
+            ]
+        elif block["type"] == "redacted_thinking":
+            opening, deltas = block, []
         else:
             opening = {**block, "input": {}}
             partial = json.dumps(block["input"])
@@ -335,8 +400,18 @@ def _anthropic_sse(fake: FakeModelServer, request: Request, item: Turn | Error) 
     return "".join(out).encode()
 
 
+def _reasoning_item(fake: FakeModelServer, request: Request, turn: Turn) -> dict[str, Any]:
+    """A reasoning item; its encrypted content only when the request includes it."""
+    item: dict[str, Any] = {"type": "reasoning", "id": fake.new_id("rs_"), "summary": []}
+    if "reasoning.encrypted_content" in (request.body.get("include") or []):
+        item["encrypted_content"] = fake.seal("gAAAA", turn.reasoning)
+    return item
+
+
 def _responses_body(fake: FakeModelServer, request: Request, turn: Turn) -> dict[str, Any]:
     output: list[dict[str, Any]] = []
+    if turn.reasoning:
+        output.append(_reasoning_item(fake, request, turn))
     if turn.text:
         text = {"type": "output_text", "text": turn.text, "annotations": []}
         output.append(
@@ -359,6 +434,8 @@ def _responses_body(fake: FakeModelServer, request: Request, turn: Turn) -> dict
                 "status": "completed",
             }
         )
+    with fake._lock:
+        fake.strict.issued_responses(output)
     body: dict[str, Any] = {
         "id": fake.new_id("resp_"),
         "object": "response",
@@ -390,6 +467,8 @@ def _responses_body(fake: FakeModelServer, request: Request, turn: Turn) -> dict
 
 def _chat_body(fake: FakeModelServer, request: Request, turn: Turn) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+    if turn.reasoning:
+        message["reasoning_content"] = turn.reasoning
     calls = _calls(fake, turn, "call_")
     if calls:
         message["tool_calls"] = [

@@ -15,6 +15,81 @@ CORPUS = REPO_ROOT / "tests" / "corpus" / "guard_dev.tsv"  # kept in the repo
 DEFAULT_POLICY = REPO_ROOT / "policies" / "default.toml"
 
 
+PACKAGE_JSON = """{
+  "name": "app",
+  "scripts": {
+    "build": "tsc -p .",
+    "test": "jest",
+    "dev": "vite",
+    "start": "node server.js",
+    "lint": "eslint .",
+    "format": "prettier --write .",
+    "typecheck": "tsc --noEmit",
+    "deploy": "npm run build && vercel --prod",
+    "deploy:prod": "vercel deploy --prod",
+    "ship": "netlify deploy --prod",
+    "clean": "rm -rf dist",
+    "nuke": "rm -rf src docs",
+    "db:reset": "prisma migrate reset --force"
+  }
+}
+"""
+MAKEFILE = """.PHONY: all test build lint clean ship wipe release
+all: build
+
+build:
+\tmkdir -p build
+\t$(CC) -O2 -o build/app src/app.c
+
+test: build
+\tpytest -q
+
+lint:
+\truff check .
+
+clean:
+\t$(RM) -r build dist
+
+ship:
+\tkubectl apply -f k8s/
+
+wipe:
+\t@rm -rf docs
+
+release: build
+\ttwine upload dist/*
+"""
+JUSTFILE = """default: test
+
+test:
+    pytest -q
+
+fmt:
+    ruff format .
+
+deploy: test
+    fly deploy
+
+wipe:
+    rm -rf ~/.cache/app docs
+"""
+TASKFILE = """version: '3'
+tasks:
+  build:
+    cmds:
+      - go build ./...
+  test:
+    deps: [build]
+    cmds:
+      - go test ./...
+  deploy:
+    cmds:
+      - helm upgrade --install app ./chart
+"""
+COMPOSER_JSON = """{"scripts": {"test": "phpunit", "reset": ["@php artisan migrate:fresh --force"]}}
+"""
+
+
 def make_workspace(root: Path) -> tuple[Path, Path]:
     """Create (workspace, home) under `root`; the caller points $HOME at the home folder."""
     home = root / "home"
@@ -42,8 +117,12 @@ def make_workspace(root: Path) -> tuple[Path, Path]:
         ".env.example": "API_KEY=\n",
         "secrets/prod.key": "key\n",
         ".claude/settings.json": "{}\n",
-        "Makefile": "test:\n\ttrue\n",
-        "package.json": "{}\n",
+        "Makefile": MAKEFILE,
+        "package.json": PACKAGE_JSON,
+        "justfile": JUSTFILE,
+        "Taskfile.yml": TASKFILE,
+        "composer.json": COMPOSER_JSON,
+        "data.db": "SQLite format 3\0",
     }
     for name, text in files.items():
         path = ws / name

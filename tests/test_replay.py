@@ -83,7 +83,8 @@ def test_a_stricter_policy_is_reported_and_exits_0(recorded: tuple[Ralph, Path])
 def test_a_looser_policy_exits_1(recorded: tuple[Ralph, Path]) -> None:
     ralph, ws = recorded
     policy = ws / "loose.toml"
-    policy.write_text(_without_rule(shipped_policy("default").read_text(), "files.delete-tree"))
+    text = _without_rule(shipped_policy("default").read_text(), "files.delete-tree")
+    policy.write_text(_without_rule(text, "files.delete-unrecoverable"))  # src is untracked
     code, out, _ = ralph("replay", "--all", "--workspace", str(ws), "--policy", str(policy))
     assert code == 1
     assert "1 looser" in out and "rm -rf src" in out

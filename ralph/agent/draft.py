@@ -167,7 +167,7 @@ def plan_session(workspace: Path, options: dict[str, Any], emit: Callable[..., N
     from ralph.config import load_config
     from ralph.guard.gate import Guard, shipped_policy
     from ralph.providers import get_provider
-    from ralph.providers.pricing import cost_usd
+    from ralph.providers.pricing import pricer, require_prices
     from ralph.tools import Toolbox
 
     config = load_config(workspace, options)
@@ -183,11 +183,13 @@ def plan_session(workspace: Path, options: dict[str, Any], emit: Callable[..., N
     from ralph.trust import require_trust
 
     require_trust(workspace, "interactive", tty_prompt)  # e.g. a base-url the agent set
+    require_prices(config)
     provider = get_provider(
         config.model,
         base_url=config.base_url,
         max_wait=config.max_wait,
         on_wait=lambda seconds, reason: emit("wait", seconds=seconds, reason=reason),
+        thinking=config.thinking,
     )
     turns = options.get("max_turns") or PLAN_MAX_TURNS
     return Session(
@@ -197,7 +199,7 @@ def plan_session(workspace: Path, options: dict[str, Any], emit: Callable[..., N
         tools=plan_tools(),
         system=PLANNER_PROMPT,
         budget=Budget(turns, config.max_step_tokens, config.max_step_cost, config.max_step_time),
-        price=lambda usage: cost_usd(provider.model, usage),
+        price=pricer(config.model, config.pricing),
         emit=emit,
     )
 

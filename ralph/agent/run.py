@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ from ralph.guard import Mode
 from ralph.guard.approvals import ApprovalStore
 from ralph.guard.gate import Guard
 from ralph.lock import run_lock
+from ralph.messages import Usage
 from ralph.providers import Provider
-from ralph.providers.pricing import cost_usd
+from ralph.providers.pricing import pricer
 from ralph.record.log import RunLog
 from ralph.snapshot import take_snapshot
 from ralph.taskfile import Step, TaskFile
@@ -69,6 +70,10 @@ class StepReport:
     cost_usd: float | None
     seconds: float
     approval_ids: list[str]
+    usage: dict[str, int] = field(default_factory=dict)
+    """Token counts by kind (`Usage` fields)."""
+    cache_read_share: float | None = None
+    """Share of the step's input tokens read from the provider's prompt cache."""
     snapshot: str | None = None
     """The snapshot of the workspace taken before the step (`ralph undo ID`)."""
 
@@ -88,6 +93,15 @@ class RunReport:
         costs = [s.cost_usd for s in self.steps]
         return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
 
+    @property
+    def usage(self) -> Usage:
+        return sum((Usage(**s.usage) for s in self.steps), Usage())
+
+    @property
+    def cache_read_share(self) -> float | None:
+        share = self.usage.cache_read_share
+        return None if share is None else round(share, 3)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -96,6 +110,7 @@ class RunReport:
             "stopped": self.stopped,
             "exit_code": self.exit_code,
             "cost_usd": self.cost_usd,
+            "cache_read_share": self.cache_read_share,
         }
 
 
@@ -166,6 +181,7 @@ def run_task(
                 exit_code=report.exit_code,
                 steps=len(report.steps),
                 cost_usd=report.cost_usd,
+                cache_read_share=report.cache_read_share,
                 raised=raised,
             )
         return report
@@ -205,7 +221,7 @@ def _steps(
             tools=TOOL_SPECS,
             system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
             budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
-            price=lambda usage: cost_usd(provider.model, usage),
+            price=pricer(f"{provider.name}:{provider.model}", cfg.pricing),
             emit=record,
             interrupted=interrupted,
             plan=req.task_path,
@@ -273,6 +289,7 @@ def _write_back(
     req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None = None
 ) -> StepReport:
     """Check the box or record the failed attempt, with the receipt, in the task file."""
+    share = attempt.usage.cache_read_share
     report = StepReport(
         step.line,
         step.text,
@@ -283,6 +300,8 @@ def _write_back(
         attempt.cost,
         round(attempt.seconds, 1),
         attempt.approval_ids,
+        asdict(attempt.usage),
+        None if share is None else round(share, 3),
         snapshot,
     )
     if attempt.outcome == "deferred":
@@ -296,6 +315,7 @@ def _write_back(
         summary,
         turns=attempt.turns,
         tokens=attempt.usage.total,
+        cache_share=share,
         cost_usd=attempt.cost,
         seconds=attempt.seconds,
         snapshot=snapshot,

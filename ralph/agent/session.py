@@ -151,6 +151,9 @@ def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
     _record_request(session, tally, messages)
     reply = session.provider.complete(session.system, messages, session.tools)
     tally.add(reply)
+    said: dict[str, Any] = {"reasoning": reply.reasoning}  # shown, never sent back
+    if reply.opaque is not None:  # what it was, never its content
+        said["private"] = list(reply.opaque.labels)
     session.emit(
         "model",
         turn=tally.turns,
@@ -161,6 +164,7 @@ def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
         text=reply.text,
         tool_calls=[{"name": c.name, "arguments": c.raw_arguments} for c in reply.tool_calls],
         stop_reason=reply.stop_reason,
+        **{k: v for k, v in said.items() if v},
     )
     messages.append(reply.message)
     return reply

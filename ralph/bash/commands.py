@@ -183,6 +183,8 @@ class CommandWalker(WordWalker):
         if program in names.SHELLS:
             self.shell(program, words, ctx, text, stdin)
             return
+        if program in ("source", ".") and len(words) > 1:
+            self.sourced(words[1], ctx, text, stdin)
         own = words
         if program == "eval":
             self.problem("eval runs a string as shell code")
@@ -229,6 +231,16 @@ class CommandWalker(WordWalker):
                 self.cwd = _cd(self.cwd, [Word("cd"), found.chdir])
             self.execute(found.command, inner, text, None, False)
             self.cwd = start
+
+    def sourced(self, script: Word, ctx: _Ctx, text: str, stdin: _Stdin | None) -> None:
+        """`source FILE`: a file from stdin or a substitution is code the guard must read."""
+        if script.dynamic and script.value.startswith(("<(", "$(", "`")):
+            self.problem("source runs the output of a command as shell code")
+        elif script.value in ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"):
+            if stdin is not None and stdin.text is not None:
+                self.reparse(Word(stdin.text), ctx, "source", text)
+            else:
+                self.problem("source runs shell code it reads from stdin")
 
     def shell(
         self, program: str, words: list[Word], ctx: _Ctx, text: str, stdin: _Stdin | None

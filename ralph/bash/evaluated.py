@@ -53,6 +53,10 @@ def builtin_problem(program: str, words: list[Word]) -> str | None:
     args = [w.value for w in words[1:]]
     if program in _REBINDS and _rebinds(program, args):
         return _REBINDS[program]
+    if program in ("declare", "typeset", "local") and any(
+        a.startswith("-") and "n" in a for a in args
+    ):
+        return f"{program} -n makes a name refer to another variable"
     if program in ("mapfile", "readarray") and any(a.startswith("-C") for a in args):
         return f"{program} -C runs a callback as shell code"
     if program in _NAME_BUILTINS and any(

@@ -27,6 +27,12 @@ def _model_options(f: Any) -> Any:
         click.option("--max-step-time", help="Wall time per step, e.g. 30m [1h]."),
         click.option("--max-wait", help="Longest provider back-off to wait out, e.g. 15m [15m]."),
         click.option(
+            "--thinking",
+            type=click.IntRange(min=0),
+            metavar="TOKENS",
+            help="Extended thinking with this budget (anthropic models, at least 1024; 0: off).",
+        ),
+        click.option(
             "--workspace",
             type=_WORKSPACE_DIR,
             help="Default: git root above TASKFILE, else the ralph.toml folder, else its folder.",
@@ -194,6 +200,7 @@ def _run(
     from ralph.guard.policy import load_policy_cached
     from ralph.notify import check_url, notify
     from ralph.providers import check_credentials, get_provider
+    from ralph.providers.pricing import require_prices
     from ralph.trust import require_trust
     from ralph.workspace import cache_dir, workspace_for
 
@@ -214,7 +221,8 @@ def _run(
         raise UsageError(f"policy file not found: {policy_path}")
     load_policy_cached(policy_path)  # a broken policy is exit 2 before the first model call
     require_trust(workspace, mode, tty_prompt)  # a changed policy or notify-cmd asks first
-    check_credentials(config.model, config.base_url)  # a missing key is exit 2, now
+    check_credentials(config.model, config.base_url, thinking=config.thinking)  # exit 2, now
+    require_prices(config)  # a dollar budget for a model with no price would never stop
     if config.notify_url:
         check_url(config.notify_url)
     if commit:
@@ -222,7 +230,11 @@ def _run(
 
     def make_provider(on_wait: Any) -> Any:
         return get_provider(
-            config.model or "", base_url=config.base_url, max_wait=config.max_wait, on_wait=on_wait
+            config.model or "",
+            base_url=config.base_url,
+            max_wait=config.max_wait,
+            on_wait=on_wait,
+            thinking=config.thinking,
         )
 
     presses: list[int] = []

@@ -97,8 +97,13 @@ def _render_model(e: dict[str, Any]) -> list[str]:
     if isinstance(e.get("latency_s"), (int, float)):
         parts.append(f"{e['latency_s']:.1f}s")
     lines = [f"{_clock(e)}[dim]  model  {' · '.join(parts)}[/]"]
+    thought = model_words(e.get("reasoning"), limit=2_000)  # thinking, reasoning_content
     words = model_words(e.get("text"), limit=2_000)
-    return lines + ([f"         {words}"] if words else [])
+    lines += [f"         {said}" for said in (thought, words) if said]
+    private = e.get("private") if isinstance(e.get("private"), list) else []
+    if private:  # opaque parts kept for the model: what they were, never their content
+        lines.append(f"         [dim]  kept for the model: {_esc(', '.join(map(str, private)))}[/]")
+    return lines
 
 
 def _render_request(e: dict[str, Any]) -> list[str]:
@@ -257,6 +262,10 @@ def _console() -> Any:
     return Console(highlight=False)
 
 
+def _cached(share: float | None) -> str:
+    return "" if share is None else f" · {share:.0%} cached"
+
+
 def _runs_table(infos: list[RunInfo], workspace: Path) -> Any:
     from rich import box
     from rich.table import Table
@@ -271,7 +280,7 @@ def _runs_table(infos: list[RunInfo], workspace: Path) -> Any:
         table.add_row(
             f"{i.run_id}\n{_local(_epoch(i.started), '%Y-%m-%d %H:%M')}",
             f"{_relative(i.task_file, workspace)}\n{i.model or '?'}",
-            f"{_steps_cell(i)}\n{money(i.cost_usd, 4)}",
+            f"{_steps_cell(i)}\n{money(i.cost_usd, 4)}{_cached(i.cache_read_share)}",
             Text(i.stopped, style="" if i.finished else "bold red"),
         )
     return table

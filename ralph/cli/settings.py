@@ -18,6 +18,7 @@ def show_config(workspace: Path, *, as_json: bool = False) -> int:
     """`ralph config`: one line per setting (value, source), or the same as JSON. Exit 0."""
     config, sources = resolve_config(workspace)
     values = asdict(config)
+    values["pricing"] = {spec: price._asdict() for spec, price in config.pricing.items()}
     if as_json:
         settings = {
             setting_name(name): {"value": value, "source": sources[name]}
@@ -37,6 +38,8 @@ def show_config(workspace: Path, *, as_json: bool = False) -> int:
 def _shown(name: str, value: Any) -> str:
     if name == "plan" and value is None:
         return f"{DEFAULT_PLAN} (when it exists)"
+    if name == "pricing":
+        return ", ".join(value) or "(built-in prices only)"
     if value is None:
         return "(none)"
     if isinstance(value, float) and name.endswith(("_time", "_wait", "_timeout")):

@@ -29,6 +29,7 @@ from ralph.guard.families import (
 from ralph.guard.programs import inline_code, inline_source
 from ralph.guard.sql import DB_CLIENTS, db_reads_only
 from ralph.guard.targets import Target, targets
+from ralph.guard.tooltargets import keygen_reads
 
 if TYPE_CHECKING:
     from ralph.bash import Command
@@ -114,9 +115,18 @@ def _reads_only(cmd: Command, program: str) -> bool:
 _SED_RUNS = re.compile(r"(^|[;{}\n])\s*[0-9$,/!^.*\\a-z]*\s*[ewW]\s|/[gpiIm0-9]*[ew]\b|\be\s*$")
 
 
+_GLOBAL_VALUES = {"restic": ("-r", "--repo", "-p", "--password-file"), "borg": ("--remote-path",)}
+"""Global options whose value comes before the subcommand (the option tables do not know)."""
+
+
 def _read_subcommand(cmd: Command, program: str) -> bool:
     table = READ_SUBCOMMANDS[program]
     sub = cmd.subcommand
+    values = set(option_values(cmd, *_GLOBAL_VALUES.get(program, ())))
+    if sub in values:  # `restic -r REPO snapshots`: the subcommand is the next word
+        sub = next((a for a in cmd.args if a not in values), None)
+    if program == "ssh-keygen":
+        return keygen_reads(cmd)
     if program in NO_SUBCOMMAND_READ:
         return not ({"--vacuum-size", "--vacuum-time", "--rotate", "--flush"} & cmd.flags)
     if program == "git":
@@ -153,6 +163,9 @@ def _git_reads(cmd: Command, table: dict[str, frozenset[str] | None]) -> bool:
             not rest or bool({"-l", "--list"} & flags)
         )
     if sub == "config":
+        changing = {"--unset", "--unset-all", "--add", "--replace-all", "--rename-section"}
+        if (changing | {"--remove-section", "--edit", "-e"}) & flags:
+            return False
         reading = {"--get", "--get-all", "--get-regexp", "--list", "-l", "--show-origin"}
         return bool(reading & flags) or (len(rest) == 1 and "." in rest[0] and "=" not in rest[0])
     if sub == "remote":

@@ -8,12 +8,28 @@ decide what to do with it. One table per fact: the other guard modules import it
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ralph.bash import names
 
 if TYPE_CHECKING:
     from ralph.bash import Command
+
+
+ACCESS = ("read", "list", "write", "truncate", "delete")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One path a command touches: the word as written, and how it is touched."""
+
+    word: str
+    access: str
+    follow: bool = True  # resolve a final symlink (deleting a link removes only the link)
+    filtered: bool = False  # only some entries below the path (find with tests)
+    dynamic: bool = False  # not known before it runs (an expansion, xargs input)
+    recursive: str = ""  # a read of everything below: "all" files, or "visible" (no dotfiles)
 
 
 def words(text: str) -> frozenset[str]:
@@ -150,7 +166,24 @@ READ_SUBCOMMANDS: dict[str, dict[str, frozenset[str] | None]] = {
     "railway": subs("status logs whoami list help"),
     "twine": subs("check"),
     "alembic": subs("current history heads branches show"),
-    "pulumi": subs("preview whoami about version stack:ls,output,history config:get"),
+    "pulumi": subs("preview whoami about version stack:ls,history config:get"),
+    "rclone": subs(
+        "ls lsd lsl lsf lsjson size check cat tree about listremotes version md5sum sha1sum"
+        " hashsum cryptcheck help config:file,paths,providers,redacted"
+    ),
+    "restic": subs("snapshots check ls stats diff find version cat:config key:list list"),
+    "borg": subs("list info diff version check extract:--dry-run"),
+    "glab": subs(
+        "mr:list,view,diff,checkout issue:list,view ci:status,view,list,trace,get pipeline:list,"
+        "status release:list,view repo:view,list label:list auth:status version help"
+    ),
+    "vault": subs(
+        "status version list kv:list,metadata secrets:list auth:list policy:list,read"
+        " token:lookup audit:list path-help"
+    ),
+    "gsutil": subs("ls cat stat du hash version help"),
+    "mc": subs("ls cat stat du tree find diff head ping version alias:list admin:info"),
+    "ssh-keygen": {},
 }
 for _alias, _name in (
     ("yarn", "npm"),
@@ -161,7 +194,10 @@ for _alias, _name in (
     READ_SUBCOMMANDS[_alias] = READ_SUBCOMMANDS[_name]
 NO_SUBCOMMAND_READ = words("journalctl apt-cache")  # read-only as a whole
 
-CLOUD_VERBS_READ = words("list describe show info version get-value get-iam-policy help")
+CLOUD_VERBS_READ = words(
+    "list describe show info version get-value get-iam-policy help ls cat du hash stat exists"
+    " download"
+)
 CLOUD_VERBS_WRITE = re.compile(
     r"create|delete|deploy|update|set|remove|destroy|apply|start|stop|restart|reset|resize"
     r"|patch|import|export|ssh|scp|sync|cp|mv|rm|rb|mb|attach|detach|enable|disable|login"

@@ -14,13 +14,14 @@ import re
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ralph.errors import PolicyError
-from ralph.guard import effects, targets
+from ralph.guard import effects, families
 from ralph.guard.pathclass import CLASSES, GlobSet, Places
-from ralph.guard.rules import DECISIONS, TOOLS, ArgPattern, Names, Policy, Rule
+from ralph.guard.rules import DECISIONS, PATH_STATES, TOOLS, ArgPattern, Names, Policy, Rule
 from ralph.guard.units import units_for_call
 
 # ---------------------------------------------------------------------------------------------
@@ -29,30 +30,6 @@ from ralph.guard.units import units_for_call
 _RESERVED_PREFIXES = ("floor:", "builtin:", "default:", "guard:", "audit:")
 _TOP_KEYS = frozenset({"version", "description", "paths", "rule"})
 _PATH_KEYS = frozenset({"scratch", "secret", "protected"})
-_RULE_KEYS = (
-    "id",
-    "decision",
-    "reason",
-    "tool",
-    "program",
-    "subcommand",
-    "not_subcommand",
-    "flags_any",
-    "flags_all",
-    "flags_none",
-    "args_any",
-    "args_none",
-    "redirect",
-    "assigns",
-    "wrappers",
-    "effect",
-    "inline_code",
-    "access",
-    "path_class",
-    "path_glob",
-    "match",
-    "not_match",
-)
 EXAMPLE_WORKSPACE = "/ralph-example/workspace"
 EXAMPLE_HOME = "/ralph-example/home"
 
@@ -172,7 +149,7 @@ def _validate(
         if not isinstance(raw, dict):
             problems.add(line, f"rule #{index + 1} must be a table")
             continue
-        rule = _validate_rule(raw, line, index, problems)
+        rule = _RuleReader(raw, line, index, problems).read()
         if rule is None:
             continue
         if rule.id in seen:
@@ -215,44 +192,73 @@ def _strings(value: Any) -> list[str] | None:
     return None
 
 
-def _validate_rule(raw: dict[str, Any], line: int, index: int, problems: _Problems) -> Rule | None:
-    before = len(problems.items)
+class _RuleReader:
+    """Reads one raw `[[rule]]` table into a Rule, reporting each bad key at its line."""
 
-    def bad(key: str, message: str) -> None:
-        problems.add(problems.key_line(line, key), message)
+    def __init__(self, raw: dict[str, Any], line: int, index: int, problems: _Problems) -> None:
+        self.raw, self.line, self.index, self.problems = raw, line, index, problems
+        rule_id = raw.get("id")
+        self.label = f"rule {rule_id!r}" if isinstance(rule_id, str) else f"rule #{index + 1}"
 
-    rule_id = raw.get("id")
-    label = f"rule {rule_id!r}" if isinstance(rule_id, str) else f"rule #{index + 1}"
-    for key in raw:
-        if key not in _RULE_KEYS:
-            bad(key, f"{label}: unknown key {key!r} (allowed: {', '.join(_RULE_KEYS)})")
-    if "id" not in raw:
-        problems.add(line, f"rule #{index + 1} has no id")
-    elif not isinstance(rule_id, str) or not re.fullmatch(r"[A-Za-z0-9_.:/-]+", rule_id):
-        bad("id", f"{label}: id must be a non-empty word (letters, digits, . _ - : /)")
-    elif rule_id.startswith(_RESERVED_PREFIXES):
-        bad("id", f"{label}: ids starting with {', '.join(_RESERVED_PREFIXES)} are reserved")
-    decision = raw.get("decision")
-    if decision not in DECISIONS:
-        bad("decision", f"{label}: decision must be one of allow, confirm, deny (got {decision!r})")
-    reason = raw.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
-        bad("reason", f"{label}: reason must be a non-empty string (it is shown to the person)")
+    def bad(self, key: str, message: str) -> None:
+        self.problems.add(self.problems.key_line(self.line, key), f"{self.label}: {message}")
 
-    def names(key: str, allowed: tuple[str, ...] | None = None) -> list[str] | None:
-        if key not in raw:
+    def read(self) -> Rule | None:
+        before = len(self.problems.items)
+        for key in self.raw:
+            if key not in _RULE_KEYS:
+                self.bad(key, f"unknown key {key!r} (allowed: {', '.join(_RULE_KEYS)})")
+        header = self.header()
+        fields = {name: reader(self, key) for key, (name, reader) in _CONDITIONS.items()}
+        rule = Rule(**header, line=self.line, **fields)
+        if rule.for_commands and rule.tools is not None and "run_command" not in rule.tools:
+            self.bad("tool", "program/flag/argument conditions only apply to tool run_command")
+        return rule if len(self.problems.items) == before else None
+
+    def header(self) -> dict[str, str]:
+        raw = self.raw
+        rule_id, decision, reason = raw.get("id"), raw.get("decision"), raw.get("reason")
+        if "id" not in raw:
+            self.problems.add(self.line, f"rule #{self.index + 1} has no id")
+        elif not isinstance(rule_id, str) or not re.fullmatch(r"[A-Za-z0-9_.:/-]+", rule_id):
+            self.bad("id", "id must be a non-empty word (letters, digits, . _ - : /)")
+        elif rule_id.startswith(_RESERVED_PREFIXES):
+            self.bad("id", f"ids starting with {', '.join(_RESERVED_PREFIXES)} are reserved")
+        if decision not in DECISIONS:
+            self.bad("decision", f"decision must be one of allow, confirm, deny (got {decision!r})")
+        if not isinstance(reason, str) or not reason.strip():
+            self.bad("reason", "reason must be a non-empty string (it is shown to the person)")
+        return {
+            "id": rule_id if isinstance(rule_id, str) else "",
+            "decision": decision if isinstance(decision, str) else "",
+            "reason": reason if isinstance(reason, str) else "",
+        }
+
+    def strings(self, key: str, allowed: tuple[str, ...] | None = None) -> list[str] | None:
+        if key not in self.raw:
             return None
-        items = _strings(raw[key])
+        items = _strings(self.raw[key])
         if items is None or not items:
-            bad(key, f"{label}: {key} must be a string or a non-empty list of strings")
+            self.bad(key, f"{key} must be a string or a non-empty list of strings")
             return None
         for item in items:
             if allowed is not None and item not in allowed:
-                bad(key, f"{label}: unknown {key} {item!r} (one of: {', '.join(allowed)})")
+                self.bad(key, f"unknown {key} {item!r} (one of: {', '.join(allowed)})")
         return items
 
-    def patterns(key: str) -> tuple[ArgPattern, ...] | None:
-        items = names(key)
+    def names(self, key: str) -> Names | None:
+        items = self.strings(key)
+        return Names.of(items) if items is not None else None
+
+    def words(self, key: str, allowed: tuple[str, ...] | None = None) -> frozenset[str] | None:
+        items = self.strings(key, allowed)
+        return frozenset(items) if items is not None else None
+
+    def examples(self, key: str) -> tuple[str, ...]:
+        return tuple(self.strings(key) or ())
+
+    def patterns(self, key: str) -> tuple[ArgPattern, ...] | None:
+        items = self.strings(key)
         if items is None:
             return None
         out = []
@@ -262,82 +268,74 @@ def _validate_rule(raw: dict[str, Any], line: int, index: int, problems: _Proble
                 try:
                     regex = re.compile(item[3:])
                 except re.error as e:
-                    bad(key, f"{label}: bad regex in {key}: {item[3:]!r}: {e}")
+                    self.bad(key, f"bad regex in {key}: {item[3:]!r}: {e}")
                     continue
             out.append(ArgPattern(item, regex))
         return tuple(out)
 
-    def flag_set(key: str) -> frozenset[str] | None:
-        items = names(key)
+    def flags(self, key: str) -> frozenset[str] | None:
+        items = self.strings(key)
         if items is None:
             return None
         for item in items:
             if not item.startswith("-") or item in ("-", "--"):
-                bad(key, f"{label}: {key} entries must be flags like -r or --force (got {item!r})")
+                self.bad(key, f"{key} entries must be flags like -r or --force (got {item!r})")
         return frozenset(items)
 
-    flags_all = None
-    if "flags_all" in raw:
-        value = raw["flags_all"]
-        groups = []
+    def flag_groups(self, key: str) -> tuple[frozenset[str], ...] | None:
+        if key not in self.raw:
+            return None
+        value = self.raw[key]
         if not isinstance(value, list) or not value:
-            bad(
-                "flags_all",
-                f"{label}: flags_all must be a list of flags or of lists of alternatives",
-            )
-        else:
-            for group in value:
-                items = _strings(group)
-                if not items or not all(i.startswith("-") for i in items):
-                    bad(
-                        "flags_all",
-                        f"{label}: flags_all entries must be a flag or a list of alternative flags",
-                    )
-                    continue
-                groups.append(frozenset(items))
-        flags_all = tuple(groups)
-    inline = raw.get("inline_code")
-    if inline is not None and not isinstance(inline, bool):
-        bad("inline_code", f"{label}: inline_code must be true or false")
-    examples = {k: names(k) or [] for k in ("match", "not_match")}
-    globs = names("path_glob")
-    tools = names("tool", TOOLS)
-    rule = Rule(
-        id=rule_id if isinstance(rule_id, str) else "",
-        decision=decision if isinstance(decision, str) else "",
-        reason=reason if isinstance(reason, str) else "",
-        line=line,
-        tools=frozenset(tools) if tools is not None else None,
-        programs=_names(names("program")),
-        subcommands=_names(names("subcommand")),
-        not_subcommands=_names(names("not_subcommand")),
-        flags_any=flag_set("flags_any"),
-        flags_all=flags_all,
-        flags_none=flag_set("flags_none"),
-        args_any=patterns("args_any"),
-        args_none=patterns("args_none"),
-        redirect=patterns("redirect"),
-        assigns=_names(names("assigns")),
-        wrappers=_frozen(names("wrappers")),
-        effects=_frozen(names("effect", effects.EFFECTS)),
-        inline_code=inline if isinstance(inline, bool) else None,
-        access=_frozen(names("access", targets.ACCESS)),
-        path_class=_frozen(names("path_class", CLASSES)),
-        path_glob=GlobSet.of(globs) if globs is not None else None,
-        match=tuple(examples["match"]),
-        not_match=tuple(examples["not_match"]),
-    )
-    if rule.for_commands and rule.tools is not None and "run_command" not in rule.tools:
-        bad("tool", f"{label}: program/flag/argument conditions only apply to tool run_command")
-    return rule if len(problems.items) == before else None
+            self.bad(key, f"{key} must be a list of flags or of lists of alternatives")
+            return ()
+        groups = []
+        for group in value:
+            items = _strings(group)
+            if not items or not all(i.startswith("-") for i in items):
+                self.bad(key, f"{key} entries must be a flag or a list of alternative flags")
+                continue
+            groups.append(frozenset(items))
+        return tuple(groups)
+
+    def boolean(self, key: str) -> bool | None:
+        value = self.raw.get(key)
+        if value is not None and not isinstance(value, bool):
+            self.bad(key, f"{key} must be true or false")
+        return value if isinstance(value, bool) else None
+
+    def globs(self, key: str) -> GlobSet | None:
+        items = self.strings(key)
+        return GlobSet.of(items) if items is not None else None
 
 
-def _names(items: list[str] | None) -> Names | None:
-    return Names.of(items) if items is not None else None
-
-
-def _frozen(items: list[str] | None) -> frozenset[str] | None:
-    return frozenset(items) if items is not None else None
+_Read = Callable[[_RuleReader, str], Any]
+_CONDITIONS: dict[str, tuple[str, _Read]] = {
+    "tool": ("tools", lambda r, k: r.words(k, TOOLS)),
+    "program": ("programs", _RuleReader.names),
+    "not_program": ("not_programs", _RuleReader.names),
+    "subcommand": ("subcommands", _RuleReader.names),
+    "not_subcommand": ("not_subcommands", _RuleReader.names),
+    "flags_any": ("flags_any", _RuleReader.flags),
+    "flags_all": ("flags_all", _RuleReader.flag_groups),
+    "flags_none": ("flags_none", _RuleReader.flags),
+    "args_any": ("args_any", _RuleReader.patterns),
+    "args_none": ("args_none", _RuleReader.patterns),
+    "words_any": ("words_any", _RuleReader.patterns),
+    "redirect": ("redirect", _RuleReader.patterns),
+    "assigns": ("assigns", _RuleReader.names),
+    "wrappers": ("wrappers", _RuleReader.words),
+    "effect": ("effects", lambda r, k: r.words(k, effects.EFFECTS)),
+    "inline_code": ("inline_code", _RuleReader.boolean),
+    "access": ("access", lambda r, k: r.words(k, families.ACCESS)),
+    "path_class": ("path_class", lambda r, k: r.words(k, CLASSES)),
+    "path_glob": ("path_glob", _RuleReader.globs),
+    "path_state": ("path_state", lambda r, k: r.words(k, PATH_STATES)),
+    "match": ("match", _RuleReader.examples),
+    "not_match": ("not_match", _RuleReader.examples),
+}
+"""Every condition key of a rule: the Rule field it fills and how it is read."""
+_RULE_KEYS = ("id", "decision", "reason", *_CONDITIONS)
 
 
 def _check_examples(policy: Policy, problems: _Problems) -> None:

@@ -13,7 +13,8 @@ and the result gets exactly one class, checked in this order:
   scratch    build outputs and caches inside the workspace (build/, node_modules/, *.pyc,
              *.o ...), and /tmp/ralph-*
   workspace  anything else inside the workspace
-  temp       /tmp, /var/tmp, $TMPDIR (below them, not the folders themselves)
+  temp       /tmp, /var/tmp, $TMPDIR (below them, not the folders themselves; when the
+             workspace itself lives under one, the folder holding it there is outside)
   outside    everything else (including the rest of the home folder)
 
 Globs (`path_glob` in rules, `[paths]` lists) follow .gitignore habits: a pattern without
@@ -85,7 +86,19 @@ SCRATCH_NAMES = frozenset(
         ".cache",
     }
 )
-SCRATCH_SUFFIXES = (".pyc", ".pyo", ".o", ".obj", ".class")  # compiled files a build remakes
+SCRATCH_SUFFIXES = (
+    ".pyc",
+    ".pyo",
+    ".o",
+    ".obj",
+    ".class",
+    ".tmp",
+    ".temp",
+    ".swp",
+    ".orig",
+    ".rej",
+)
+"""Compiled files a build remakes, and leftovers (editor swap files, patch rejects, *.tmp)."""
 SCRATCH_TEMP_PREFIX = "ralph-"  # /tmp/ralph-* is scratch temp space
 
 SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".azure", ".kube", ".password-store"})
@@ -206,6 +219,8 @@ class Places:
         """The class of an absolute, resolved path (see the module docstring for the order)."""
         if path.startswith("/dev/"):
             return "device"
+        if path.startswith("/proc/") and path.endswith("/environ"):
+            return "secret"  # a process's environment: tokens and keys
         if path == "/":
             return "root"
         if path == self.home:
@@ -230,13 +245,26 @@ class Places:
             return "outside"
         for root in self.temp_roots:
             below = _relative(path, root)
-            if below:  # below the temp folder, not the folder itself
+            if below and not self._beside_workspace(root, below):
                 return "scratch" if below.startswith(SCRATCH_TEMP_PREFIX) else "temp"
         return "outside"
+
+    def _beside_workspace(self, root: str, below: str) -> bool:
+        """True for a temp path in the folder that holds a workspace living under the temp
+        root: `..` from /tmp/x/ws is /tmp/x, the project's surroundings, not scratch space."""
+        inside = _relative(self.workspace, root)
+        if not inside:
+            return False
+        return below.split("/", 1)[0] == inside.split("/", 1)[0]
 
     def contains_workspace(self, path: str) -> bool:
         """True if `path` is the workspace or a folder above it."""
         return _relative(self.workspace, path) is not None
+
+
+def looks_secret(word: str) -> bool:
+    """True if a path as written names a secret (`.env`, `~/.ssh/id_rsa`, `prod.key`)."""
+    return _is_secret([p for p in word.split("/") if p not in ("", ".")])
 
 
 def is_harmless_device(word: str) -> bool:
@@ -246,6 +274,8 @@ def is_harmless_device(word: str) -> bool:
 def _is_secret(parts: tuple[str, ...] | list[str]) -> bool:
     if not parts:
         return False
+    if parts[-1].endswith(".pub") or parts[-1] in ("known_hosts", "known_hosts.old"):
+        return False  # public keys and host fingerprints
     if SECRET_DIRS.intersection(parts):
         return True
     if any(pair in SECRET_PAIRS for pair in itertools.pairwise(parts)):

@@ -143,7 +143,7 @@ def _unit_verdicts(unit: Unit, policy: Policy, places: Places) -> list[_Verdict]
         verdict = _Verdict("confirm", "default:uncovered", f"no policy rule covers {what}")
     else:
         verdict = _Verdict(best.decision, best.id, best.reason)
-    out: list[_Verdict] = []
+    out = [_Verdict("confirm", rule, reason) for rule, reason in unit.concerns]
     if unit.unknown_paths:
         shown = ", ".join(unit.unknown_paths[:3])
         reason = f"a path is only known when the command runs: {shown}"

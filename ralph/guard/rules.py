@@ -23,6 +23,10 @@ DECISIONS = ("allow", "confirm", "deny")
 _SEVERITY = {"allow": 0, "confirm": 1, "deny": 2}
 _EFFECT_ORDER = {"read": 0, "write": 1, "exec": 2}
 
+PATH_STATES = ("clean", "changed", "untracked", "missing", "unknown")
+"""What git could restore of a deleted or emptied workspace path: clean (tracked, unchanged),
+changed (tracked, with uncommitted changes), untracked (or ignored), missing (nothing there),
+unknown (git state could not be read)."""
 TOOLS = POLICY_TOOLS  # the names a rule may give in `tool = ...`
 _RESERVED_PREFIXES = ("floor:", "builtin:", "default:", "guard:", "audit:")
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -85,6 +89,7 @@ class Rule:
     line: int
     tools: frozenset[str] | None = None
     programs: Names | None = None
+    not_programs: Names | None = None
     subcommands: Names | None = None
     not_subcommands: Names | None = None
     flags_any: frozenset[str] | None = None
@@ -92,6 +97,7 @@ class Rule:
     flags_none: frozenset[str] | None = None
     args_any: tuple[ArgPattern, ...] | None = None
     args_none: tuple[ArgPattern, ...] | None = None
+    words_any: tuple[ArgPattern, ...] | None = None
     redirect: tuple[ArgPattern, ...] | None = None
     assigns: Names | None = None
     wrappers: frozenset[str] | None = None
@@ -100,6 +106,7 @@ class Rule:
     access: frozenset[str] | None = None
     path_class: frozenset[str] | None = None
     path_glob: GlobSet | None = None
+    path_state: frozenset[str] | None = None
     match: tuple[str, ...] = ()
     not_match: tuple[str, ...] = ()
 
@@ -109,6 +116,7 @@ class Rule:
     def __post_init__(self) -> None:
         command_only = (
             self.programs,
+            self.not_programs,
             self.subcommands,
             self.not_subcommands,
             self.flags_any,
@@ -116,6 +124,7 @@ class Rule:
             self.flags_none,
             self.args_any,
             self.args_none,
+            self.words_any,
             self.redirect,
             self.assigns,
             self.wrappers,
@@ -139,6 +148,8 @@ class Rule:
     def _command_matches(self, unit: Unit) -> bool:
         if self.programs is not None and not self.programs.matches(unit.program):
             return False
+        if self.not_programs is not None and self.not_programs.matches(unit.program):
+            return False
         if self.subcommands is not None and not self.subcommands.matches(unit.subcommand):
             return False
         if self.not_subcommands is not None and self.not_subcommands.matches(unit.subcommand):
@@ -154,6 +165,8 @@ class Rule:
             return False
         if self.args_none is not None and _any_arg(self.args_none, unit.args):
             return False
+        if self.words_any is not None and not _any_arg(self.words_any, unit.words):
+            return False
         if self.redirect is not None and not _any_arg(self.redirect, unit.redirects):
             return False
         if self.assigns is not None and not any(self.assigns.matches(n) for n in unit.assigns):
@@ -163,18 +176,25 @@ class Rule:
         return self.inline_code is None or self.inline_code == unit.inline
 
     def _paths_match(self, unit: Unit, places: Places) -> bool:
-        if self.access is None and self.path_class is None and self.path_glob is None:
+        if (
+            self.access is None
+            and self.path_class is None
+            and self.path_glob is None
+            and self.path_state is None
+        ):
             return True
         touched = [t for t in unit.touches if self.access is None or t.access in self.access]
         if not touched:
             return False
-        if self.path_class is None and self.path_glob is None:
+        if self.path_class is None and self.path_glob is None and self.path_state is None:
             return True
         test = all if self.decision == "allow" else any
         return test(self._path_ok(t, places) for t in touched)
 
     def _path_ok(self, touch: Touch, places: Places) -> bool:
         if self.path_class is not None and touch.cls not in self.path_class:
+            return False
+        if self.path_state is not None and touch.state not in self.path_state:
             return False
         return self.path_glob is None or self.path_glob.matches(touch.path, places)
 
@@ -222,6 +242,7 @@ class Touch:
     cls: str
     access: str
     whole: bool  # the path itself or everything in it (not a filtered subset)
+    state: str = ""  # for deletes and truncations in the workspace: what git could restore
 
     def show(self) -> str:
         return f"{self.path} ({self.cls})"
@@ -238,6 +259,7 @@ class Unit:
     subcommand: str | None = None
     flags: frozenset[str] = frozenset()
     args: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()  # every word after the program: flags, option values, args
     redirects: tuple[str, ...] = ()  # redirection targets as written (static ones)
     assigns: tuple[str, ...] = ()
     wrappers: tuple[str, ...] = ()
@@ -246,3 +268,4 @@ class Unit:
     effect: str = "exec"
     inline: bool = False
     runs: tuple[str, str] | None = None  # the file it runs as a program: (as written, resolved)
+    concerns: tuple[tuple[str, str], ...] = ()  # (builtin rule id, reason): seen on disk

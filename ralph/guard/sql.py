@@ -77,4 +77,65 @@ def sql_reads_only(text: str) -> bool:
             return False
         if statement.lower().startswith("pragma") and "=" in statement:
             return False
+        if not all(_pure(name) for name in _CALL.findall(_STRINGS.sub("''", statement))):
+            return False
     return True
+
+
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_CALL = re.compile(r"([A-Za-z_][\w.$]*)\s*\(")
+_PURE = words(
+    """count sum avg min max now version coalesce nullif lower upper length char_length
+    character_length octet_length bit_length substr substring trim ltrim rtrim btrim replace
+    concat concat_ws round trunc floor ceil ceiling abs mod power pow sqrt exp ln log log10 sign
+    pi random extract age date time datetime strftime julianday unixepoch timezone
+    make_date make_timestamp make_interval justify_days format lpad rpad split_part position
+    strpos left right reverse repeat initcap md5 sha1 sha224 sha256 sha384 sha512 encode decode
+    gen_random_uuid uuid uuid_generate_v4 generate_series row_number rank dense_rank
+    percent_rank cume_dist lag lead first_value last_value nth_value ntile percentile_cont
+    percentile_disc mode stddev stddev_pop stddev_samp variance var_pop var_samp corr
+    covar_pop covar_samp bool_and bool_or every greatest least ifnull iif typeof quote hex
+    unhex instr printf char unicode total group_concat cast convert isnull isfinite
+    obj_description col_description format_type quote_ident quote_literal quote_nullable
+    inet_server_addr inet_client_addr unnest cardinality num_nulls num_nonnulls txid_current
+    date_trunc date_part date_bin to_char to_date to_timestamp to_number to_json to_jsonb
+    in exists values as on using over filter within from join and or not where select when
+    then else case any all some interval row array lateral table"""
+)
+_PURE_PREFIXES = (
+    "pg_size_",
+    "pg_database_size",
+    "pg_relation_size",
+    "pg_total_relation_size",
+    "pg_table_size",
+    "pg_indexes_size",
+    "pg_column_size",
+    "pg_get_",
+    "pg_stat_get_",
+    "pg_is_",
+    "pg_typeof",
+    "pg_backend_pid",
+    "pg_postmaster_start_time",
+    "pg_current_wal_",
+    "pg_last_",
+    "pg_encoding_",
+    "current_",
+    "has_",
+    "json_",
+    "jsonb_",
+    "array_",
+    "string_",
+    "regexp_",
+    "st_",
+    "date_",
+    "to_",
+    "is_",
+)
+
+
+def _pure(name: str) -> bool:
+    """A function SELECT may call without changing anything (an unknown one might)."""
+    name = name.lower().rpartition(".")[2]
+    if name in ("pg_read_file", "pg_read_binary_file", "pg_ls_dir", "load_file"):
+        return False  # reads the server's files
+    return name in _PURE or name.startswith(_PURE_PREFIXES)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from ralph.guard import tooltargets
 from ralph.guard.families import (
     AWKS,
     COMPRESSORS,
@@ -20,8 +21,10 @@ from ralph.guard.families import (
     METADATA,
     MODE_FIRST,
     PATTERN_FIRST,
+    QUIET_READERS,
     SCRIPT_FIRST,
     SHELLS,
+    Target,
     base_program,
     option_values,
     words,
@@ -31,19 +34,6 @@ from ralph.guard.sql import SQL_FILE_OPTS, db_reads_only
 
 if TYPE_CHECKING:
     from ralph.bash import Command
-
-ACCESS = ("read", "list", "write", "truncate", "delete")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One path a command touches: the word as written, and how it is touched."""
-
-    word: str
-    access: str
-    follow: bool = True  # resolve a final symlink (deleting a link removes only the link)
-    filtered: bool = False  # only some entries below the path (find with tests)
-    dynamic: bool = False  # not known before it runs (an expansion, xargs input)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,9 +65,23 @@ def targets(cmd: Command) -> list[Target]:
         script = script_file(cmd)
         if script is not None:
             out.append(Target(script, "read"))
+        out.extend(tooltargets.module_targets(cmd))
+    out.extend(tooltargets.output_targets(cmd, program))
+    if program not in _NO_SECRET_SCAN and base_program(cmd.program) not in _NO_SECRET_SCAN:
+        known = {t.word for t in out}
+        out.extend(t for t in tooltargets.secret_words(cmd) if t.word not in known)
     if cmd.implicit_args and "xargs" in cmd.wrappers and takes_paths(program):
         out.append(Target("(arguments from xargs)", _main_access(program), dynamic=True))
     return out
+
+
+def _no_secret_scan() -> frozenset[str]:
+    precise = PATTERN_FIRST | SCRIPT_FIRST | METADATA | QUIET_READERS | CREATORS | DELETERS
+    return precise | MODE_FIRST | frozenset({"git", "echo", "printf", "tee", "cd"})
+
+
+_NO_SECRET_SCAN = _no_secret_scan()
+"""Programs whose path arguments are known exactly, or that only print their words."""
 
 
 def takes_paths(program: str) -> bool:
@@ -154,18 +158,32 @@ def _first_operand_is_code(cmd: Command, code_opts: tuple[str, ...]) -> tuple[st
 
 
 def _grep(cmd: Command) -> list[Target]:
+    """grep -r and ripgrep read whole trees (rg and ag skip dotfiles unless told not to)."""
     files = _first_operand_is_code(cmd, ("-e", "--regexp", "-f", "--file"))
-    out = [Target(a, "read") for a in files]
+    program = base_program(cmd.program)
+    recursive = ""
+    if program in ("rg", "ag"):
+        hidden = {"--hidden", "-.", "-u", "--unrestricted", "-a", "--all-types"} & cmd.flags
+        recursive = "all" if hidden else "visible"
+    elif program == "ack" or {"-r", "-R", "--recursive", "-d"} & cmd.flags:
+        recursive = "all" if program != "zgrep" else ""
+    out = [Target(a, "read", recursive=recursive) for a in files]
     out += [Target(f, "read") for f in option_values(cmd, "-f", "--file")]
-    if not files and {"-r", "-R", "--recursive"} & cmd.flags:
-        out.append(Target(".", "read"))
+    if not files and recursive:
+        out.append(Target(".", "read", recursive=recursive))
     return out
+
+
+_SED_WIPES = re.compile(r"\s*(1\s*,\s*\$\s*|\$?\s*)d\s*;?\s*")
+"""A sed script that deletes every line: `d`, `1,$d`."""
 
 
 def _sed(cmd: Command) -> list[Target]:
     files = _first_operand_is_code(cmd, ("-e", "--expression", "-f", "--file"))
     in_place = "-i" in cmd.flags or "--in-place" in cmd.flags
-    out = [Target(a, "write" if in_place else "read") for a in files]
+    scripts = option_values(cmd, "-e", "--expression") or list(cmd.args[:1])
+    wipes = in_place and any(_SED_WIPES.fullmatch(s) for s in scripts)
+    out = [Target(a, ("truncate" if wipes else "write") if in_place else "read") for a in files]
     out += [Target(f, "read") for f in option_values(cmd, "-f", "--file")]
     return out
 
@@ -173,20 +191,36 @@ def _sed(cmd: Command) -> list[Target]:
 def _awk(cmd: Command) -> list[Target]:
     files = _first_operand_is_code(cmd, ("-f", "--file"))
     files = tuple(a for a in files if "=" not in a)  # var=value assignments
-    return [Target(a, "read") for a in files] + [
-        Target(f, "read") for f in option_values(cmd, "-f", "--file")
-    ]
+    out = [Target(a, "read") for a in files]
+    out += [Target(f, "read") for f in option_values(cmd, "-f", "--file")]
+    code = cmd.args[:1] if files == cmd.args[1:] else ()
+    return out + tooltargets.environment_reads(code, r"\bENVIRON\b")
 
 
 def _jq(cmd: Command) -> list[Target]:
     files = _first_operand_is_code(cmd, ("-f", "--from-file"))
     in_place = "-i" in cmd.flags or "--inplace" in cmd.flags
-    return [Target(a, "write" if in_place else "read") for a in files]
+    out = [Target(a, "write" if in_place else "read") for a in files]
+    code = cmd.args[:1] if files == cmd.args[1:] else ()
+    return out + tooltargets.environment_reads(code, r"\$ENV\b|(^|[^$\w.])env\b")
 
 
 def _sort(cmd: Command) -> list[Target]:
     out = [Target(a, "read") for a in cmd.args]
-    return out + [Target(f, "write") for f in option_values(cmd, "-o", "--output")]
+    empty = set(cmd.args) <= {"/dev/null"} and (bool(cmd.args) or _empty_stdin(cmd))
+    access = "truncate" if empty else "write"
+    return out + [Target(f, access) for f in option_values(cmd, "-o", "--output")]
+
+
+def _empty_stdin(cmd: Command) -> bool:
+    """Standard input that is empty: `< /dev/null`, or piped from `:`/true/false."""
+    redirected = any(r.op.lstrip("0") == "<" and r.target == "/dev/null" for r in cmd.redirects)
+    return redirected or cmd.stdin_from in (":", "true", "false")
+
+
+def _tee(cmd: Command) -> list[Target]:
+    access = "truncate" if _empty_stdin(cmd) and not {"-a", "--append"} & cmd.flags else "write"
+    return [Target(a, access) for a in cmd.args]
 
 
 def _uniq(cmd: Command) -> list[Target]:
@@ -215,7 +249,10 @@ def _copy(cmd: Command, source_access: str) -> list[Target]:
 
 
 def _cp(cmd: Command) -> list[Target]:
-    return _copy(cmd, "read")
+    out = _copy(cmd, "read")
+    if {"-r", "-R", "-a", "--recursive", "--archive"} & cmd.flags:
+        out = [replace(t, recursive="all") if t.access == "read" else t for t in out]
+    return out
 
 
 def _mv(cmd: Command) -> list[Target]:
@@ -250,8 +287,9 @@ def _dd(cmd: Command) -> list[Target]:
         key, eq, value = arg.partition("=")
         if eq and key == "if":
             out.append(Target(value, "read"))
-        elif eq and key == "of":
-            out.append(Target(value, "write"))
+        elif eq and key == "of":  # dd truncates its output file unless conv=notrunc
+            keeps = any(a.startswith("conv=") and "notrunc" in a for a in cmd.args)
+            out.append(Target(value, "write" if keeps else "truncate"))
     return out
 
 
@@ -266,10 +304,11 @@ def _tar(cmd: Command) -> list[Target]:
         files = [cmd.args[1]]
     args = [a for a in cmd.args if a not in files and a != first]
     creating = bool({"-c", "--create", "-r", "--append", "-u", "--update"} & flags)
+    whole = "all" if creating else ""
     extracting = bool({"-x", "--extract", "--get"} & flags)
     out = [Target(f, "write" if creating else "read") for f in files if f != "-"]
     if creating:
-        out += [Target(a, "read") for a in args]
+        out += [Target(a, "read", recursive=whole) for a in args]
     if extracting:
         dest = option_values(cmd, "-C", "--directory") or ["."]
         out += [Target(d, "write") for d in dest]
@@ -284,18 +323,27 @@ def _unzip(cmd: Command) -> list[Target]:
 
 
 def _zip(cmd: Command) -> list[Target]:
-    return [Target(a, "write") for a in cmd.args[:1]] + [Target(a, "read") for a in cmd.args[1:]]
+    whole = "all" if {"-r", "--recurse-paths", "-R"} & cmd.flags else ""
+    out = [Target(a, "write") for a in cmd.args[:1]]
+    return out + [Target(a, "read", recursive=whole) for a in cmd.args[1:]]
 
 
 def _rsync(cmd: Command) -> list[Target]:
+    """Sources are read, the destination written; any --del* option (rsync takes unique
+    prefixes: --del is --delete-during) deletes there. A dry run (-n) touches nothing."""
     local = [a for a in cmd.args if not re.match(r"^[^/]*:", a)]
     if len(cmd.args) < 2 or not local:
         return []
     dest = cmd.args[-1]
-    out = [Target(a, "read") for a in local if a != dest]
+    whole = "all" if {"-r", "-a", "--recursive", "--archive"} & cmd.flags else ""
+    out = [Target(a, "read", recursive=whole) for a in local if a != dest]
+    if {"-n", "--dry-run"} & cmd.flags:
+        return out
+    removes = "--remove-source-files" in cmd.flags
+    out += [Target(a, "delete") for a in local if a != dest and removes]
     if dest in local:
         out.append(Target(dest, "write"))
-        if any(f.startswith("--delete") or f == "--remove-source-files" for f in cmd.flags):
+        if any(f.startswith("--del") for f in cmd.flags):
             out.append(Target(dest, "delete"))
     return out
 
@@ -384,7 +432,12 @@ def _git(cmd: Command) -> list[Target]:
             paths = []  # only unstages
         if not after_dashes and sub == "checkout":
             paths = [a for a in cmd.args[1:] if a in (".", "./", ":/") or "*" in a]
+            creating = {"-b", "-B", "--orphan", "--detach"} & cmd.flags
+            if not creating:  # `git checkout REF PATH...` overwrites the paths
+                paths += [a for a in cmd.args[2:] if a not in paths]
         out += [Target(p, "write") for p in paths]
+    elif sub in ("show", "cat-file", "log", "diff", "blame", "annotate", "whatchanged"):
+        out += _git_read_paths(cmd)
     elif sub == "rm":
         out += [Target(a, "delete", follow=False) for a in cmd.args[1:]]
     elif sub in ("add", "stage"):  # staged contents go into history (and out with a push)
@@ -392,6 +445,23 @@ def _git(cmd: Command) -> list[Target]:
     elif sub == "mv":
         out += [Target(a, "delete", follow=False) for a in cmd.args[1:-1]]
         out += [Target(a, "write", follow=False) for a in cmd.args[-1:] if len(cmd.args) > 2]
+    return out
+
+
+def _git_read_paths(cmd: Command) -> list[Target]:
+    """Files whose contents a git read prints: `REV:path`, paths after `--`, blame's file,
+    and both sides of `diff --no-index` (files outside the repository)."""
+    rest = list(cmd.args[1:])
+    argv = cmd.argv
+    dashes = argv.index("--") if "--" in argv else len(argv)
+    after = set(argv[dashes + 1 :])
+    out = [Target(a, "read") for a in rest if a in after]
+    for word in rest:
+        rev, colon, path = word.partition(":")
+        if colon and path and "//" not in word and not rev.startswith(("/", ".")):
+            out.append(Target(path, "read"))
+    if cmd.subcommand in ("blame", "annotate") or "--no-index" in cmd.flags:
+        out += [Target(a, "read") for a in rest if a not in after and ":" not in a]
     return out
 
 
@@ -434,6 +504,7 @@ def _ssh(cmd: Command) -> list[Target]:
 
 
 _HANDLERS = {
+    **tooltargets.HANDLERS,
     **dict.fromkeys(PATTERN_FIRST, _grep),
     "sed": _sed,
     **dict.fromkeys(AWKS, _awk),
@@ -465,4 +536,5 @@ _HANDLERS = {
     ".": _source,
     "ssh": _ssh,
     "scp": _ssh,
+    "tee": _tee,
 }

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from ralph.guard import effects, families, programs, targets
-from ralph.guard.pathclass import Places, is_harmless_device
+from ralph.guard import effects, families, gitstate, programs, scripts, targets
+from ralph.guard.pathclass import SCRATCH_NAMES, Places, is_harmless_device
 from ralph.guard.rules import Touch, Unit
 from ralph.tools.specs import FILE_TOOL_ACCESS as _FILE_TOOL_ACCESS
 
@@ -57,6 +57,8 @@ def units_for_call(call: dict[str, Any], places: Places) -> tuple[list[Unit], li
                 raise ValueError(f"{tool} call without a path")
         if not isinstance(path, str):
             raise ValueError(f"{tool} call with a path that is not a string")
+        if "\0" in path:  # no file has such a name; fail closed rather than raise
+            return [Unit(tool=tool, text=f"{tool} {path!r}", effect="exec")], ["NUL byte in a path"]
         return [_file_unit(tool, path, places)], []
     effect = "read" if tool in _NO_EFFECT_TOOLS else "exec"
     return [Unit(tool=tool, text=tool, effect=effect)], []
@@ -79,14 +81,85 @@ def _file_unit(tool: str, path: str, places: Places) -> Unit:
     return Unit(tool=tool, text=f"{tool} {path}", touches=(touch,), effect=effect)
 
 
-def _shell_units(source: str, places: Places) -> tuple[list[Unit], list[str]]:
+def _shell_units(source: str, places: Places, depth: int = 0) -> tuple[list[Unit], list[str]]:
     from ralph.bash import analyze
 
     analysis = analyze(source)
     standalone = tuple(_assign_name(a) for a in analysis.assignments)
     commands = analysis.commands
     units = [_command_unit(cmd, places, standalone, commands, i) for i, cmd in enumerate(commands)]
-    return units, list(analysis.problems)
+    problems = list(analysis.problems)
+    for cmd in commands:
+        more, trouble = _script_units(cmd, places, depth)
+        units += more
+        problems += trouble
+    problems += _writes_then_runs(units)
+    return units, problems
+
+
+_SCRIPT_DEPTH = 4
+
+
+def _script_units(cmd: Command, places: Places, depth: int) -> tuple[list[Unit], list[str]]:
+    """The units of the project scripts a command runs (`npm run x`, `make y`)."""
+    cwd = command_cwd(cmd, places)
+    if cmd.program not in scripts.RUNNERS:
+        return [], []
+    if cwd is None:
+        return [], [f"`{cmd.text}` runs a project script from a folder known only at run time"]
+    found = scripts.lookup(cmd, cwd)
+    if found is None:
+        return [], []
+    problems = [f"`{cmd.text}`: {found.problem}"] if found.problem else []
+    if found.sources and depth >= _SCRIPT_DEPTH:
+        return [], [f"`{cmd.text}`: project scripts nest too deeply"]
+    units: list[Unit] = []
+    for label, source in found.sources:
+        inner, trouble = _shell_units(source, places, depth + 1)
+        units += [replace(u, text=f"{label}: {u.text}") for u in inner if u.program != "cd"]
+        problems += [f"{label}: {t}" for t in trouble]
+    return units, problems
+
+
+def _writes_then_runs(units: list[Unit]) -> list[str]:
+    """A command line that writes a build or test config and then runs the tool that reads
+    it: the guard judged the file as it was, not as it will be."""
+    out: list[str] = []
+    written: set[str] = set()
+    for unit in units:
+        for tool in sorted(written & _tools_of(unit)):
+            out.append(f"it writes a file `{tool}` reads, then runs `{unit.program}`")
+        for touch in unit.touches:
+            if touch.access in ("write", "truncate"):
+                written.update(scripts.readers_of(touch.path))
+        if unit.program in ("npm", "pnpm", "yarn", "bun") and unit.subcommand == "pkg":
+            written.add("node")
+    return out
+
+
+def _tools_of(unit: Unit) -> set[str]:
+    if unit.program is None:
+        return set()
+    return scripts.tool_family(unit.program, unit.command)
+
+
+def _push_target(cmd: Command, places: Places) -> str | None:
+    """`git push URL|PATH|NAME` where NAME is no configured remote sends the repository to a
+    place nobody set up (git takes an unknown name for a path)."""
+    if cmd.program != "git" or cmd.subcommand != "push" or len(cmd.args) < 2:
+        return None
+    if {"-C", "--git-dir", "--work-tree"} & cmd.flags or cmd.cwd != ".":
+        return None
+    repo = cmd.args[1]
+    if repo in cmd.dynamic_args or repo.startswith("-"):
+        return None  # a dynamic path is judged as one
+    known = gitstate.remotes(places.workspace)
+    if known is not None and repo in known:
+        return None
+    place = re.match(r"[a-z][a-z0-9+.-]*://|[^/]*@[^/]*:|[^/:]+:|[/.~]", repo) is not None
+    if not place and not os.path.exists(os.path.join(places.workspace, repo)):
+        return None  # git fails: no such remote or repository
+    return f"git push to {repo!r}, which is not a configured remote (the whole repository leaves)"
 
 
 def _assign_name(assignment: str) -> str:
@@ -110,6 +183,7 @@ def _command_unit(
         subcommand=cmd.subcommand,
         flags=cmd.flags,
         args=_git_push_args(cmd, places),
+        words=cmd.argv[1:],
         redirects=tuple(r.target for r in cmd.redirects if r.target is not None),
         assigns=tuple(_assign_name(a) for a in cmd.assignments)
         + standalone
@@ -120,7 +194,14 @@ def _command_unit(
         effect=effects.effect(cmd, targets),
         inline=programs.inline_code(cmd),
         runs=_runs(cmd, places),
+        concerns=_concerns(cmd, places),
     )
+
+
+def _concerns(cmd: Command, places: Places) -> tuple[tuple[str, str], ...]:
+    """Built-in confirmations that come from what is on disk (not liftable by rules)."""
+    push = _push_target(cmd, places)
+    return (("builtin:push-target", push),) if push else ()
 
 
 def _runs(cmd: Command, places: Places) -> tuple[str, str] | None:
@@ -209,7 +290,11 @@ def _resolve_targets(
         word = target.word
         if word.startswith(("<(", ">(")) and word.endswith(")"):
             continue  # a process substitution: a pipe, its command is checked on its own
-        if target.dynamic or word in cmd.dynamic_args:
+        if not target.dynamic and word in cmd.dynamic_args:
+            known = _known_variables(word, places)
+            target = replace(target, word=known or word, dynamic=known is None)
+            word = target.word
+        if target.dynamic:
             unknown.append(word)
             continue
         if is_harmless_device(word):
@@ -231,8 +316,57 @@ def _resolve_targets(
             access = target.access
             if access == "truncate" and not _nonempty_file(path):
                 access = "write"
-            touches.append(Touch(path, places.classify(path), access, whole))
+            cls = places.classify(path)
+            state = ""
+            link = access == "delete" and os.path.islink(path)  # only the link goes
+            if access in ("delete", "truncate") and cls == "workspace" and not link:
+                state = gitstate.path_state(places.workspace, path)
+            touches.append(Touch(path, cls, access, whole, state))
+            if target.recursive and cls not in ("secret", "device"):
+                found = secret_below(path, places, hidden=target.recursive == "all")
+                touches.extend(Touch(f, "secret", "read", True) for f in found)
     return touches, unknown
+
+
+_DYNAMIC = re.compile(r"[$`{}*?\[\]\\'\"]|<\(|>\(")
+_KNOWN_VARIABLE = re.compile(r"\$(?:\{(HOME|TMPDIR)\}|(HOME|TMPDIR)\b)")
+
+
+def _known_variables(word: str, places: Places) -> str | None:
+    """`$HOME`/`$TMPDIR` in a path, expanded as bash will (an unset TMPDIR is empty, so
+    "$TMPDIR/x" is "/x"); None if the word has other expansions."""
+    if not _KNOWN_VARIABLE.search(word):
+        return None
+    values = {"HOME": places.home or "", "TMPDIR": os.environ.get("TMPDIR", "")}
+    out = _KNOWN_VARIABLE.sub(lambda m: values[m.group(1) or m.group(2)], word)
+    return None if _DYNAMIC.search(out) else out
+
+
+_WALK_LIMIT = 3000
+
+
+def secret_below(folder: str, places: Places, *, hidden: bool) -> list[str]:
+    """Secrets a recursive read of `folder` includes (the first one found; none for a file).
+
+    The walk skips .git and build/cache folders and stops after a few thousand entries;
+    past that only the folder's own entries are looked at."""
+    if not os.path.isdir(folder):
+        return []
+    seen = 0
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in SCRATCH_NAMES and d != ".git" and (hidden or not d.startswith("."))
+        ]
+        for name in files if hidden else [f for f in files if not f.startswith(".")]:
+            full = os.path.join(top, name)
+            if places.classify(full) == "secret":
+                return [full]
+        seen += len(files) + len(dirs)
+        if seen > _WALK_LIMIT:
+            break
+    return []
 
 
 def command_cwd(cmd: Command, places: Places) -> str | None:

@@ -45,6 +45,9 @@ KINDS: dict[str, _Kind] = {
     "openai-chat": _Kind("openai_chat", "OpenAIChatProvider", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
 }
 
+MIN_THINKING_TOKENS = 1024
+"""The smallest extended-thinking budget the Messages API takes."""
+
 KEYLESS_PLACEHOLDER = "not-needed"
 """Key sent to a non-OpenAI openai-chat server when OPENAI_API_KEY is unset."""
 
@@ -71,11 +74,32 @@ def _api_key(provider: str, base_url: str | None) -> str:
     raise UsageError(f"{kind.key_var} is not set: export it to use {provider} models")
 
 
-def check_credentials(spec: str, base_url: str | None = None) -> tuple[str, str, str | None, str]:
+def check_thinking(provider: str, thinking: int | None) -> None:
+    """Raise UsageError unless `thinking` (a token budget; None or 0 for none) suits
+    `provider`."""
+    if not thinking:
+        return
+    if provider != "anthropic":
+        raise UsageError(
+            f"--thinking (thinking = N) is for anthropic models; {provider} reasoning models "
+            "think without a budget from ralph: leave it out for this model"
+        )
+    if thinking < MIN_THINKING_TOKENS:
+        raise UsageError(
+            f"--thinking {thinking}: the thinking budget must be at least "
+            f"{MIN_THINKING_TOKENS} tokens (or leave it out)"
+        )
+
+
+def check_credentials(
+    spec: str, base_url: str | None = None, *, thinking: int | None = None
+) -> tuple[str, str, str | None, str]:
     """(provider, model, base URL, API key) for "PROVIDER:MODEL", importing no SDK.
 
-    Raises UsageError for a bad spec or a missing key, so a run can fail before any work."""
+    Raises UsageError for a bad spec, a missing key or a thinking budget the model cannot
+    take, so a run can fail before any work."""
     provider, model = check_provider_spec(spec)
+    check_thinking(provider, thinking)
     kind = KINDS[provider]
     base_url = base_url or os.environ.get(kind.base_url_var, "").strip() or None
     return provider, model, base_url, _api_key(provider, base_url)
@@ -87,15 +111,18 @@ def get_provider(
     base_url: str | None = None,
     max_wait: float = 900,
     on_wait: Callable[[float, str], None] | None = None,
+    thinking: int | None = None,
 ) -> Provider:
-    """Build the provider for "PROVIDER:MODEL". Raises UsageError for a bad spec or a
-    missing key, before any request is made."""
+    """Build the provider for "PROVIDER:MODEL" (with an extended-thinking budget of
+    `thinking` tokens, anthropic only). Raises UsageError for a bad spec, a missing key
+    or a bad budget, before any request is made."""
     from ralph.providers.retry import RetryPolicy
 
-    provider, model, base_url, api_key = check_credentials(spec, base_url)
+    provider, model, base_url, api_key = check_credentials(spec, base_url, thinking=thinking)
     kind = KINDS[provider]
     module = importlib.import_module(f"ralph.providers.{kind.module}")
     cls = getattr(module, kind.cls)
     retry = RetryPolicy.from_env(max_wait=max_wait, on_wait=on_wait)
-    provider_obj: Provider = cls(model, api_key=api_key, base_url=base_url, retry=retry)
+    extra = {"thinking": thinking} if thinking else {}
+    provider_obj: Provider = cls(model, api_key=api_key, base_url=base_url, retry=retry, **extra)
     return provider_obj

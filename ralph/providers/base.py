@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec
+from ralph.providers.http import shared_client
 from ralph.providers.retry import RetryPolicy, classify
 
 
@@ -41,8 +42,9 @@ class SDKProvider:
         self.model = model
         self.retry = retry or RetryPolicy()
         sdk = importlib.import_module(self.sdk)
+        self._sdk = sdk
         self._client: Any = getattr(sdk, self.client_class)(
-            **sdk_options(api_key, base_url, timeout)
+            **sdk_options(api_key, base_url, timeout), http_client=shared_client(base_url)
         )
         self._use_sdk_errors(sdk)
 

@@ -4,6 +4,10 @@
 Lenient with local servers: missing usage counts as zero tokens, a tool call without
 an id gets one, and arguments that are not a JSON object reach ralph as `None` with
 the raw text kept.
+
+Thinking models on vLLM, llama.cpp and Ollama return their reasoning beside the answer
+(`reasoning_content`, or `reasoning`): it is shown in the record as the model's own
+text and not sent back, as those servers document.
 """
 
 from __future__ import annotations
@@ -85,7 +89,25 @@ def to_reply(completion: Any) -> Reply:
         for index, tc in enumerate(getattr(message, "tool_calls", None) or ())
     )
     text = getattr(message, "content", None) or ""
-    return Reply(text, calls, to_usage(completion), getattr(choice, "finish_reason", None) or "")
+    return Reply(
+        text,
+        calls,
+        to_usage(completion),
+        getattr(choice, "finish_reason", None) or "",
+        reasoning=_reasoning(message),
+    )
+
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+"""Where local servers put a thinking model's reasoning (vLLM and llama.cpp; Ollama)."""
+
+
+def _reasoning(message: Any) -> str:
+    for name in REASONING_FIELDS:
+        value = getattr(message, name, None)
+        if isinstance(value, str) and value.strip():
+            return value
+    return ""
 
 
 def to_usage(completion: Any) -> Usage:

@@ -5,13 +5,16 @@ turns an SDK exception into either `Transient` (worth another attempt: 408, 409,
 5xx incl. 529 overloaded, connection errors, timeouts) or `ProviderError` (400, 401,
 403, 404 and other 4xx: retrying cannot fix them). `RetryPolicy.call()` runs one
 request with tenacity: exponential backoff with jitter, or the server's `retry-after`
-/ `retry-after-ms` when it sends one. A server-requested wait longer than `max_wait`
-raises `WaitTooLong` at once, without sleeping.
+/ `retry-after-ms` when it sends one, or else, for a 429, the time until the rate limit
+resets (`reset_wait_s`: OpenAI's `x-ratelimit-reset-*`, Anthropic's
+`anthropic-ratelimit-*-reset`). A server-requested wait longer than `max_wait` raises
+`WaitTooLong` at once, without sleeping.
 """
 
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,6 +68,51 @@ def retry_after_s(headers: Mapping[str, str], now: datetime | None = None) -> fl
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+RESET_LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
+"""The rate limits whose reset times the providers send."""
+
+
+def duration_s(text: str) -> float | None:
+    """Seconds from a Go-style duration as OpenAI sends it ("20ms", "1s", "6m0s",
+    "1h2m3.5s"); None when it is not one."""
+    text = text.strip()
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def _until(stamp: str, now: datetime) -> float | None:
+    """Seconds from `now` to an RFC 3339 time (Anthropic's reset headers)."""
+    try:
+        when = datetime.fromisoformat(stamp.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def reset_wait_s(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds until the rate limit that stopped us resets: the latest reset among the
+    limits with nothing remaining, or among all of them when none says 0; None when the
+    server sent no reset times."""
+    now = now or datetime.now(UTC)
+    resets: list[tuple[float, bool]] = []  # (wait, exhausted)
+    for limit in RESET_LIMITS:
+        openai, anthropic = f"x-ratelimit-{{}}-{limit}", f"anthropic-ratelimit-{limit}-{{}}"
+        for names, parse in ((openai, duration_s), (anthropic, lambda v: _until(v, now))):
+            raw = headers.get(names.format("reset"))
+            wait = parse(raw) if raw else None
+            if wait is not None:
+                left = (headers.get(names.format("remaining")) or "").strip()
+                resets.append((wait, left == "0"))
+    chosen = [wait for wait, exhausted in resets if exhausted] or [wait for wait, _ in resets]
+    return max(chosen) if chosen else None
 
 
 def _detail(exc: Exception) -> str:
@@ -121,7 +169,10 @@ def classify(
         return ProviderError(f"{provider}: HTTP 429, quota exhausted; check billing: {detail}")
     if status in RETRY_STATUSES or status >= 500:
         headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-        return Transient(f"HTTP {status}: {detail}", retry_after_s(headers))
+        wait = retry_after_s(headers)
+        if wait is None and status == 429:
+            wait = reset_wait_s(headers)
+        return Transient(f"HTTP {status}: {detail}", wait)
     hints = {
         401: f"authentication failed; check {key_var}",
         403: f"permission denied; check that the key in {key_var} may use {model}",

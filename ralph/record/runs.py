@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import calendar
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ralph.errors import UsageError
+from ralph.messages import Usage
 from ralph.record.log import not_by_ralph, read_run
 from ralph.workspace import runs_dir
 
@@ -35,6 +36,9 @@ class RunInfo:
     outcomes: dict[str, int]  # step outcome -> how many, in order of first appearance
     unfinished_step: str | None  # text of a step that started but never ended
     cost_usd: float | None  # None when some model's price is unknown
+    prompt_tokens: int  # input tokens of every model turn, cache reads and writes included
+    cache_read_tokens: int
+    cache_read_share: float | None  # cache_read_tokens / prompt_tokens; None with no input
     stopped: str  # why the run stopped, or UNFINISHED
     exit_code: int | None
     finished: bool
@@ -51,6 +55,8 @@ def summarize(path: Path, events: list[dict[str, Any]]) -> RunInfo:
     end = _first(events, "run_end")
     outcomes = [e.get("outcome") for e in events if e.get("event") == "step_end"]
     stamps = [e["ts"] for e in events if isinstance(e.get("ts"), (int, float))]
+    usage = _usage(events)
+    share = usage.cache_read_share
     return RunInfo(
         run_id=str(start.get("run_id") or path.stem),
         path=str(path),
@@ -65,6 +71,9 @@ def summarize(path: Path, events: list[dict[str, Any]]) -> RunInfo:
         outcomes={o: outcomes.count(o) for o in dict.fromkeys(map(str, outcomes))},
         unfinished_step=_unfinished_step(events),
         cost_usd=end["cost_usd"] if end and "cost_usd" in end else _cost(events),
+        prompt_tokens=usage.prompt_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_read_share=None if share is None else round(share, 3),
         stopped=str(end.get("stopped") or "stopped") if end else UNFINISHED,
         exit_code=end.get("exit_code") if end else None,
         finished=end is not None,
@@ -143,6 +152,18 @@ def _cost(events: list[dict[str, Any]]) -> float | None:
         elif kind == "step_end":
             total, so_far = _add(total, e.get("cost_usd")), 0.0
     return _add(total, so_far)
+
+
+def _usage(events: list[dict[str, Any]]) -> Usage:
+    """Tokens of every model turn in the record."""
+    total = Usage()
+    names = [f.name for f in fields(Usage)]
+    for e in events:
+        usage = e.get("usage") if e.get("event") == "model" else None
+        if isinstance(usage, dict):
+            counts = {n: usage[n] for n in names if isinstance(usage.get(n), int)}
+            total = total + Usage(**counts)
+    return total
 
 
 def _add(total: float | None, cost: Any) -> float | None:

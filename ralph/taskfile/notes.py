@@ -95,14 +95,16 @@ def note_details(
     when: datetime | None = None,
     turns: int | None = None,
     tokens: int | None = None,
+    cache_share: float | None = None,
     cost_usd: float | None = None,
     seconds: float | None = None,
     snapshot: str | None = None,
 ) -> str:
     """The details part of a note.
 
-    For example "2026-11-29 04:40 UTC · 7 turns · 12.3k tok · $0.07 · 2m10s · snapshot
-    3a8ecbc8961f · added /login" (the snapshot of the workspace taken before the step).
+    For example "2026-11-29 04:40 UTC · 7 turns · 12.3k tok · 64% cached · $0.07 · 2m10s ·
+    snapshot 3a8ecbc8961f · added /login": "64% cached" is the share of input tokens read
+    from the provider's prompt cache, the snapshot is the workspace's before the step.
     """
     when = (when or datetime.now(UTC)).astimezone(UTC)
     parts = [when.strftime("%Y-%m-%d %H:%M UTC")]
@@ -110,6 +112,8 @@ def note_details(
         parts.append(f"{turns} turn{'' if turns == 1 else 's'}")
     if tokens is not None:
         parts.append(f"{count(tokens)} tok")
+    if cache_share is not None:
+        parts.append(f"{cache_share:.0%} cached")
     if cost_usd is not None:
         parts.append(money(cost_usd))
     if seconds is not None:
