@@ -114,9 +114,12 @@ def _decode(body: dict[str, Any], name: str, data: bytes, sha: str) -> TaskFile 
     for k, s in enumerate(steps):  # a sane parse of these bytes, or none at all
         if not 0 < s.line <= len(lines) or s.column < 0:
             return None
-        box = lines[s.line - 1][s.column : s.column + 3]
+        line = lines[s.line - 1].rstrip("\r\n")
+        box, rest = line[s.column : s.column + 3], line[s.column + 3 :].lstrip(" \t")
         if s.index != k or box[0] != "[" or box[2] != "]" or (box[1] != " ") != s.checked:
             return None
+        if rest.rstrip() != s.text.partition("\n")[0].rstrip():
+            return None  # the step's text is not on its line
     return TaskFile(
         name=name,
         title=body["heading_title"] or Path(name).name,
