@@ -78,6 +78,32 @@ def growth() -> None:
         )
 
 
+def big_policy(tmp: Path, ws: Path, calls: list[dict[str, Any]], n: int = 10_000) -> None:
+    """Per-check cost of a policy of the default rules plus N rules without program
+    conditions (file-tool rules, effect rules, access rules: what the index skips)."""
+    extra = []
+    for i in range(n):
+        kind = i % 3
+        cond = (
+            f'tool = "read_file"\npath_glob = "data/{i}/**"'
+            if kind == 0
+            else f'effect = "write"\npath_glob = "gen/{i}.txt"'
+            if kind == 1
+            else f'access = "delete"\npath_glob = "keep/{i}"'
+        )
+        extra.append(f'[[rule]]\nid = "x{i}"\ndecision = "confirm"\nreason = "r"\n{cond}\n')
+    path = tmp / "big.toml"
+    path.write_text(DEFAULT_POLICY.read_text() + "\n" + "\n".join(extra))
+    start = time.perf_counter()
+    policy = load_policy_cached(path)
+    loaded = time.perf_counter() - start
+    check_us = median_us(lambda call: check(call, policy, ws, "interactive"), calls, False)
+    print(
+        f"{len(policy.rules):,} rules ({n:,} without program conditions): load {loaded:.2f} s,"
+        f" check {check_us:.1f} us median (target < 1 ms)"
+    )
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     options.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
@@ -138,6 +164,7 @@ def main() -> None:
         f" = {100 * racy_us / check_us:.1f}% of a check"
     )
     growth()
+    big_policy(tmp, ws, calls)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def timed(args: list[str], stdin: str, cwd: Path, n: int) -> float:
-    env = os.environ | {"PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env |= {"PYTHONPATH": str(REPO)}
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -32,10 +33,14 @@ def timed(args: list[str], stdin: str, cwd: Path, n: int) -> float:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    # An installed ralph has its bytecode compiled; a checkout run with
+    # PYTHONDONTWRITEBYTECODE would otherwise compile every module on every start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "ralph")], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)
         subprocess.run(["git", "init", "-q", str(ws)], check=True)
         os.environ["XDG_CONFIG_HOME"] = str(ws / ".xdg")
+        os.environ["XDG_CACHE_HOME"] = str(ws / ".cache")
 
         def event(command: str) -> str:
             return json.dumps(
@@ -54,12 +59,14 @@ def main() -> None:
         imports = timed([*py, "-c", "import ralph.hooks.answer, ralph.cli"], "", ws, n)
         allow = timed([*py, "-m", "ralph", "hook", "claude"], event("ls -la src"), ws, n)
         ask = timed([*py, "-m", "ralph", "hook", "claude"], event("rm -rf src"), ws, n)
+        lean = timed([*py, "-m", "ralph.hooks", "claude"], event("ls -la src"), ws, n)
         queue = timed([*py, "-m", "ralph", "hook", "codex"], event("git status"), ws, n)
     print(f"python -c pass              {base:7.1f} ms")
     print(f"import ralph.cli + hooks    {imports:7.1f} ms")
     print(f"hook claude, allow (ls)     {allow:7.1f} ms")
     print(f"hook claude, ask (rm -rf)   {ask:7.1f} ms")
     print(f"hook codex, allow (git st)  {queue:7.1f} ms")
+    print(f"python -m ralph.hooks, allow {lean:6.1f} ms  (what hook install writes)")
     print("(median of", n, "runs each; cc-safety-net's published figure: about 80 ms)")
 
 

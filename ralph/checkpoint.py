@@ -56,7 +56,8 @@ def commit_step(workspace: Path, message: str) -> str | None:
     preflight(workspace)  # again: a person may have started a rebase since the run began
     git = Git(workspace)
     git.run("add", "--all", "--", ".", *RALPH_EXCLUDES)
-    if git.run("diff", "--cached", "--quiet", "--no-ext-diff", check=False).returncode == 0:
+    staged = git.run("diff", "--cached", "--quiet", "--no-ext-diff", "--no-textconv", check=False)
+    if staged.returncode == 0:
         return None
     git.run("commit", "--quiet", "--no-verify", "-m", message.strip() or DEFAULT_MESSAGE)
     return git.text("rev-parse", "--short", "HEAD").strip()

@@ -43,6 +43,8 @@ class Config:
     """Longest provider back-off to sit through; longer ends the attempt without failing it."""
     command_timeout: float = 600.0
     """Default timeout for one run_command call."""
+    idle_timeout: float = 300.0
+    """Longest silence from the model server mid-request before the request is retried."""
     max_cost: float | None = None
     """USD for a whole run (several steps) before it stops."""
     max_time: float | None = None
@@ -72,7 +74,14 @@ _TABLE_FIELDS = {"pricing"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_DURATION_FIELDS = {"max_step_time", "max_wait", "command_timeout", "max_time", "confirm_timeout"}
+_DURATION_FIELDS = {
+    "max_step_time",
+    "max_wait",
+    "command_timeout",
+    "idle_timeout",
+    "max_time",
+    "confirm_timeout",
+}
 DEFAULT_PLAN = "tasks/plan.md"
 """The plan `ralph run` takes when neither TASKFILE nor `plan` in the config names one."""
 

@@ -1,12 +1,20 @@
-"""Atomic file writes: temp file in the same folder, fsync, os.replace; mode and symlinks kept."""
+"""Atomic file writes: temp file in the same folder, fsync, os.replace; mode and symlinks kept.
+
+The temp file is `.NAME.XXXXXXXX.tmp` (TEMP_GLOB): removed on every way out of the write
+that Python sees; only a kill -9 can leave one, and `--commit` never stages them.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import stat
 import tempfile
 from pathlib import Path
+
+TEMP_GLOB = ".*.tmp"
+"""The names of atomic writes' temp files (a git pathspec glob, too)."""
 
 
 def atomic_write_bytes(
@@ -76,3 +84,11 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove_stale_temps(path: str | os.PathLike[str]) -> None:
+    """Remove temp files a killed write of `path` left beside it (call under a lock)."""
+    real = Path(os.path.realpath(path))
+    for stale in real.parent.glob(f".{glob.escape(real.name)}.{'?' * 8}.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ralph.errors import RalphError, UsageError
+from ralph.fsutil import TEMP_GLOB
 
 GIT_TIMEOUT_S = 300.0
 HARDENING = (
@@ -67,7 +68,7 @@ KEEP_ENV = frozenset(
 )
 """The only GIT_* variables passed on from ralph's own environment."""
 
-TEMP_FILES = ":(exclude,glob)**/.*.tmp"
+TEMP_FILES = f":(exclude,glob)**/{TEMP_GLOB}"
 """ralph's atomic-write temp files (`.NAME.XXXXXXXX.tmp`, see `ralph.fsutil`)."""
 RALPH_EXCLUDES = (":(exclude,glob)[.]ralph/**", TEMP_FILES)
 """Pathspecs that keep `.ralph/` (at the workspace top) and temp files out. The leading

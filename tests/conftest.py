@@ -52,6 +52,7 @@ def _user_config_dir(
 ) -> None:
     """ralph's per-user folder (secret, trust records) in a throwaway place, never ~/.config."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
 @pytest.fixture

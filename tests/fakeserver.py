@@ -53,6 +53,9 @@ class Turn:
     stop_reason: str | None = None
     """Passed through as the API's stop/finish reason; None picks the usual one."""
     delay_s: float = 0.0
+    """Wait this long before answering."""
+    trickle_s: float = 0.0
+    """Send the body one byte at a time, this long apart (a stream that never quite stalls)."""
     reasoning: str = ""
     """The model's reasoning: a signed thinking block, an encrypted reasoning item or
     `reasoning_content`, depending on the API."""
@@ -237,7 +240,18 @@ class _Handler(BaseHTTPRequestHandler):
         head += [f"{name}: {value}" for name, value in extra_headers.items()]
         # One write for headers and body: two small writes on a socket with Nagle's
         # algorithm wait for the client's delayed ACK (about 40 ms a request).
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
+        message = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
+        trickle = item.trickle_s if isinstance(item, Turn) else 0.0
+        try:
+            if not trickle:
+                self.wfile.write(message)
+                return
+            for i in range(len(message)):
+                self.wfile.write(message[i : i + 1])
+                self.wfile.flush()
+                time.sleep(trickle)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a deadline, a stop signal)
 
 
 # -- rendering ---------------------------------------------------------------------------

@@ -243,7 +243,7 @@ def test_the_hook_process_answers_on_stdout_with_the_exit_code(project: Path) ->
     ]
     for host, stdin, code, stdout in cases:
         p = subprocess.run(
-            [sys.executable, "-m", "ralph", "hook", host],
+            [sys.executable, "-m", "ralph.hooks", host],
             input=stdin,
             capture_output=True,
             text=True,
@@ -273,7 +273,7 @@ def test_install_twice_keeps_one_entry_and_other_hooks(host: str, project: Path)
     groups = settings["hooks"][event]
     assert groups[0] == other and len(groups) == 2
     command = groups[1]["hooks"][0]["command"]
-    assert command.endswith(f"-m ralph hook {host}") and sys.executable in command
+    assert command.endswith(f"-m ralph.hooks {host}") and sys.executable in command
     install(host, path, uninstall=True)
     assert json.loads(path.read_text())["hooks"][event] == [other]
 
@@ -301,3 +301,26 @@ def test_user_scope_uses_the_hosts_home_folders(
     assert settings_path("gemini", user=True, workspace=project) == home / ".gemini/settings.json"
     monkeypatch.setenv("CODEX_HOME", str(home / "cx"))
     assert settings_path("codex", user=True, workspace=project) == home / "cx/hooks.json"
+
+
+def test_a_policy_text_runs_its_examples_once_per_version_and_lint_always(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ralph.guard import load
+
+    calls: list[str] = []
+    real = load._check_examples
+    monkeypatch.setattr(load, "_check_examples", lambda p, pr: calls.append("x") or real(p, pr))
+    policy = tmp_path / "p.toml"
+    text = (
+        '[[rule]]\nid = "no-ls"\ndecision = "deny"\nreason = "r"\nprogram = "ls"\nmatch = ["ls"]\n'
+    )
+    policy.write_text(text)
+    load.load_policy(policy)
+    load.load_policy(policy)  # a new process would find the marker the same way
+    assert calls == ["x"]
+    assert load.lint(policy) == [] and calls == ["x", "x"]
+    policy.write_text(text.replace('match = ["ls"]', 'match = ["cat x"]'))  # a failing example
+    with pytest.raises(Exception, match="cat x"):
+        load.load_policy(policy)
+    assert len(calls) == 3

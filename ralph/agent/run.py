@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -16,12 +17,14 @@ from ralph.agent.session import (
     Attempt,
     Budget,
     Outcome,
+    RunBudget,
     Session,
     run_step,
 )
 from ralph.checkpoint import commit_step
 from ralph.config import Config
 from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, RalphError, WaitTooLong
+from ralph.fsutil import remove_stale_temps
 from ralph.guard import Mode
 from ralph.guard.approvals import ApprovalStore
 from ralph.guard.gate import Guard
@@ -31,8 +34,10 @@ from ralph.providers import Provider
 from ralph.providers.pricing import pricer
 from ralph.record.log import RunLog
 from ralph.snapshot import take_snapshot
+from ralph.stop import Stop, Stopped, exit_code
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
+from ralph.tools.process import stop_all
 from ralph.workspace import cache_dir, runs_dir
 
 EXIT_INTERRUPTED = 130
@@ -133,13 +138,16 @@ def run_task(
     make_provider: Callable[[Callable[[float, str], None]], Provider],
     *,
     emit: Callable[..., None] = lambda event, **fields: None,
-    interrupted: Callable[[], bool] = lambda: False,
+    stop: Stop | None = None,
     prompt: Callable[[str], str | None] | None = None,
+    on_end: Callable[[RunReport], None] | None = None,
 ) -> RunReport:
     """Take steps of the task file one at a time, each in a fresh session, under the lock.
 
     `make_provider(on_wait)` builds the model client; it calls `on_wait(seconds, reason)`
-    before each back-off so long waits are shown and logged.
+    before each back-off so long waits are shown and logged. However the run ends (done,
+    an error, a stop signal, a crash), the record ends with `run_end`, no command's process
+    group is left running, and `on_end(report)` is called (for notifications).
     """
     with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
 
@@ -151,7 +159,7 @@ def run_task(
         provider = make_provider(
             lambda seconds, reason: record("wait", seconds=seconds, reason=reason)
         )
-
+        remove_stale_temps(req.task_path)  # left by a kill -9 during an earlier write-back
         report = RunReport(log.run_id, str(req.task_path))
         record(
             "run_start",
@@ -165,16 +173,17 @@ def run_task(
             mode=req.mode,
             workspace=str(req.workspace),
         )
+        run = _Run(req, provider, report, record, stop or Stop(), prompt)
         raised = False
         try:
-            report.stopped = _steps(req, provider, report, record, interrupted, prompt)
-        except (RalphError, KeyboardInterrupt) as e:
-            report.stopped = f"error: {e}" if isinstance(e, RalphError) else "aborted"
-            report.exit_code = getattr(e, "exit_code", EXIT_INTERRUPTED)
+            report.stopped, report.exit_code = run.steps()
+        except BaseException as e:
+            report.stopped, report.exit_code = _failure(e)
             raised = True  # the CLI says what went wrong, once
             raise
         finally:
             taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
+            stop_all()  # a server the agent left in the background ends with the run
             record(
                 "run_end",
                 stopped=report.stopped,
@@ -184,48 +193,55 @@ def run_task(
                 cache_read_share=report.cache_read_share,
                 raised=raised,
             )
+            if on_end is not None:
+                on_end(report)
         return report
 
 
-def _steps(
-    req: RunRequest,
-    provider: Provider,
-    report: RunReport,
-    record: Callable[..., None],
-    interrupted: Callable[[], bool],
-    prompt: Callable[[str], str | None] | None,
-) -> str:
-    """Attempt steps until one of the stop conditions; return why it stopped."""
-    cfg = req.config
-    started = time.monotonic()
-    failures_in_a_row = 0
-    while req.max_steps is None or len(report.steps) < req.max_steps:
-        # read again: a person may have edited it (unchanged bytes are not parsed again)
-        tf = taskfile.load(req.task_path, cache=cache_dir(req.workspace))
-        step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
-        if step is None:
-            stopped, report.exit_code = _nothing_left(tf, report.exit_code)
-            return stopped
-        guard = Guard(
-            req.policy_path,
-            req.workspace,
-            req.mode,
-            step=step.text,
-            prompt=prompt,
-            log=lambda event: record("decision", **event),
-        )
-        session = Session(
-            provider=provider,
-            guard=guard,
-            toolbox=_toolbox(req, record),
-            tools=TOOL_SPECS,
-            system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
-            budget=Budget(cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time),
-            price=pricer(f"{provider.name}:{provider.model}", cfg.pricing),
-            emit=record,
-            interrupted=interrupted,
-            plan=req.task_path,
-        )
+def _failure(e: BaseException) -> tuple[str, int]:
+    """Why the run stopped and its exit code, for a run that ended by an exception."""
+    if isinstance(e, RalphError):
+        return f"error: {e}", e.exit_code
+    if isinstance(e, Stopped):
+        return str(e), exit_code(e.signum or signal.SIGTERM)
+    if isinstance(e, KeyboardInterrupt):
+        return "aborted", EXIT_INTERRUPTED
+    return f"crashed: {type(e).__name__}: {e}", EXIT_FAILED
+
+
+@dataclass
+class _Run:
+    """A run in progress: takes one step at a time and says when and why to stop."""
+
+    req: RunRequest
+    provider: Provider
+    report: RunReport
+    record: Callable[..., None]
+    stop: Stop
+    prompt: Callable[[str], str | None] | None
+    started: float = field(default_factory=time.monotonic)
+    failures_in_a_row: int = 0
+
+    def steps(self) -> tuple[str, int]:
+        """Attempt steps until a stop condition; (why it stopped, exit code)."""
+        req, report = self.req, self.report
+        while req.max_steps is None or len(report.steps) < req.max_steps:
+            if self.stop.requested:
+                return self.stop.reason, exit_code(self.stop.signum or signal.SIGINT)
+            # read again: a person may have edited it (unchanged bytes are not parsed again)
+            tf = taskfile.load(req.task_path, cache=cache_dir(req.workspace))
+            step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
+            if step is None:
+                return _nothing_left(tf, report.exit_code)
+            why = self.why_stop(self.take(tf, step))
+            if why is not None:
+                return why
+        return _attempted(report.steps), report.exit_code
+
+    def take(self, tf: TaskFile, step: Step) -> Attempt:
+        """One step in a fresh session: attempt it, write the note back, commit if asked."""
+        req, record, report = self.req, self.record, self.report
+        session = self.session(step)
         snap = _snapshot(req, step, record)
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
         attempt = _attempt(session, tf, step, req)
@@ -240,20 +256,59 @@ def _steps(
             record("commit", sha=commit_step(req.workspace, step.text))
         record("step_end", **vars(report.steps[-1]))
         report.exit_code = _EXIT_FOR[attempt.outcome]
-        failures_in_a_row = failures_in_a_row + 1 if attempt.outcome in ("failed", "blocked") else 0
-        if attempt.outcome in ("awaiting_approval", "interrupted", "deferred"):
-            return {
-                "awaiting_approval": "waiting for a person's approval",
-                "interrupted": "interrupted",
-                "deferred": attempt.summary,
-            }[attempt.outcome]
-        if failures_in_a_row >= cfg.max_failures:
-            return f"{failures_in_a_row} failed attempts in a row"
-        if cfg.max_cost is not None and (report.cost_usd or 0.0) >= cfg.max_cost:
-            return f"run budget spent (${report.cost_usd or 0:.2f} of ${cfg.max_cost:.2f})"
-        if cfg.max_time is not None and time.monotonic() - started >= cfg.max_time:
-            return f"run time spent ({cfg.max_time:.0f}s)"
-    return _attempted(report.steps)
+        failed = attempt.outcome in ("failed", "blocked")
+        self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
+        return attempt
+
+    def session(self, step: Step) -> Session:
+        req, cfg, provider, record = self.req, self.req.config, self.provider, self.record
+        guard = Guard(
+            req.policy_path,
+            req.workspace,
+            req.mode,
+            step=step.text,
+            prompt=self.prompt,
+            log=lambda event: record("decision", **event),
+        )
+        run = RunBudget(cfg.max_cost, self.report.cost_usd or 0.0, cfg.max_time, self.deadline())
+        return Session(
+            provider=provider,
+            guard=guard,
+            toolbox=_toolbox(req, record),
+            tools=TOOL_SPECS,
+            system=SYSTEM_PROMPT + (AUDIT_PROMPT if req.mode == "audit" else ""),
+            budget=Budget(
+                cfg.max_turns, cfg.max_step_tokens, cfg.max_step_cost, cfg.max_step_time, run
+            ),
+            price=pricer(f"{provider.name}:{provider.model}", cfg.pricing),
+            emit=record,
+            stop=self.stop,
+            plan=req.task_path,
+        )
+
+    def why_stop(self, attempt: Attempt) -> tuple[str, int] | None:
+        """(why, exit code) when the run must stop after this attempt, else None."""
+        cfg, report = self.req.config, self.report
+        if self.stop.requested:
+            return self.stop.reason, exit_code(self.stop.signum or signal.SIGINT)
+        if attempt.outcome == "awaiting_approval":
+            return "waiting for a person's approval", EXIT_APPROVAL
+        if attempt.outcome == "deferred":
+            return attempt.summary, EXIT_FAILED
+        run = RunBudget(cfg.max_cost, 0.0, cfg.max_time, self.deadline())
+        why = run.money_spent(report.cost_usd or 0.0) or run.time_spent()
+        if why is not None:
+            left = any(not s.checked for s in taskfile.load(self.req.task_path).steps)
+            return why, EXIT_FAILED if left else report.exit_code
+        if attempt.outcome == "interrupted":
+            return "interrupted", EXIT_INTERRUPTED
+        if self.failures_in_a_row >= cfg.max_failures:
+            return f"{self.failures_in_a_row} failed attempts in a row", EXIT_FAILED
+        return None
+
+    def deadline(self) -> float | None:
+        max_time = self.req.config.max_time
+        return None if max_time is None else self.started + max_time
 
 
 def _toolbox(req: RunRequest, record: Callable[..., None]) -> Toolbox:

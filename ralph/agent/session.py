@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +14,7 @@ from ralph.agent.prompts import REMINDER, SYSTEM_PROMPT
 from ralph.guard.gate import Guard
 from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec, Usage
 from ralph.providers import Provider
+from ralph.stop import DeadlinePassed, Stop, Stopped
 from ralph.taskfile import Outcome as NoteOutcome
 from ralph.tools import Toolbox, ToolError, check_arguments
 
@@ -28,13 +30,39 @@ VERIFY_TAIL_CHARS = 300
 
 
 @dataclass(frozen=True)
+class RunBudget:
+    """What is left of the whole run's budget when a step starts (`--max-cost`, `--max-time`)."""
+
+    max_cost: float | None = None
+    spent: float = 0.0
+    """USD spent by the run's earlier steps."""
+    max_time: float | None = None
+    deadline: float | None = None
+    """time.monotonic() when the run's time is up."""
+
+    def money_spent(self, cost: float) -> str | None:
+        """Why the run must stop when this step has cost `cost` so far, or None."""
+        total = self.spent + cost
+        if self.max_cost is not None and total >= self.max_cost:
+            return f"run budget spent (${total:.2f} of ${self.max_cost:.2f})"
+        return None
+
+    def time_spent(self) -> str | None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return f"run time spent ({self.max_time or 0:.0f}s)"
+        return None
+
+
+@dataclass(frozen=True)
 class Budget:
-    """Limits of one attempt; running out is a failed attempt with the reason."""
+    """Limits of one attempt; running out is a failed attempt with the reason. Running out
+    of the run's budget (`run`) mid-step ends the attempt as interrupted."""
 
     max_turns: int = 50
     max_tokens: int | None = None
     max_cost: float | None = None
     max_time: float | None = None
+    run: RunBudget = field(default_factory=RunBudget)
 
 
 @dataclass
@@ -64,13 +92,18 @@ class Session:
     budget: Budget = field(default_factory=Budget)
     price: Callable[[Usage], float | None] = lambda usage: None
     emit: Callable[..., None] = lambda event, **fields: None
-    interrupted: Callable[[], bool] = lambda: False
+    stop: Stop = field(default_factory=Stop)
+    """Stop signals, and the regions (model calls, commands) they and deadlines cut short."""
     plan: Path | None = None
     """The task file: the model reports progress with finish_step, it does not edit boxes."""
 
 
 class OutOfBudget(Exception):
     """A per-step limit ran out; the message says which."""
+
+
+class RunBudgetSpent(OutOfBudget):
+    """The whole run's money or time ran out during the step: the attempt is cut short."""
 
 
 class Tally:
@@ -104,6 +137,32 @@ class Tally:
             raise OutOfBudget(f"out of money (${cost:.2f} of ${b.max_cost:.2f})")
         if b.max_time is not None and time.monotonic() - self.started >= b.max_time:
             raise OutOfBudget(f"out of time ({b.max_time:.0f}s)")
+        run = b.run.time_spent() or (b.run.money_spent(cost) if cost is not None else None)
+        if run:
+            raise RunBudgetSpent(run)
+
+    def deadline(self) -> float | None:
+        """When this attempt's time is up: its own limit or the run's, whichever is first."""
+        b = self.session.budget
+        own = self.started + b.max_time if b.max_time is not None else None
+        return min((d for d in (own, b.run.deadline) if d is not None), default=None)
+
+    def out_of_time(self) -> OutOfBudget:
+        """The budget error for a passed `deadline()`."""
+        b = self.session.budget
+        own = self.started + b.max_time if b.max_time is not None else None
+        if b.run.deadline is not None and (own is None or b.run.deadline <= own):
+            return RunBudgetSpent(f"run time spent ({b.run.max_time or 0:.0f}s)")
+        return OutOfBudget(f"out of time ({b.max_time or 0:.0f}s)")
+
+    @contextlib.contextmanager
+    def timed(self) -> Iterator[None]:
+        """A region a stop signal or this attempt's deadline may cut short."""
+        try:
+            with self.session.stop.region(self.deadline()):
+                yield
+        except DeadlinePassed:
+            raise self.out_of_time() from None
 
     def attempt(self, outcome: Outcome, summary: str, full_summary: str = "") -> Attempt:
         if outcome in ("failed", "blocked", "interrupted") and self.approval_ids:
@@ -127,8 +186,8 @@ def run_step(session: Session, prompt: str, verify: str | None = None) -> Attemp
     nudges = 0
     try:
         while True:
-            if session.interrupted():
-                return tally.attempt("interrupted", "interrupted by the user")
+            if session.stop.requested:
+                return tally.attempt("interrupted", session.stop.reason)
             reply = ask(session, tally, messages)
             if not reply.tool_calls:
                 nudges += 1
@@ -141,15 +200,20 @@ def run_step(session: Session, prompt: str, verify: str | None = None) -> Attemp
             if finish is not None:
                 return _finish(session, tally, finish, verify)
             messages.append(Message("user", tool_results=tuple(results)))
+    except RunBudgetSpent as e:
+        return tally.attempt("interrupted", str(e))
     except OutOfBudget as e:
         return tally.attempt("failed", str(e))
+    except Stopped as e:
+        return tally.attempt("interrupted", str(e))
 
 
 def ask(session: Session, tally: Tally, messages: list[Message]) -> Reply:
     """One model turn within the budget; the reply is appended to `messages` and recorded."""
     tally.check()
     _record_request(session, tally, messages)
-    reply = session.provider.complete(session.system, messages, session.tools)
+    with tally.timed():
+        reply = session.provider.complete(session.system, messages, session.tools)
     tally.add(reply)
     said: dict[str, Any] = {"reasoning": reply.reasoning}  # shown, never sent back
     if reply.opaque is not None:  # what it was, never its content
@@ -199,7 +263,7 @@ def _call_tools(
     for call in calls:
         if call.name == "finish_step" and _finish_problem(call.arguments) is None:
             finish = call.arguments
-        elif session.interrupted():
+        elif session.stop.requested:
             results.append(ToolResult(call.id, "not run: the user interrupted", is_error=True))
         else:
             results.append(call_tool(session, tally, call))
@@ -237,7 +301,8 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
     if verdict.approval_id:
         tally.approval_ids.append(verdict.approval_id)
     if verdict.allowed:
-        result = session.toolbox.run(call, args)
+        with tally.timed():
+            result = session.toolbox.run(call, args)
     else:
         result = ToolResult(call.id, verdict.message, is_error=True)
     session.emit(
@@ -277,21 +342,25 @@ def _finish(session: Session, tally: Tally, args: dict[str, Any], verify: str | 
     if args["outcome"] == "blocked":
         return tally.attempt("blocked", summary, full)
     if verify:
-        ok, detail = run_verify(session, verify)
+        ok, detail = run_verify(session, tally, verify)
         session.emit("verify", command=verify, ok=ok, output=detail)
         if not ok:
             return tally.attempt("failed", f"verify failed: {detail}", full)
     return tally.attempt("done", summary, full)
 
 
-def run_verify(session: Session, command: str) -> tuple[bool, str]:
-    """Run the step's verify command through the guard; True only on exit status 0."""
+def run_verify(session: Session, tally: Tally, command: str) -> tuple[bool, str]:
+    """Run the step's verify command through the guard, within the step's time; True only
+    on exit status 0. A verify that needs approval leaves the attempt awaiting it."""
     call = ToolCall("verify", "run_command", {"command": command}, command)
     verdict = session.guard.review(call)
     if verdict.stop is not None:
         raise verdict.stop
+    if verdict.approval_id:
+        tally.approval_ids.append(verdict.approval_id)
     if not verdict.allowed:
         return False, f"`{command}` was refused: {verdict.message}"
-    code, output = session.toolbox.run_command(command)
+    with tally.timed():
+        code, output = session.toolbox.run_command(command)
     tail = " ".join(output.split())[-VERIFY_TAIL_CHARS:]
     return code == 0, f"`{command}` exited {code}: {tail}" if code else "passed"

@@ -31,6 +31,8 @@ def cli() -> None:
       3   stopped: a step waits for a person's approval
       75  another run holds the lock (try again later)
       130 interrupted with Ctrl-C (the running call finished; the attempt is noted)
+      143 stopped by SIGTERM, 129 by SIGHUP (the running call is stopped at once,
+          its command's process group killed; the attempt is noted, the record closed)
     """
 
 

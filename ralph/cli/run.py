@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ralph.cli.app import _WORKSPACE_DIR, cli
 from ralph.humanize import money
+
+if TYPE_CHECKING:
+    from ralph.agent.run import RunReport, RunRequest
+    from ralph.config import Config
+    from ralph.providers import Provider
 
 
 def _model_options(f: Any) -> Any:
@@ -188,23 +194,90 @@ def _run(
 ) -> int:
     """Shared by `run` and `audit`: validate everything, then hand over to the loop."""
     import json
-    import signal
 
-    from ralph import taskfile as tasks
-    from ralph.agent.run import RunRequest, run_task
-    from ralph.checkpoint import preflight
+    from ralph.agent.run import run_task
     from ralph.cli.live import LiveView
+    from ralph.cli.signals import stop_signals
+    from ralph.guard.gate import tty_prompt
+
+    as_json = options.pop("as_json")
+    prepared = _prepare(taskfile, mode, policy, steps, options, audit)
+    timeout = prepared.config.confirm_timeout
+    with stop_signals() as stop:
+        report = run_task(
+            prepared.request,
+            prepared.make_provider,
+            emit=LiveView(),
+            stop=stop,
+            prompt=lambda text: tty_prompt(text, timeout=timeout),
+            on_end=prepared.notify,
+        )
+    summary = prepared.summary(report)
+    if "report" in summary:
+        click.echo(f"ralph: audit report: {summary['report']}", err=True)
+    if as_json:
+        click.echo(json.dumps(summary))
+    return report.exit_code
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A run checked and ready: nothing here has talked to the model yet."""
+
+    request: RunRequest
+    config: Config
+
+    def make_provider(self, on_wait: Any) -> Provider:
+        from ralph.providers import get_provider
+
+        cfg = self.config
+        return get_provider(
+            cfg.model or "",
+            base_url=cfg.base_url,
+            max_wait=cfg.max_wait,
+            on_wait=on_wait,
+            thinking=cfg.thinking,
+            timeout=cfg.idle_timeout,
+        )
+
+    def summary(self, report: RunReport) -> dict[str, Any]:
+        summary = report.to_json()
+        path = self.request.audit_report
+        if path is not None and path.is_file():
+            summary["report"] = str(path)
+        return summary
+
+    def notify(self, report: RunReport) -> None:
+        from ralph.notify import notify
+
+        cfg = self.config
+        for problem in notify(self.summary(report), command=cfg.notify_cmd, url=cfg.notify_url):
+            click.echo(f"ralph: notification failed: {problem}", err=True)
+
+
+def _prepare(
+    taskfile: Path | None,
+    mode: str,
+    policy: Path | None,
+    steps: int | None,
+    options: dict[str, Any],
+    audit: tuple[Path, str | None] | None,
+) -> _Prepared:
+    """Check the task file, config, policy, trust, key and repository: bad input is exit 2
+    here, before anything runs."""
+    from ralph import taskfile as tasks
+    from ralph.agent.run import RunRequest
+    from ralph.checkpoint import preflight
     from ralph.config import default_plan, find_policy, load_config, shipped_policy
     from ralph.errors import UsageError
     from ralph.guard.gate import tty_prompt
     from ralph.guard.policy import load_policy_cached
-    from ralph.notify import check_url, notify
-    from ralph.providers import check_credentials, get_provider
+    from ralph.notify import check_url
+    from ralph.providers import check_credentials
     from ralph.providers.pricing import require_prices
     from ralph.trust import require_trust
     from ralph.workspace import cache_dir, workspace_for
 
-    as_json = options.pop("as_json")
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
     workspace = workspace_for(ws_option, taskfile)  # no TASKFILE: from the current folder
@@ -227,24 +300,6 @@ def _run(
         check_url(config.notify_url)
     if commit:
         preflight(workspace)  # a merge or rebase in progress is exit 2 before any work
-
-    def make_provider(on_wait: Any) -> Any:
-        return get_provider(
-            config.model or "",
-            base_url=config.base_url,
-            max_wait=config.max_wait,
-            on_wait=on_wait,
-            thinking=config.thinking,
-        )
-
-    presses: list[int] = []
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        presses.append(signum)
-        if len(presses) > 1:
-            raise KeyboardInterrupt
-        click.echo("\nralph: finishing the current call; Ctrl-C again to abort", err=True)
-
     report_path, source = audit if audit is not None else (None, None)
     request = RunRequest(
         taskfile,
@@ -257,26 +312,7 @@ def _run(
         commit,
         source,
     )
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        report = run_task(
-            request,
-            make_provider,
-            emit=LiveView(),
-            interrupted=lambda: bool(presses),
-            prompt=lambda text: tty_prompt(text, timeout=config.confirm_timeout),
-        )
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    summary = report.to_json()
-    if report_path is not None and report_path.is_file():
-        summary["report"] = str(report_path)
-        click.echo(f"ralph: audit report: {report_path}", err=True)
-    for problem in notify(summary, command=config.notify_cmd, url=config.notify_url):
-        click.echo(f"ralph: notification failed: {problem}", err=True)
-    if as_json:
-        click.echo(json.dumps(summary))
-    return report.exit_code
+    return _Prepared(request, config)
 
 
 def _plan(idea: str, output: Path | None, *, force: bool, options: dict[str, Any]) -> int:

@@ -8,6 +8,7 @@ check (keyed on size, mtime, ctime and inode; a recently written file is re-hash
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -91,7 +92,7 @@ def lint(path: Path) -> list[str]:
         data = _read(path)
     except PolicyError as e:
         return [str(e)]
-    return _parse(path, data)[1]
+    return _parse(path, data, reuse_examples=False)[1]
 
 
 def _read(path: Path) -> bytes:
@@ -101,7 +102,9 @@ def _read(path: Path) -> bytes:
         raise PolicyError(f"{path}: cannot read the policy file: {e.strerror or e}") from e
 
 
-def _parse(path: Path, data: bytes) -> tuple[Policy | None, list[str]]:
+def _parse(
+    path: Path, data: bytes, *, reuse_examples: bool = True
+) -> tuple[Policy | None, list[str]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -119,8 +122,24 @@ def _parse(path: Path, data: bytes) -> tuple[Policy | None, list[str]]:
     rules, extra, description = _validate(doc, problems)
     sha = hashlib.sha256(data).hexdigest()
     policy = Policy(Path(path), sha, tuple(rules), description, extra)
-    _check_examples(policy, problems)  # of the rules that are valid
+    marker = _examples_passed(sha)
+    if not (reuse_examples and not problems.items and marker is not None and marker.exists()):
+        _check_examples(policy, problems)  # of the rules that are valid
+        if not problems.items and marker is not None:
+            with contextlib.suppress(OSError):
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
     return (policy if not problems.items else None), problems.items
+
+
+def _examples_passed(sha256: str) -> Path | None:
+    """Where ralph notes that this exact policy text passed its examples under this ralph
+    version, so a process that starts for one call (a hook) need not run them all again.
+    `ralph policy lint` always runs them."""
+    from ralph import __version__
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ralph" / "policies-checked" / f"{__version__}-{sha256}"
 
 
 def _validate(

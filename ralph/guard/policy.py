@@ -135,8 +135,7 @@ def _strictest(verdicts: list[_Verdict]) -> _Verdict | None:
 
 def _unit_verdicts(unit: Unit, policy: Policy, places: Places) -> list[_Verdict]:
     """The strictest matching rule for one unit (or default:uncovered), plus built-in checks."""
-    program = unit.program if unit.command is not None else None
-    matched = [r for r in policy.candidates(program) if r.matches(unit, places)]
+    matched = [r for r in policy.candidates(unit) if r.matches(unit, places)]
     best = max(matched, key=lambda r: _SEVERITY[r.decision], default=None)
     if best is None:
         what = f"`{unit.program}`" if unit.command is not None else unit.tool

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ralph.guard.pathclass import GlobSet, Places
 from ralph.tools.specs import POLICY_TOOLS
@@ -132,6 +132,21 @@ class Rule:
         )
         object.__setattr__(self, "for_commands", any(v is not None for v in command_only))
 
+    def could_match(
+        self, tool: str, program: str | None, effect: str, accesses: frozenset[str]
+    ) -> bool:
+        """False if the tool, program, effect or access conditions alone rule a unit out."""
+        if self.tools is not None and tool not in self.tools:
+            return False
+        if program is None:
+            if self.for_commands:
+                return False
+        elif self.programs is not None and not self.programs.matches(program):
+            return False
+        if self.effects is not None and effect not in self.effects:
+            return False
+        return self.access is None or bool(self.access & accesses)
+
     def matches(self, unit: Unit, places: Places) -> bool:
         """True if every condition of the rule holds for the unit."""
         if self.tools is not None and unit.tool not in self.tools:
@@ -212,21 +227,28 @@ class Policy:
     rules: tuple[Rule, ...]
     description: str = ""
     extra_paths: dict[str, GlobSet] = field(default_factory=dict)
-    _by_program: dict[str | None, tuple[Rule, ...]] = field(
+    _index: dict[tuple[Any, ...], tuple[Rule, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
-    def candidates(self, program: str | None) -> tuple[Rule, ...]:
-        """The rules that can match a unit of this program (None: a file-tool unit), in order."""
-        hit = self._by_program.get(program)
+    def candidates(self, unit: Unit) -> tuple[Rule, ...]:
+        """The rules that can match this unit, in file order.
+
+        An index by what every unit has (tool, program, effect, the kinds of access of its
+        paths): a rule whose tool, program, effect or access condition rules the unit out
+        is never looked at. The index holds one entry per distinct key, so a policy of
+        10,000 rules costs a scan once per kind of unit, not once per check."""
+        program = unit.program if unit.command is not None else None
+        accesses = frozenset(t.access for t in unit.touches)
+        key = (unit.tool, program, unit.effect, accesses)
+        hit = self._index.get(key)
         if hit is None:
             hit = tuple(
-                r
-                for r in self.rules
-                if (program is None and not r.for_commands)
-                or (program is not None and (r.programs is None or r.programs.matches(program)))
+                r for r in self.rules if r.could_match(unit.tool, program, unit.effect, accesses)
             )
-            self._by_program[program] = hit
+            if len(self._index) > 4096:
+                self._index.clear()
+            self._index[key] = hit
         return hit
 
 

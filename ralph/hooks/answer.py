@@ -51,12 +51,12 @@ def _answer(host: Host, raw: str, *, headless: bool, policy: Path | None) -> Ans
     if not calls:
         return host.answer("allow", "")
     from ralph.config import find_policy
-    from ralph.guard.policy import load_policy
+    from ralph.guard.policy import load_policy_cached
     from ralph.workspace import find_workspace
 
     workspace = find_workspace(Path(event["cwd"]))
     policy_path = find_policy(workspace, policy)
-    load_policy(policy_path)  # a broken policy blocks with its FILE:LINE message
+    load_policy_cached(policy_path)  # a broken policy blocks with its FILE:LINE message
     if host.can_ask and not headless:
         return _ask_or_decide(host, calls, policy_path, workspace)
     return _queue_or_decide(host, calls, policy_path, workspace, tool, headless=headless)

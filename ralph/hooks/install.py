@@ -33,7 +33,8 @@ def settings_path(host: str, *, user: bool, workspace: Path) -> Path:
 
 
 def hook_command(host: str) -> str:
-    return f"{shlex.quote(sys.executable)} -m ralph hook {host}"
+    """`python -m ralph.hooks HOST`: `ralph hook HOST` without the command line's start-up."""
+    return f"{shlex.quote(sys.executable)} -m ralph.hooks {host}"
 
 
 def install(host: str, path: Path, *, uninstall: bool = False) -> str:
@@ -68,7 +69,8 @@ def _entry(host: str) -> dict[str, Any]:
 def _is_ours(group: Any, host: str) -> bool:
     hooks = group.get("hooks") if isinstance(group, dict) else None
     return isinstance(hooks, list) and any(
-        isinstance(h, dict) and str(h.get("command", "")).endswith(f"ralph hook {host}")
+        isinstance(h, dict)
+        and str(h.get("command", "")).endswith((f"ralph hook {host}", f"ralph.hooks {host}"))
         for h in hooks
     )
 

@@ -112,10 +112,12 @@ def get_provider(
     max_wait: float = 900,
     on_wait: Callable[[float, str], None] | None = None,
     thinking: int | None = None,
+    timeout: float | None = None,
 ) -> Provider:
     """Build the provider for "PROVIDER:MODEL" (with an extended-thinking budget of
     `thinking` tokens, anthropic only). Raises UsageError for a bad spec, a missing key
-    or a bad budget, before any request is made."""
+    or a bad budget, before any request is made. `timeout` bounds each network wait
+    (connect, and every read of a response: a server silent that long is retried)."""
     from ralph.providers.retry import RetryPolicy
 
     provider, model, base_url, api_key = check_credentials(spec, base_url, thinking=thinking)
@@ -124,5 +126,7 @@ def get_provider(
     cls = getattr(module, kind.cls)
     retry = RetryPolicy.from_env(max_wait=max_wait, on_wait=on_wait)
     extra = {"thinking": thinking} if thinking else {}
-    provider_obj: Provider = cls(model, api_key=api_key, base_url=base_url, retry=retry, **extra)
+    provider_obj: Provider = cls(
+        model, api_key=api_key, base_url=base_url, retry=retry, timeout=timeout, **extra
+    )
     return provider_obj

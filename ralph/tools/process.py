@@ -1,9 +1,11 @@
 """Running a command for the agent: scrubbed environment, captured output, and a
-process-group kill on timeout.
+process-group kill on timeout. Every command's process group is remembered until it is
+empty, so that none outlives ralph (`stop_all`, also run at exit).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +47,55 @@ def command_env() -> dict[str, str]:
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the command's whole process group (see `kill_pgid`) and reap the leader."""
+    kill_pgid(proc.pid, proc.poll)
+    with contextlib.suppress(ChildProcessError):
+        proc.wait()
+    _GROUPS.discard(proc.pid)
+
+
+def kill_pgid(pgid: int, reap: Callable[[], object] = lambda: None) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left after a grace period."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
     deadline = time.monotonic() + KILL_GRACE_S
     while time.monotonic() < deadline:
-        proc.poll()  # reap the leader so it does not count as a member
-        if not group_alive(proc.pid):
+        reap()  # reap the leader so it does not count as a member
+        if not group_alive(pgid):
             return
         time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+_GROUPS: set[int] = set()
+"""Process groups of commands this process started that may still have members (a
+server left running in the background, say). `stop_all()` ends them."""
+
+
+_AT_EXIT: list[bool] = []
+
+
+def started(proc: subprocess.Popen[bytes]) -> None:
+    """Remember a command's process group, so that no member outlives ralph."""
+    if not _AT_EXIT:
+        atexit.register(stop_all)  # normal exit, sys.exit, a crash, a second Ctrl-C
+        _AT_EXIT.append(True)
+    _GROUPS.add(proc.pid)
+
+
+def finished(proc: subprocess.Popen[bytes]) -> None:
+    """Forget the group of a command that ended, unless members still run."""
+    if not group_alive(proc.pid):
+        _GROUPS.discard(proc.pid)
+
+
+def stop_all() -> None:
+    """Stop every process group ralph started that still has members (TERM, grace, KILL)."""
+    for pgid in list(_GROUPS):
+        if group_alive(pgid):
+            kill_pgid(pgid)
+        _GROUPS.discard(pgid)
 
 
 def group_alive(pgid: int) -> bool:

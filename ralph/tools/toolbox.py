@@ -13,7 +13,16 @@ from typing import Any
 from ralph.fsutil import atomic_write_text
 from ralph.globs import glob_regex
 from ralph.messages import ToolCall, ToolResult
-from ralph.tools.process import _DRAIN_S, KILL_GRACE_S, _Capture, command_env, kill_group
+from ralph.stop import shielded
+from ralph.tools.process import (
+    _DRAIN_S,
+    KILL_GRACE_S,
+    _Capture,
+    command_env,
+    finished,
+    kill_group,
+    started,
+)
 from ralph.tools.specs import Out, ToolError, check_arguments
 
 SKIP_DIRS = frozenset(
@@ -186,15 +195,29 @@ class Toolbox:
         A timeout kills the whole process group and returns exit code 124 (as timeout(1) does).
         """
         timeout = min(max(timeout_s or self.default_timeout_s, 1.0), self.max_timeout_s)
-        proc = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=self.workspace,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=command_env(),
-            start_new_session=True,  # its own process group, and no /dev/tty to prompt on
-        )
+        proc = None
+        try:
+            with shielded():  # a stop signal waits until the command's group is known
+                proc = subprocess.Popen(
+                    ["bash", "-c", command],
+                    cwd=self.workspace,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=command_env(),
+                    start_new_session=True,  # its own process group, and no /dev/tty
+                )
+                started(proc)
+            code, output = self._wait(proc, timeout)
+        except BaseException:  # a stop signal, a deadline, a second Ctrl-C: none may outlive us
+            if proc is not None:
+                kill_group(proc)
+            raise
+        finished(proc)
+        return code, output
+
+    def _wait(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, str]:
+        """Wait for the command within `timeout`; (exit code, output with ralph's notes)."""
         capture = _Capture(proc.stdout, self.output_cap, self.on_output)
         note = ""
         try:
