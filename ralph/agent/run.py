@@ -60,6 +60,8 @@ class RunRequest:
     """Commit the workspace's changes after each done step, with the step's text."""
     audit_source: str | None = None
     """In audit mode, the task file the audit's copy was taken from (named in the report)."""
+    only_step: str | None = None
+    """`--step`: take exactly this step (its line or text) instead of the next one."""
 
 
 @dataclass
@@ -230,7 +232,11 @@ class _Run:
                 return self.stop.reason, exit_code(self.stop.signum or signal.SIGINT)
             # read again: a person may have edited it (unchanged bytes are not parsed again)
             tf = taskfile.load(req.task_path, cache=cache_dir(req.workspace))
-            step = tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
+            step = (
+                tf.find_step(req.only_step)
+                if req.only_step is not None
+                else tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
+            )
             if step is None:
                 return _nothing_left(tf, report.exit_code)
             why = self.why_stop(self.take(tf, step))
