@@ -156,6 +156,7 @@ def test_allowed_script_cannot_reach_home_secrets_or_ralph_state(
     runs = [p for p in new if p.startswith(".ralph/runs/")]
     assert len(runs) == 1  # ralph's own record of this run, written outside the box
     ours = (".ralph/runs/", ".ralph/locks/", ".ralph/.gitignore", ".ralph/snapshot.index")
+    ours += (".ralph/cache/",)  # ralph's parsed-plan cache, written by ralph
     ours += (".git/objects/", ".git/refs/")
     assert [p for p in new if not p.startswith(ours)] == []  # ralph records, snapshots
     assert not (project / "a1-link.json").exists()
@@ -231,9 +232,11 @@ def test_caches_go_to_the_state_folder_and_tmp_is_private(project: Path) -> None
     tb = _toolbox(project)
     code, out = tb.run_command('echo "$PIP_CACHE_DIR $TMPDIR"; touch /tmp/x "$XDG_CACHE_HOME"')
     assert code == 0, out
-    assert out.split()[0] == str(project.resolve() / ".ralph" / "cache" / "pip")
+    assert out.split()[0] == str(project.resolve() / ".ralph" / "package-cache" / "pip")
     assert out.split()[1] == "/tmp"
-    assert (project / ".ralph" / "cache" / "xdg").exists()
+    assert (project / ".ralph" / "package-cache" / "xdg").exists()
+    code, out = tb.run_command("touch .ralph/cache/forged.json")  # ralph's own caches: no
+    assert code != 0 and not (project / ".ralph" / "cache" / "forged.json").exists()
     code, out = tb.run_command(f"ls {project.parent}")
     assert "home" in out.split() and "attack.log" not in out  # the fake home is visible
 

@@ -5,7 +5,7 @@ private /tmp and /var/tmp, a fresh /dev and /proc, its own PID namespace and ses
 with ralph, no capabilities and (bwrap 0.8+) no nested user namespaces, so the read-only binds
 cannot be undone from inside. Read-only inside the workspace: .git, .ralph, policies/, the
 policy, the config files and the task file. Hidden: secrets and host sockets. Package caches
-go to `.ralph/cache/`. The network is off unless the policy grants it to the call.
+go to `.ralph/package-cache/`. The network is off unless the policy grants it to the call.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class Sandbox:
         )
 
     def env(self, base: dict[str, str]) -> dict[str, str]:
-        """The command's environment: `base` with caches in `.ralph/cache` and /tmp for temp."""
+        """The environment: `base` with caches in `.ralph/package-cache`, temp in /tmp."""
         cache = self.layout.cache
         env = dict(base) | {k: os.path.join(cache, v) for k, v in _CACHE_VARS.items()}
         env["TMPDIR"] = "/tmp"

@@ -19,10 +19,7 @@ from pathlib import Path
 
 from ralph import integrity
 from ralph.guard.pathclass import SCRATCH_NAMES, GlobSet, Places
-from ralph.workspace import state_dir
-
-CACHE_DIR = "cache"
-"""Below the state folder: the writable home of package caches (npm, pip, uv, cargo, go)."""
+from ralph.workspace import package_cache_dir
 
 HOST_SOCKETS = (
     "/run/docker.sock",
@@ -69,7 +66,7 @@ def scan(
         hidden += _home_secrets(places, home, skip=ws)
     hidden += [os.path.realpath(p) for p in _host_sockets() if os.path.lexists(p)]
     hidden += [os.path.realpath(p) for p in integrity.hidden_paths()]  # even before it exists
-    cache = os.path.join(os.path.realpath(state_dir(Path(ws))), CACHE_DIR)
+    cache = os.path.realpath(package_cache_dir(Path(ws)))
     return Layout(ws, _unique(read_only), _unique(hidden), cache, homes)
 
 
