@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ralph.cli.render import STATE_STYLES
-from ralph.taskfile import Step, TaskFile, load
+from ralph.taskfile import Next, Step, TaskFile, load
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,27 +19,29 @@ if TYPE_CHECKING:
 def status(path: Path, *, as_json: bool = False) -> int:
     """`ralph status`: every step with its state and ralph's last note; counts; warnings."""
     tf = load(path)
+    then = what_next(path, tf)
     if as_json:
-        _echo_json(tf.to_json())
+        _echo_json(tf.to_json(then=then))
         return 0
     console = _console()
     console.print(_steps_table(tf))
     console.print(_counts_line(tf))
     _print_warnings(console, tf)
-    console.print(_next_line(tf))
+    console.print(_next_line(tf, then))
     return 0
 
 
 def next_step(path: Path, *, as_json: bool = False) -> int:
     """`ralph next`: the step the next run takes, with its context (or why there is none)."""
     tf = load(path)
+    then = what_next(path, tf)
     if as_json:
-        _echo_json(tf.to_json(with_context=True))
+        _echo_json(tf.to_json(with_context=True, then=then))
         return 0
     console = _console()
-    step = tf.next_step()
+    step = then.step
     if step is None:
-        console.print(_next_line(tf))
+        console.print(_next_line(tf, then))
     else:
         _print_step(console, tf, step)
     _print_warnings(console, tf)
@@ -89,12 +91,22 @@ def _counts_line(tf: TaskFile) -> Any:
     return line
 
 
-def _next_line(tf: TaskFile) -> Any:
+def what_next(path: Path, tf: TaskFile) -> Next:
+    """What `ralph run` takes next, with the workspace's approvals: the same function."""
+    from ralph.guard.approvals import ApprovalStore
+    from ralph.workspace import workspace_for
+
+    return tf.what_next(ApprovalStore(workspace_for(None, path)).status_of)
+
+
+def _next_line(tf: TaskFile, then: Next) -> Any:
     from rich.text import Text
 
-    step = tf.next_step()
+    step = then.step
     if step is not None:
         return Text(f"next: line {step.line}: {step.text.replace(chr(10), ' ')}")
+    if then.waiting is not None:
+        return Text(f"Nothing ralph can run: {then.waiting_reason}.", style="yellow")
     waiting = [s for s in tf.steps if not s.checked]
     if not waiting:
         return Text(f"Nothing left to do: all {len(tf.steps)} steps are done.", style="green")
