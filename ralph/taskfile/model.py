@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ralph.errors import TaskFileError
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -128,6 +130,10 @@ class Next:
         )
 
 
+PARALLEL_YES = frozenset({"yes", "true", "on"})
+"""Values of a step's `parallel:` setting that make its sub-steps independent."""
+
+
 @dataclass(frozen=True, eq=False)
 class TaskFile:
     """A parsed task file: its steps, warnings, and the exact bytes they came from."""
@@ -175,6 +181,51 @@ class TaskFile:
         approved or rejected the approval a step waits for."""
         status = None if decided is None else (lambda i: "approved" if decided(i) else "pending")
         return self.what_next(status, skip_waiting=skip_waiting).step
+
+    def find_step(self, spec: str) -> Step:
+        """The open step `--step SPEC` names: the line of its box, or its text (exactly, else
+        one step containing it). TaskFileError saying what to fix when there is none."""
+        spec = spec.strip()
+        if spec.isdigit():
+            found = [s for s in self.steps if s.line == int(spec)]
+            what = f"line {spec}"
+        else:
+            found = [s for s in self.steps if s.text == spec] or [
+                s for s in self.steps if spec.lower() in s.text.lower()
+            ]
+            what = repr(spec)
+        if not found:
+            raise TaskFileError(f"{self.name}: no step at {what}; see `ralph status {self.name}`")
+        if len(found) > 1:
+            lines = ", ".join(str(s.line) for s in found[:5])
+            raise TaskFileError(
+                f"{self.name}: {what} names {len(found)} steps (lines {lines}); give the line"
+            )
+        step = found[0]
+        if step.checked:
+            raise TaskFileError(f"{self.name}: the step at line {step.line} is already done")
+        if any(not self.steps[c].checked for c in step.children):
+            raise TaskFileError(
+                f"{self.name}: the step at line {step.line} has open sub-steps; name one of them"
+            )
+        return step
+
+    def independent_steps(self, decided: Callable[[str], bool] | None = None) -> list[Step]:
+        """The open steps that may run at the same time, in plan order: the next step and,
+        when its parent step says `parallel: yes`, the parent's other open sub-steps that are
+        ready too. Without that setting, just the next step (a plan is ordered)."""
+        first = self.next_step(decided)
+        if first is None:
+            return []
+        parent = self.steps[first.parent] if first.parent is not None else None
+        if parent is None or parent.settings.get("parallel", "").lower() not in PARALLEL_YES:
+            return [first]
+        steps = self.steps
+        return [
+            steps[c]
+            for c in parent.children
+            if steps[c].runnable and all(steps[g].checked for g in steps[c].children)
+        ]
 
     def locate(self, step: Step) -> Step | None:
         """Find `step` (from an earlier read) here: same text and depth, nearest its old line."""
