@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ralph import taskfile
 from ralph.config import load_config
 from ralph.errors import UsageError
 from ralph.messages import Usage
@@ -104,6 +105,8 @@ def test_configured_price_produces_the_receipt(chat: Ralph, project: Path) -> No
     note = (project / "tasks" / "plan.md").read_text().splitlines()[-1]
     assert "$0.81" in note and "cost unknown" not in note
     assert "20% cached" in note  # 100k of 500k input tokens were cache reads
+    step = taskfile.load(project / "tasks" / "plan.md").steps[0]
+    assert step.checked and step.state == "done" and step.attempts == 0  # still parses
 
 
 @pytest.mark.parametrize("flag", ["--max-cost", "--max-step-cost"])

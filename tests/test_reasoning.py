@@ -282,3 +282,19 @@ def test_record_shows_reasoning_text_and_notes_private_parts_without_content(
         assert "kept for the model: reasoning item (encrypted)" in out
     else:
         assert "│ r1" in out and "│ r2" in out
+
+
+@pytest.mark.parametrize(("name", "budget"), [("openai", "4096"), ("anthropic", "100")])
+def test_bad_thinking_flag_is_exit_2_before_any_request(
+    name: str,
+    budget: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "plan.md").write_text("# Plan\n\n- [ ] Read it\n")
+    with FakeModelServer() as server:
+        ralph = Ralph(server, name, monkeypatch, capsys)
+        code, _, err = ralph.run(tmp_path / "plan.md", "--thinking", budget)
+        assert server.requests == []
+    assert code == 2 and "--thinking" in err and "Traceback" not in err

@@ -76,7 +76,7 @@ def _refuses_include(exc: Exception) -> bool:
     error = body.get("error", body) if isinstance(body, dict) else {}
     param = error.get("param") if isinstance(error, dict) else None
     message = str(error.get("message") if isinstance(error, dict) else exc).lower()
-    return param == "include" or "encrypted content" in message
+    return param == "include" or "include" in message or "encrypted" in message
 
 
 def to_items(message: Message) -> list[dict[str, Any]]:
