@@ -173,6 +173,7 @@ def test_pushes_to_places_that_are_no_remote_ask(project: tuple[Policy, Path]) -
     assert decide(project, "git push origin HEAD:feature/y").decision == "allow"
     for place in ("https://example.com/other.git", "git@example.com:x.git", "../copy", "/tmp/c"):
         assert decide(project, f"git push {place} HEAD").rule == "builtin:push-target", place
+    assert decide(project, "git push --repo=https://example.com/x.git").decision == "confirm"
     assert decide(project, "git push nowhere HEAD").decision == "allow"  # git just fails
     (ws / "mirror").mkdir()
     assert decide(project, "git push mirror HEAD").rule == "builtin:push-target"
@@ -230,3 +231,16 @@ def test_new_rule_keys_are_validated(tmp_path: Path) -> None:
     assert any("unknown path_state 'gone'" in p for p in problems)
     assert any("bad regex in words_any" in p for p in problems)
     assert any("not_program must be a string or a non-empty list" in p for p in problems)
+
+
+def test_an_image_that_copies_a_secret_asks(project: tuple[Policy, Path]) -> None:
+    _, ws = project
+    (ws / ".env").write_text("TOKEN=x\n")
+    (ws / "Dockerfile").write_text("FROM alpine\nCOPY . /app\n")
+    assert decide(project, "docker build -t app .").rule == "paths.secret"
+    (ws / ".dockerignore").write_text(".env\n")
+    assert decide(project, "docker build -t app .").decision == "allow"
+    (ws / "Dockerfile").write_text("FROM alpine\nCOPY --chown=1 .env /app/.env\n")
+    assert decide(project, "docker build -t app .").decision == "allow"  # ignored: not sent
+    (ws / ".dockerignore").write_text("node_modules\n")
+    assert decide(project, "docker buildx build .").rule == "paths.secret"

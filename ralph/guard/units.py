@@ -11,6 +11,7 @@ import os
 import posixpath
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -146,11 +147,14 @@ def _tools_of(unit: Unit) -> set[str]:
 def _push_target(cmd: Command, places: Places) -> str | None:
     """`git push URL|PATH|NAME` where NAME is no configured remote sends the repository to a
     place nobody set up (git takes an unknown name for a path)."""
-    if cmd.program != "git" or cmd.subcommand != "push" or len(cmd.args) < 2:
+    if cmd.program != "git" or cmd.subcommand != "push":
         return None
     if {"-C", "--git-dir", "--work-tree"} & cmd.flags or cmd.cwd != ".":
         return None
-    repo = cmd.args[1]
+    repos = families.option_values(cmd, "--repo") or list(cmd.args[1:2])
+    if not repos:
+        return None
+    repo = repos[0]
     if repo in cmd.dynamic_args or repo.startswith("-"):
         return None  # a dynamic path is judged as one
     known = gitstate.remotes(places.workspace)
@@ -189,7 +193,7 @@ def _command_unit(
         + standalone
         + effects.implied_assignments(cmd),
         wrappers=cmd.wrappers,
-        touches=tuple(touches),
+        touches=tuple(touches) + tuple(_docker_copies(cmd, places)),
         unknown_paths=tuple(unknown),
         effect=effects.effect(cmd, targets),
         inline=programs.inline_code(cmd),
@@ -202,6 +206,54 @@ def _concerns(cmd: Command, places: Places) -> tuple[tuple[str, str], ...]:
     """Built-in confirmations that come from what is on disk (not liftable by rules)."""
     push = _push_target(cmd, places)
     return (("builtin:push-target", push),) if push else ()
+
+
+_COPY = re.compile(r"^\s*(?:COPY|ADD)\s+(.*)$", re.I | re.M)
+
+
+def _docker_copies(cmd: Command, places: Places) -> list[Touch]:
+    """Secrets a `docker build` copies into the image (`COPY . .` with a .env in the
+    context and no .dockerignore entry for it; `COPY .env /app/`)."""
+    if families.base_program(cmd.program) != "docker" or "build" not in cmd.args[:2]:
+        return []
+    cwd = command_cwd(cmd, places)
+    rest = [a for a in cmd.args if a not in ("build", "buildx", "image")]
+    if cwd is None or len(rest) > 1 or any(a in cmd.dynamic_args for a in rest):
+        return []
+    context = places.resolve(rest[0] if rest else ".", cwd)
+    named = families.option_values(cmd, "-f", "--file")
+    dockerfile = places.resolve(named[0], cwd) if named else os.path.join(context, "Dockerfile")
+    try:
+        with open(dockerfile, encoding="utf-8", errors="replace") as f:
+            text = f.read(1_000_000)
+    except OSError:
+        return []
+    ignored = _dockerignore(context)
+    found: list[str] = []
+    for line in _COPY.findall(text):
+        sources = [w for w in line.split() if not w.startswith("--")][:-1]
+        for source in sources:
+            path = os.path.normpath(os.path.join(context, source))
+            if os.path.isdir(path):
+                found += secret_below(path, places, hidden=True, skip=ignored)
+            elif places.classify(path) == "secret" and not ignored(path):
+                found.append(path)
+    return [Touch(p, "secret", "read", True) for p in dict.fromkeys(found)]
+
+
+def _dockerignore(context: str) -> Callable[[str], bool]:
+    try:
+        with open(os.path.join(context, ".dockerignore"), encoding="utf-8") as f:
+            lines = [x.strip() for x in f if x.strip() and not x.startswith(("#", "!"))]
+    except OSError:
+        lines = []
+
+    def ignored(path: str) -> bool:
+        rel = os.path.relpath(path, context)
+        name = os.path.basename(rel)
+        return any(fnmatchcase(rel, p.strip("/")) or fnmatchcase(name, p.strip("/")) for p in lines)
+
+    return ignored
 
 
 def _runs(cmd: Command, places: Places) -> tuple[str, str] | None:
@@ -345,7 +397,9 @@ def _known_variables(word: str, places: Places) -> str | None:
 _WALK_LIMIT = 3000
 
 
-def secret_below(folder: str, places: Places, *, hidden: bool) -> list[str]:
+def secret_below(
+    folder: str, places: Places, *, hidden: bool, skip: Callable[[str], bool] = lambda _: False
+) -> list[str]:
     """Secrets a recursive read of `folder` includes (the first one found; none for a file).
 
     The walk skips .git and build/cache folders and stops after a few thousand entries;
@@ -361,7 +415,7 @@ def secret_below(folder: str, places: Places, *, hidden: bool) -> list[str]:
         ]
         for name in files if hidden else [f for f in files if not f.startswith(".")]:
             full = os.path.join(top, name)
-            if places.classify(full) == "secret":
+            if places.classify(full) == "secret" and not skip(full):
                 return [full]
         seen += len(files) + len(dirs)
         if seen > _WALK_LIMIT:
