@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ralph.errors import LockHeld
 from ralph.fsutil import atomic_write_text
-from ralph.workspace import locks_dir, state_dir
+from ralph.workspace import keep_out_of_git, locks_dir, state_dir
 
 
 def lock_path(taskfile: Path, workspace: Path) -> Path:
@@ -33,7 +33,7 @@ def run_lock(taskfile: Path, workspace: Path) -> Iterator[Path]:
 
     path = lock_path(taskfile, workspace)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ignore_in_git(state_dir(workspace))
+    keep_out_of_git(state_dir(workspace))
     lock = FileLock(path, timeout=0)
     try:
         lock.acquire()
@@ -79,11 +79,3 @@ def _read_pid(pid_file: Path) -> int | None:
         return int(pid_file.read_text(encoding="utf-8").split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _ignore_in_git(folder: Path) -> None:
-    """ralph's state (locks, runs, approvals) stays out of `git status` and commits."""
-    ignore = folder / ".gitignore"
-    if not ignore.exists():
-        with contextlib.suppress(OSError):
-            atomic_write_text(ignore, "*\n", durable=False)

@@ -45,3 +45,20 @@ def runs_dir(workspace: Path) -> Path:
 
 def audits_dir(workspace: Path) -> Path:
     return state_dir(workspace) / "audits"
+
+
+def cache_dir(workspace: Path) -> Path:
+    """Caches that only save time (parsed task files): safe to delete at any moment."""
+    return state_dir(workspace) / "cache"
+
+
+def keep_out_of_git(folder: Path) -> None:
+    """ralph's state (locks, runs, approvals, caches) stays out of `git status` and commits."""
+    import contextlib
+
+    from ralph.fsutil import atomic_write_text
+
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        with contextlib.suppress(OSError):
+            atomic_write_text(ignore, "*\n", durable=False)

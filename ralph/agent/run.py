@@ -38,7 +38,7 @@ from ralph.stop import Stop, Stopped, exit_code
 from ralph.taskfile import Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
 from ralph.tools.process import stop_all
-from ralph.workspace import runs_dir
+from ralph.workspace import cache_dir, runs_dir
 
 EXIT_INTERRUPTED = 130
 
@@ -184,6 +184,7 @@ def run_task(
             raised = True  # the CLI says what went wrong, once
             raise
         finally:
+            taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
             stop_all()  # a server the agent left in the background ends with the run
             record(
                 "run_end",
@@ -229,7 +230,8 @@ class _Run:
         while req.max_steps is None or len(report.steps) < req.max_steps:
             if self.stop.requested:
                 return self.stop.reason, exit_code(self.stop.signum or signal.SIGINT)
-            tf = taskfile.load(req.task_path)  # read again: a person may have edited it
+            # read again: a person may have edited it (unchanged bytes are not parsed again)
+            tf = taskfile.load(req.task_path, cache=cache_dir(req.workspace))
             step = (
                 tf.find_step(req.only_step)
                 if req.only_step is not None

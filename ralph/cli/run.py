@@ -284,7 +284,7 @@ def _prepare(
     from ralph.providers import check_credentials
     from ralph.providers.pricing import require_prices
     from ralph.trust import require_trust
-    from ralph.workspace import workspace_for
+    from ralph.workspace import cache_dir, workspace_for
 
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
@@ -292,7 +292,7 @@ def _prepare(
     workspace = workspace_for(ws_option, taskfile)  # no TASKFILE: from the current folder
     config = load_config(workspace, options)
     taskfile = taskfile or default_plan(workspace, config)
-    tf = tasks.load(taskfile)  # bad input is exit 2 before anything else happens
+    tf = tasks.load(taskfile, cache=cache_dir(workspace))  # bad input is exit 2, first
     if only_step is not None:
         tf.find_step(only_step)  # a missing, done or ambiguous step is exit 2, now
     if not config.model:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ralph.cli.render import DECISION_STYLE, model_words
+from ralph.cli.render import DECISION_STYLE, color, from_markup, model_words
 from ralph.errors import EXIT_OK
 from ralph.humanize import money
 from ralph.record.log import not_by_ralph, read_run
@@ -48,9 +48,8 @@ def show_log(workspace: Path, run_id: str | None = None, *, as_json: bool = Fals
         shown["not_by_ralph"] = not_by_ralph(path, events)
         click.echo(json.dumps(shown, ensure_ascii=False))
         return EXIT_OK
-    console = _console()
-    for line in render_log(info, events):
-        console.print(line, soft_wrap=True)
+    on = color()
+    click.echo(from_markup("\n".join(render_log(info, events)), on), color=on)
     return EXIT_OK
 
 
@@ -249,9 +248,12 @@ def _f(e: dict[str, Any], key: str) -> str:
 
 
 def _esc(value: Any) -> str:
+    text = str(value)
+    if "[" not in text and not text.endswith("\\"):
+        return text  # nothing markup could read (most values): skip rich's escape
     from rich.markup import escape
 
-    return escape(str(value))
+    return escape(text)
 
 
 def _console() -> Any:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ralph.cli.render import STATE_STYLES
+from ralph.cli.render import STATE_STYLES, color, paint, printable
 from ralph.taskfile import Step, TaskFile, load
 
 if TYPE_CHECKING:
@@ -17,33 +17,46 @@ if TYPE_CHECKING:
 
 
 def status(path: Path, *, as_json: bool = False) -> int:
-    """`ralph status`: every step with its state and ralph's last note; counts; warnings."""
-    tf = load(path)
+    """`ralph status`: every step with its state and ralph's last note; counts; warnings.
+
+    Plain lines (styled on a terminal), not a rich table: 100k steps print in a second.
+    """
+    tf = _load(path)
     if as_json:
         _echo_json(tf.to_json())
         return 0
-    console = _console()
-    console.print(_steps_table(tf))
-    console.print(_counts_line(tf))
-    _print_warnings(console, tf)
-    console.print(_next_line(tf))
+    on = color()
+    lines = [*_steps_lines(tf, on), _counts_text(tf, on)]
+    lines += [paint(f"warning: {printable(str(w))}", "yellow", on) for w in tf.warnings]
+    text, style = _next_text(tf)
+    lines.append(paint(text, style, on))
+    click.echo("\n".join(lines), color=on)
     return 0
 
 
 def next_step(path: Path, *, as_json: bool = False) -> int:
     """`ralph next`: the step the next run takes, with its context (or why there is none)."""
-    tf = load(path)
+    tf = _load(path)
     if as_json:
         _echo_json(tf.to_json(with_context=True))
         return 0
     console = _console()
     step = tf.next_step()
     if step is None:
-        console.print(_next_line(tf))
+        from rich.text import Text
+
+        console.print(Text(*_next_text(tf)))
     else:
         _print_step(console, tf, step)
     _print_warnings(console, tf)
     return 0
+
+
+def _load(path: Path) -> TaskFile:
+    """The plan, from the workspace's parse cache when its bytes have not changed."""
+    from ralph.workspace import cache_dir, find_workspace
+
+    return load(path, cache=cache_dir(find_workspace(path)))
 
 
 def _console() -> Console:
@@ -56,53 +69,51 @@ def _echo_json(data: dict[str, Any]) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _steps_table(tf: TaskFile) -> Any:
-    from rich.table import Table
-    from rich.text import Text
+def _steps_lines(tf: TaskFile, on: bool) -> list[str]:
+    """The title, a header and one line per step: line, state, indented box and text, note."""
+    states = {s: s.replace("_", " ") for s in STATE_STYLES}
+    line_w = max(4, len(str(tf.steps[-1].line)) if tf.steps else 0)
+    state_w = max([5, *(len(states[s.state]) for s in tf.steps)])
+    rows = [
+        ("  " * s.depth + ("[x] " if s.checked else "[ ] ") + printable(s.text), s)
+        for s in tf.steps
+    ]
+    step_w = min(max([4, *(len(text) for text, _ in rows)]), 60)
+    head = f"{'line':>{line_w}}  {'state':<{state_w}}  {'step':<{step_w}}  last note"
+    out = [printable(f"{tf.title}  ({tf.name})"), paint(head, "bold", on)]
+    dim = "\x1b[2m" if on else ""
+    undim = "\x1b[0m" if on else ""
+    for text, s in rows:
+        state = paint(f"{states[s.state]:<{state_w}}", STATE_STYLES[s.state], on)
+        note = f"  {dim}{printable(s.note)}{undim}" if s.note else ""
+        out.append(f"{dim}{s.line:>{line_w}}{undim}  {state}  {text:<{step_w}}{note}".rstrip())
+    return out
 
-    table = Table(title=Text(f"{tf.title}  ({tf.name})"), title_justify="left", expand=False)
-    table.add_column("line", justify="right", style="dim")
-    table.add_column("state")
-    table.add_column("step", overflow="fold")
-    table.add_column("last note", style="dim", overflow="fold")
-    for s in tf.steps:
-        box = "[x] " if s.checked else "[ ] "
-        text = Text("  " * s.depth + box + s.text.replace("\n", " "))
-        table.add_row(
-            str(s.line),
-            Text(s.state.replace("_", " "), style=STATE_STYLES[s.state]),
-            text,
-            Text(s.note or ""),
-        )
-    return table
 
-
-def _counts_line(tf: TaskFile) -> Any:
-    from rich.text import Text
-
+def _counts_text(tf: TaskFile, on: bool) -> str:
     counts = tf.counts()
-    line = Text(f"{len(tf.steps)} steps")
+    parts = [f"{len(tf.steps)} steps"]
     for state in STATE_STYLES:
         if counts.get(state):
-            line.append(" · ")
-            line.append(f"{counts[state]} {state.replace('_', ' ')}", STATE_STYLES[state])
-    return line
+            parts.append(
+                paint(f"{counts[state]} {state.replace('_', ' ')}", STATE_STYLES[state], on)
+            )
+    return " · ".join(parts)
 
 
-def _next_line(tf: TaskFile) -> Any:
-    from rich.text import Text
-
+def _next_text(tf: TaskFile) -> tuple[str, str]:
+    """The line about the next step, and its style."""
     step = tf.next_step()
     if step is not None:
-        return Text(f"next: line {step.line}: {step.text.replace(chr(10), ' ')}")
+        return f"next: line {step.line}: {printable(step.text)}", ""
     waiting = [s for s in tf.steps if not s.checked]
     if not waiting:
-        return Text(f"Nothing left to do: all {len(tf.steps)} steps are done.", style="green")
+        return f"Nothing left to do: all {len(tf.steps)} steps are done.", "green"
     lines = ", ".join(f"{s.line} ({s.state.replace('_', ' ')})" for s in waiting[:10])
-    return Text(
+    return (
         f"Nothing ralph can run: {len(waiting)} open step(s) wait for a person: line {lines}. "
         "To retry a blocked step, delete the `- ralph:` note under it.",
-        style="yellow",
+        "yellow",
     )
 
 

@@ -7,6 +7,7 @@ id, the previous line's MAC and the line, so `not_by_ralph` finds lines ralph di
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -114,9 +115,15 @@ def not_by_ralph(path: Path, events: list[dict[str, Any]]) -> list[int]:
 
 def read_run(path: Path) -> list[dict[str, Any]]:
     """Read a run record, skipping a torn last line (a run killed mid-write)."""
-    events = []
     text = path.read_text(encoding="utf-8", errors="replace")
-    for line in text.split("\n"):  # not splitlines(): U+2028 inside a string is no line end
+    lines = text.split("\n")  # not splitlines(): U+2028 inside a string is no line end
+    with contextlib.suppress(json.JSONDecodeError):  # all whole (the usual case): one parse
+        full = [line for line in lines if line.strip()]
+        whole = json.loads("[" + ",".join(full) + "]")
+        if len(whole) == len(full) and all(isinstance(e, dict) for e in whole):
+            return whole
+    events = []
+    for line in lines:
         try:
             events.append(json.loads(line))
         except json.JSONDecodeError:

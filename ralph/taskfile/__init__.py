@@ -28,7 +28,7 @@ from ralph.taskfile.notes import (
     note_state,
     one_line,
 )
-from ralph.taskfile.reader import load, parse
+from ralph.taskfile.reader import keep, load, parse
 
 __all__ = [
     "BOM",
@@ -44,6 +44,7 @@ __all__ = [
     "Step",
     "TaskFile",
     "edit_bytes",
+    "keep",
     "load",
     "note_details",
     "note_head",

@@ -14,7 +14,7 @@ from ralph.fsutil import atomic_write_bytes
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-from ralph.taskfile import reader
+from ralph.taskfile import block, reader
 from ralph.taskfile.lines import _MARKERS_RE, _eol, _leading_ws, _strip_eol
 from ralph.taskfile.model import BOM, OUTCOMES, Outcome, Step, TaskFile
 from ralph.taskfile.notes import (
@@ -53,7 +53,11 @@ def edit_bytes(
     for s in boxes:
         lines[s.line - 1] = _with_box(lines[s.line - 1], s.column, "x")
     if outcome == "done" and details is None:
-        return _encode(tf, lines)
+        new = _encode(tf, lines)
+        if boxes:  # nothing to verify; the new parse is kept for the next read
+            box_lines = [s.line - 1 for s in boxes]
+            _reparse(tf, lines, new, min(box_lines), max(box_lines) + 1, 0)
+        return new
     note = note_head(step, outcome, max_attempts=max_attempts, approval_id=approval_id)
     if details:
         note += NOTE_SEP + one_line(details, NOTE_MAX_CHARS)
@@ -63,20 +67,15 @@ def edit_bytes(
         else [(step.note_at, step.note_indent), *step.note_alts]
     )
     refused: ConflictError | None = None
+    first_box = min((s.line - 1 for s in boxes), default=len(lines))
     for spot in spots:  # the first place where the note leaves the plan as it was
         attempt = list(lines)
         shift_at, shift = _put_note(tf, step, attempt, note, spot)
         new = _encode(tf, attempt)
+        lo = min(first_box, shift_at - 1 if spot is not None else shift_at - 1 + shift)
+        after, span = _reparse(tf, attempt, new, lo, shift_at, shift)
         try:
-            _verify(
-                tf,
-                reader.parse(new, tf.name),
-                step,
-                {s.index for s in boxes},
-                shift_at,
-                shift,
-                note,
-            )
+            _verify(tf, after, step, {s.index for s in boxes}, shift_at, shift, note, span)
         except ConflictError as e:
             refused = refused or e
             continue
@@ -171,6 +170,18 @@ def _put_note(
     return at, 1
 
 
+def _reparse(
+    tf: TaskFile, lines: list[str], data: bytes, lo: int, hi: int, shift: int
+) -> tuple[TaskFile, range]:
+    """The parse of the edited file (old lines [lo, hi) became [lo, hi + shift)), and the
+    step indices that can differ: re-parsing just the edited blocks when that is sound."""
+    got = block.splice(tf, lines, data, lo, hi, shift)
+    if got is None:
+        return reader.parse(data, tf.name), range(len(tf.steps))
+    reader.remember(got.tf)
+    return got.tf, got.span
+
+
 def _verify(
     old: TaskFile,
     new: TaskFile,
@@ -179,8 +190,11 @@ def _verify(
     shift_at: int,
     shift: int,
     note: str,
+    span: range | None = None,
 ) -> None:
-    """Refuse the edit unless the re-parsed file has the same steps, moved by the note only."""
+    """Refuse the edit unless the re-parsed file has the same steps, moved by the note only.
+    `span`: the only step indices that can differ (the rest are known to be the old ones,
+    moved); default all."""
 
     def refuse(why: str) -> ConflictError:
         return ConflictError(
@@ -190,7 +204,8 @@ def _verify(
 
     if len(new.steps) != len(old.steps) or len(new.warnings) != len(old.warnings):
         raise refuse(f"{len(old.steps)} steps became {len(new.steps)}")
-    for o, n in zip(old.steps, new.steps, strict=True):
+    for k in range(len(old.steps)) if span is None else span:
+        o, n = old.steps[k], new.steps[k]
         line = o.line + (shift if o.line - 1 >= shift_at else 0)
         want = (line, o.text, o.depth, o.checked or o.index in checked)
         if (n.line, n.text, n.depth, n.checked) != want:

@@ -119,6 +119,10 @@ class TaskFile:
     sha256: str = field(repr=False)
     lines: tuple[str, ...] = field(repr=False)  # BOM-less text split with EOLs kept
     bom: bool = field(repr=False)
+    # Where parsing can start afresh, sorted: 2 * (0-based line) + kind, kind 0 for a
+    # top-level block, 1 for a top-level list item that continues its list (`block`).
+    cuts: tuple[int, ...] = field(default=(), repr=False)
+    heading_title: str | None = field(default=None, repr=False)  # the first `# ` heading
 
     def next_step(self, decided: Callable[[str], bool] | None = None) -> Step | None:
         """The first open leaf in document order that is not blocked or awaiting approval.

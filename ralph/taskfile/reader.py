@@ -46,18 +46,49 @@ _LIST_LINE_RE = re.compile(r"([ \t]*)(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|\r|\n|$)")
 _LIST_OPENS = frozenset({"bullet_list_open", "ordered_list_open"})
 
 
-def load(path: str | Path, *, require_steps: bool = True) -> TaskFile:
-    """Read and parse a task file; TaskFileError (one clear line) for anything unusable."""
+def load(path: str | Path, *, require_steps: bool = True, cache: Path | None = None) -> TaskFile:
+    """Read and parse a task file; TaskFileError (one clear line) for anything unusable.
+
+    With `cache` (a folder), an unchanged file is read back from the parse kept there by
+    an earlier process instead of parsed again, and a new parse is kept there.
+    """
     name = str(path)
-    tf = parse(_read_bytes(Path(path), name), name)
+    data = _read_bytes(Path(path), name)
+    sha = hashlib.sha256(data).hexdigest()
+    tf = _CACHE.get((name, sha))
+    if tf is None and cache is not None:
+        from ralph.taskfile import cache as disk
+
+        tf = disk.read(cache, path, name, data, sha)
+        if tf is None:
+            tf = _parse(data, name, sha)
+            disk.write(cache, path, tf)
+        remember(tf)
+    if tf is None:
+        tf = _parse(data, name, sha)
     if require_steps and not tf.steps:
         raise TaskFileError(_no_steps_message(tf))
     return tf
 
 
+def keep(path: str | Path, cache: Path) -> None:
+    """Put the parse of the file at `path` now, if this process has it, into `cache`
+    (after a run's edits, so the next process need not parse it)."""
+    from ralph.taskfile import cache as disk
+
+    with contextlib.suppress(TaskFileError):
+        data = _read_bytes(Path(path), str(path))
+        tf = _CACHE.get((str(path), hashlib.sha256(data).hexdigest()))
+        if tf is not None:
+            disk.write(cache, path, tf)
+
+
 def parse(data: bytes, name: str = "<string>") -> TaskFile:
     """Parse task-file bytes. Raises TaskFileError for binary or non-UTF-8 data."""
-    sha = hashlib.sha256(data).hexdigest()
+    return _parse(data, name, hashlib.sha256(data).hexdigest())
+
+
+def _parse(data: bytes, name: str, sha: str) -> TaskFile:
     hit = _CACHE.get((name, sha))
     if hit is not None:
         return hit
@@ -65,8 +96,13 @@ def parse(data: bytes, name: str = "<string>") -> TaskFile:
     bom = text.startswith(BOM)
     with _gc_paused():
         tf = _Builder(text[1:] if bom else text).build(name, data, sha, bom)
-    _remember(tf)
+    remember(tf)
     return tf
+
+
+def split_lines(text: str) -> tuple[str, ...]:
+    """`text` as markdown-it counts lines, each with its EOL."""
+    return tuple(_LINE_RE.findall(text))
 
 
 @contextlib.contextmanager
@@ -85,7 +121,8 @@ def _gc_paused() -> Iterator[None]:
 _CACHE: dict[tuple[str, str], TaskFile] = {}  # a few recent parses, keyed by name and sha256
 
 
-def _remember(tf: TaskFile) -> None:
+def remember(tf: TaskFile) -> None:
+    """Keep `tf` as the parse of its bytes (an edit that built its new parse itself)."""
     if len(_CACHE) >= 4:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[(tf.name, tf.sha256)] = tf
@@ -129,11 +166,14 @@ def _no_steps_message(tf: TaskFile) -> str:
 
 
 @cache
-def _markdown() -> MarkdownIt:
+def _markdown(front_matter: bool = True) -> MarkdownIt:
+    """The block parser; without the front-matter rule for text that does not start the file."""
     from markdown_it import MarkdownIt
     from mdit_py_plugins.front_matter import front_matter_plugin
 
-    md = MarkdownIt("commonmark").use(front_matter_plugin).enable("table")
+    md = MarkdownIt("commonmark").enable("table")
+    if front_matter:
+        md.use(front_matter_plugin)
     # Only block structure and raw inline text are needed: skip inline parsing (2x faster).
     md.disable(["inline", "text_join"])
     return md
@@ -179,9 +219,11 @@ class _Draft:
 class _Builder:
     """One pass over markdown-it's block tokens, collecting steps, context and warnings."""
 
-    def __init__(self, src: str) -> None:
-        self.lines = tuple(_LINE_RE.findall(src))
-        self.tokens: list[Token] = _markdown().parse(src)
+    def __init__(self, src: str, *, front_matter: bool = True) -> None:
+        self.lines = split_lines(src)
+        self.tokens: list[Token] = _markdown(front_matter).parse(src)
+        self.cuts: list[int] = []  # see TaskFile.cuts
+        self.heads: list[tuple[int, int, str]] = []  # top-level headings: line, level, text
         self.stack: list[_Frame] = []
         self.items = 0  # list items on the stack
         self.quotes = 0  # blockquotes on the stack
@@ -195,10 +237,13 @@ class _Builder:
     def build(self, name: str, data: bytes, sha: str, bom: bool) -> TaskFile:
         stack = self.stack
         detail_level = -1  # tokens at this level sit directly inside the innermost step item
+        cuts = self.cuts
         for i, tok in enumerate(self.tokens):
             if tok.level == detail_level and tok.nesting >= 0:
                 self._detail(tok)
             kind = tok.type
+            if tok.level < 2 and tok.nesting >= 0 and tok.map:
+                _cut(cuts, tok)
             if kind == "list_item_open":
                 self._item(i, tok)
             elif kind == "blockquote_open":
@@ -211,7 +256,8 @@ class _Builder:
                 else:
                     self.items -= 1
             elif kind == "heading_open" and not stack:
-                self._heading(int(tok.tag[1:]), self.tokens[i + 1].content)
+                line = tok.map[0] if tok.map else 0
+                self._heading(int(tok.tag[1:]), self.tokens[i + 1].content, line)
             elif kind == "front_matter":
                 self.front_matter = tok.content
             else:
@@ -228,10 +274,13 @@ class _Builder:
             sha256=sha,
             lines=self.lines,
             bom=bom,
+            cuts=tuple(cuts),
+            heading_title=self.title,
         )
 
-    def _heading(self, level: int, content: str) -> None:
+    def _heading(self, level: int, content: str, line: int) -> None:
         text = " ".join(content.split())
+        self.heads.append((line, level, text))
         while self.heading_stack and self.heading_stack[-1][0] >= level:
             self.heading_stack.pop()
         self.heading_stack.append((level, text))
@@ -374,6 +423,16 @@ class _Builder:
                 )
             )
         return tuple(steps)
+
+
+def _cut(cuts: list[int], tok: Token) -> None:
+    """Note where a top-level block or a later top-level list item starts (TaskFile.cuts)."""
+    line = tok.map[0]  # type: ignore[index]
+    if tok.level == 0:
+        if not cuts or cuts[-1] >> 1 != line:
+            cuts.append(2 * line)
+    elif tok.type == "list_item_open" and (not cuts or cuts[-1] >> 1 != line):
+        cuts.append(2 * line + 1)  # a first item shares its line with the list: kind 0
 
 
 def _classify(content: str) -> tuple[str | None, str]:

@@ -1,0 +1,165 @@
+"""The parse cache on disk: an unchanged plan is read back instead of parsed; a changed
+byte, a corrupt entry or another parser's entry is ignored and rebuilt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from click.testing import CliRunner
+
+from ralph.taskfile import TaskFile, cache, keep, load, reader, record_outcome
+from tests.test_taskfile import CASES
+
+PLAN = (
+    "---\ntitle: x\n---\n# Launch\n\n## Build\n- [x] scaffold\n- [ ] add login\n"
+    "  - returns 200\n  - verify: `pytest -q`\n  - ralph: failed (attempt 1/3) · tests\n"
+    "  - [ ] write the form\n\n    indented detail\n- [-] maybe\n"
+)
+
+
+def same(a: TaskFile, b: TaskFile) -> None:
+    for f in fields(TaskFile):
+        assert getattr(a, f.name) == getattr(b, f.name), f.name
+
+
+class Parses:
+    """Counts full parses (a new process is simulated by clearing the memory cache)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.real = reader._Builder
+
+    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.count += 1
+        return self.real(*args, **kwargs)
+
+
+def cold_load(path: Path, folder: Path) -> tuple[TaskFile, int]:
+    reader._CACHE.clear()
+    parses = Parses()
+    with mock.patch.object(reader, "_Builder", parses):
+        tf = load(path, cache=folder)
+    return tf, parses.count
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> Path:
+    path = tmp_path / "plan.md"
+    path.write_text(PLAN)
+    return path
+
+
+def test_an_unchanged_plan_is_read_back_not_parsed(plan: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    first, n1 = cold_load(plan, folder)
+    again, n2 = cold_load(plan, folder)
+    assert (n1, n2) == (1, 0)
+    same(again, first)
+    reader._CACHE.clear()
+    same(again, reader.parse(plan.read_bytes(), str(plan)))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_the_cache_reads_back_exactly_the_parse(case: Path, tmp_path: Path) -> None:
+    path = tmp_path / case.name
+    path.write_bytes(case.read_bytes())
+    first, _ = cold_load(path, tmp_path / "c")
+    again, n = cold_load(path, tmp_path / "c")
+    assert n == 0
+    same(again, first)
+
+
+def test_a_changed_byte_invalidates(plan: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cold_load(plan, folder)
+    plan.write_bytes(plan.read_bytes().replace(b"- [ ] add login", b"- [x] add login"))
+    tf, n = cold_load(plan, folder)
+    assert n == 1 and tf.steps[1].checked
+    _, n = cold_load(plan, folder)  # and the new parse is what is kept now
+    assert n == 0
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda head, body: "garbage",
+        lambda head, body: head + "\n" + body[: len(body) // 2],
+        lambda head, body: head + "\n" + body.replace('"steps":[[', '"steps":[["7",', 1),
+        lambda head, body: head + "\n" + body.replace('"steps":[[7,', '"steps":[[8,', 1),
+        lambda head, body: head + "\n" + body.replace('"steps":[[7,', '"steps":[[0,', 1),
+        lambda head, body: head + "\n" + body.replace('"format":1', '"format":9', 1),
+        lambda head, body: head + "\n" + body.replace('"scaffold"', '"rm -rf ~"', 1),
+        lambda head, body: head + "\n[]",
+        lambda head, body: "x" + head + "\n" + body,  # another parser's key
+    ],
+)
+def test_a_corrupt_or_foreign_entry_is_ignored_and_rebuilt(
+    plan: Path, tmp_path: Path, damage
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "cache"
+    want, _ = cold_load(plan, folder)
+    entry = cache.entry_path(folder, plan)
+    head, _, body = entry.read_text().partition("\n")
+    entry.write_text(damage(head, body))
+    tf, n = cold_load(plan, folder)
+    assert n == 1
+    same(tf, want)
+    _, n = cold_load(plan, folder)
+    assert n == 0  # rebuilt
+
+
+def test_an_entry_from_another_ralph_version_is_ignored(plan: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cold_load(plan, folder)
+    with mock.patch.object(cache, "parser_key", lambda: "another-version"):
+        _, n = cold_load(plan, folder)
+    assert n == 1
+
+
+def test_the_key_follows_the_parser_source() -> None:
+    key = cache.parser_key()
+    assert len(key) == 32
+    cache.parser_key.cache_clear()
+    with mock.patch("ralph.__version__", "9.9.9"):
+        assert cache.parser_key() != key
+    cache.parser_key.cache_clear()
+    assert cache.parser_key() == key
+
+
+def test_keep_stores_the_parse_after_an_edit(plan: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    tf, _ = cold_load(plan, folder)
+    record_outcome(plan, tf.steps[1], "failed", "still failing")
+    keep(plan, folder)
+    after, n = cold_load(plan, folder)
+    assert n == 0 and after.steps[1].note is not None and "still failing" in after.steps[1].note
+    json.loads(cache.entry_path(folder, plan).read_text().partition("\n")[2])
+
+
+def test_status_caches_in_the_workspace_state_folder(tmp_path: Path) -> None:
+    from ralph.cli import cli
+
+    (tmp_path / ".git").mkdir()
+    plan = tmp_path / "tasks" / "plan.md"
+    plan.parent.mkdir()
+    plan.write_text(PLAN)
+    outs = []
+    for _ in range(2):
+        reader._CACHE.clear()
+        result = CliRunner().invoke(cli, ["status", str(plan), "--json"])
+        assert result.exit_code == 0, result.output
+        outs.append(result.output)
+    assert outs[0] == outs[1]
+    assert list((tmp_path / ".ralph" / "cache").glob("plan.md-*.json"))
+    assert (tmp_path / ".ralph" / ".gitignore").read_text() == "*\n"
+
+
+def test_an_unwritable_cache_folder_is_no_error(plan: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    tf, n = cold_load(plan, blocker / "cache")  # cannot be created: parse, keep nothing
+    assert n == 1 and tf.steps
