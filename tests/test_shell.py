@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ralph.bash import Analysis, Command, Redirect, analyze, split_flags, wordwalk
@@ -1069,6 +1069,8 @@ def is_plain(program: str) -> bool:
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=120))
+@example(b"\\`")  # an escaped backquote as the command name: found by hypothesis
+@example(b"a\\`$x")
 def test_byte_garbage_gives_problems_or_plain_commands(data: bytes) -> None:
     result = analyze(data.decode("latin-1"))
     if not result.problems:

@@ -30,6 +30,10 @@ _RESERVED = frozenset(
 _AWK_EXEC = re.compile(r"system\s*\(|(?<!\|)\|(?!\|)")
 
 
+_CODE_CHARS = frozenset("`$")
+"""Characters that mean code to a reader of a command name, even when escaped: ask."""
+
+
 class CommandWalker(WordWalker):
     """Simple commands: resolved, unwrapped, recorded."""
 
@@ -145,8 +149,8 @@ class CommandWalker(WordWalker):
         while True:
             head = words[0]
             program = program_name(head.value)
-            if head.dynamic or not head.plain or not program:
-                why = "an expansion, a glob or $'..'" if program else "no program name"
+            if head.dynamic or not head.plain or not program or _CODE_CHARS & set(program):
+                why = "an expansion, a glob, $'..', $ or a backquote" if program else "no name"
                 self.problem(f"command name is not a plain word ({why}): {head.value!r}")
                 self.record(words, ctx, text, stdin, program=head.value)
                 return [], ctx, []
