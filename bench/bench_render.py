@@ -14,7 +14,7 @@ under 0.3 s, status on 100k steps under 3 s, log of 200k events under 3 s.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_taskfile import generate
+
+from ralph.record.log import RunLog
 
 
 def events(n: int) -> list[dict]:
@@ -90,11 +92,12 @@ def main() -> None:
                 print(f"{label:<28} cold {cold:6.2f} s   warm (cached parse) {warm:6.2f} s")
         runs = ws / ".ralph" / "runs"
         runs.mkdir(parents=True, exist_ok=True)
+        os.environ["XDG_CONFIG_HOME"] = str(ws / "config")  # the record's MAC key, not ~'s
         record = runs / "20261201T000000Z-bench.jsonl"
-        with record.open("w") as f:
+        with RunLog(record, "bench") as log:  # signed, as ralph writes its records
             for e in events(args.events):
-                f.write(json.dumps(e) + "\n")
-        t = timed([*py, "log", "bench", "--workspace", str(ws)], ws, args.runs)
+                log.emit(e.pop("event"), **{k: v for k, v in e.items() if k != "ts"})
+        t = timed([*py, "log", record.stem, "--workspace", str(ws)], ws, args.runs)
         print(f"{'log ' + format(args.events, ',') + ' events':<28} {t:6.2f} s")
 
 

