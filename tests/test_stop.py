@@ -185,3 +185,59 @@ def test_a_silent_server_is_retried_after_the_idle_timeout(
     code, summary, err = ralph.run(ws / "plan.md")
     assert code == 0, err
     assert summary["steps"][0]["summary"] == "second"
+
+
+# --------------------------------------------------------------------------- order
+
+
+def test_a_step_awaiting_approval_holds_the_steps_after_it(ralph: Ralph, tmp_path: Path) -> None:
+    """The deploy waits for a person: the announcement after it must not run."""
+    ws = make_project(tmp_path, "- [ ] deploy\n- [ ] announce 0.2.0 is live\n")
+    ralph.server.add(
+        Turn(tool_calls=[cmd("git push --force origin main")]),
+        Turn(tool_calls=[finish("needs approval", "blocked")]),
+    )
+    code, summary, err = ralph.run(ws / "plan.md", "--all")
+    assert code == 3, err
+    approval_id = summary["steps"][0]["approval_ids"][0]
+    code, summary, err = ralph.run(ws / "plan.md", "--all")  # the next cron tick
+    assert code == 3, err
+    assert summary["steps"] == [] and approval_id in summary["stopped"]
+    assert len(ralph.server.requests) == 2  # nothing asked the model
+    code, out, _ = ralph("status", str(ws / "plan.md"), "--json")
+    status = json.loads(out)
+    assert status["next"] is None and status["waiting"]["approval_id"] == approval_id
+    code, out, _ = ralph("next", str(ws / "plan.md"))
+    assert f"waits for approval {approval_id}" in out
+    ralph.server.add(Turn(tool_calls=[finish("announced")]))
+    code, summary, err = ralph.run(ws / "plan.md", "--skip-waiting")  # today's behaviour
+    assert code == 0, err
+    assert [s["text"] for s in summary["steps"]] == ["announce 0.2.0 is live"]
+
+
+def test_a_fresh_runner_without_the_approval_exits_3_instead_of_asking_again(
+    ralph: Ralph, tmp_path: Path
+) -> None:
+    ws = make_project(
+        tmp_path, "- [ ] deploy\n  - ralph: awaiting approval 0a1b2c3d · fly deploy\n- [ ] next\n"
+    )
+    code, summary, err = ralph.run(ws / "plan.md")
+    assert code == 3, err
+    assert "0a1b2c3d" in summary["stopped"] and "not in this machine" in summary["stopped"]
+    assert ralph.server.requests == []
+    assert not (ws / ".ralph" / "approvals").exists() or not list(
+        (ws / ".ralph" / "approvals").glob("*.json")
+    )
+
+
+def test_a_verify_that_needs_approval_leaves_the_step_awaiting_it(
+    ralph: Ralph, tmp_path: Path
+) -> None:
+    ws = make_project(tmp_path, "- [ ] ship\n  - verify: `git push --force origin main`\n")
+    ralph.server.add(Turn(tool_calls=[finish("shipped")]))
+    code, summary, err = ralph.run(ws / "plan.md")
+    assert code == 3, err
+    (approval_id,) = summary["steps"][0]["approval_ids"]
+    step = taskfile.load(ws / "plan.md").steps[0]
+    assert step.state == "awaiting_approval" and step.approval_id == approval_id
+    assert (step.note or "").startswith(f"awaiting approval {approval_id}")

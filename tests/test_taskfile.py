@@ -203,7 +203,7 @@ def test_a_box_glued_to_its_text_says_what_follows_it() -> None:
     ]
 
 
-def test_next_step_is_first_open_leaf_and_skips_waiting_steps() -> None:
+def test_next_step_skips_blocked_steps_and_a_waiting_step_holds_the_rest() -> None:
     src = """\
 - [ ] parent
   - [x] done child
@@ -224,18 +224,30 @@ def test_next_step_is_first_open_leaf_and_skips_waiting_steps() -> None:
         ("retry me", "failed", 2),
     ]
     assert tf.steps[3].approval_id == "a1b2c3"
-    nxt = tf.next_step()
+    then = tf.what_next()  # a blocked step is passed over; a pending approval holds the plan
+    assert then.step is None and then.waiting is tf.steps[3] and not then.missing
+    nxt = tf.next_step(skip_waiting=True)
     assert nxt is not None and nxt.text == "retry me"
 
 
 def test_step_awaiting_a_decided_approval_runs_again() -> None:
     src = "- [ ] deploy\n  - ralph: awaiting approval a1b2c3 · fly deploy\n- [ ] later\n"
     tf = parse(src.encode(), "p")
-    assert tf.next_step().text == "later"
-    assert tf.next_step(decided=lambda i: False).text == "later"
+    assert tf.next_step() is None  # pending: deploy holds "later"
+    assert tf.next_step(decided=lambda i: False) is None
+    assert tf.next_step(decided=lambda i: False, skip_waiting=True).text == "later"
     seen = []
     assert tf.next_step(decided=lambda i: seen.append(i) or True).text == "deploy"
     assert seen == ["a1b2c3"]
+    statuses = {"approved": "deploy", "rejected": "deploy", "used": "deploy"}
+    for status, text in statuses.items():
+        assert tf.what_next(lambda i, s=status: s).step.text == text
+    missing = tf.what_next(lambda i: None)
+    assert (
+        missing.step is None
+        and missing.missing
+        and "not in this machine" in (missing.waiting_reason)
+    )
 
 
 def test_note_is_never_a_step_or_hint_and_only_counts_under_a_step() -> None:

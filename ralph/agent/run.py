@@ -35,7 +35,7 @@ from ralph.providers.pricing import pricer
 from ralph.record.log import RunLog
 from ralph.snapshot import take_snapshot
 from ralph.stop import Stop, Stopped, exit_code
-from ralph.taskfile import Step, TaskFile
+from ralph.taskfile import Next, Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
 from ralph.tools.process import stop_all
 from ralph.workspace import cache_dir, runs_dir
@@ -62,6 +62,8 @@ class RunRequest:
     """In audit mode, the task file the audit's copy was taken from (named in the report)."""
     only_step: str | None = None
     """`--step`: take exactly this step (its line or text) instead of the next one."""
+    skip_waiting: bool = False
+    """Pass over a step awaiting approval instead of holding the steps after it."""
 
 
 @dataclass
@@ -232,14 +234,14 @@ class _Run:
                 return self.stop.reason, exit_code(self.stop.signum or signal.SIGINT)
             # read again: a person may have edited it (unchanged bytes are not parsed again)
             tf = taskfile.load(req.task_path, cache=cache_dir(req.workspace))
-            step = (
-                tf.find_step(req.only_step)
-                if req.only_step is not None
-                else tf.next_step(decided=lambda approval_id: _decided(req.workspace, approval_id))
-            )
-            if step is None:
-                return _nothing_left(tf, report.exit_code)
-            why = self.why_stop(self.take(tf, step))
+            if req.only_step is not None:
+                then = Next(tf.find_step(req.only_step))
+            else:
+                store = ApprovalStore(req.workspace)
+                then = tf.what_next(store.status_of, skip_waiting=req.skip_waiting)
+            if then.step is None:
+                return _nothing_left(tf, then, report.exit_code)
+            why = self.why_stop(self.take(tf, then.step))
             if why is not None:
                 return why
         return _attempted(report.steps), report.exit_code
@@ -404,17 +406,11 @@ def _attempted(steps: list[StepReport]) -> str:
     return f"attempted {len(steps)} step{plural} as asked ({counts or 'none'})"
 
 
-def _decided(workspace: Path, approval_id: str) -> bool:
-    """Whether a person has approved or rejected this approval (or it is gone)."""
-    try:
-        return ApprovalStore(workspace).get(approval_id).status != "pending"
-    except RalphError:
-        return True
-
-
-def _nothing_left(tf: TaskFile, exit_code: int) -> tuple[str, int]:
+def _nothing_left(tf: TaskFile, then: Next, exit_code: int) -> tuple[str, int]:
     """Why no step can run, and the exit code that tells cron: 3 if a step waits for an
     approval, 1 if steps are blocked, else the code so far (0 when the plan is done)."""
+    if then.waiting is not None:
+        return then.waiting_reason, EXIT_APPROVAL
     waiting = [s for s in tf.steps if not s.checked]
     if not waiting:
         return "every step is done", exit_code

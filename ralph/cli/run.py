@@ -85,6 +85,11 @@ def _model_options(f: Any) -> Any:
 @click.option("--max-failures", type=int, help="Failed attempts in a row that stop the run [3].")
 @click.option("--max-attempts", type=int, help="Failed attempts before a step is blocked [3].")
 @click.option("--commit", is_flag=True, help="Commit the workspace after each done step.")
+@click.option(
+    "--skip-waiting",
+    is_flag=True,
+    help="Pass over a step awaiting approval; by default it holds every step after it.",
+)
 def run(
     taskfile: Path | None,
     policy: Path | None,
@@ -289,6 +294,7 @@ def _prepare(
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
     only_step = options.pop("only_step", None)
+    skip_waiting = options.pop("skip_waiting", False)
     workspace = workspace_for(ws_option, taskfile)  # no TASKFILE: from the current folder
     config = load_config(workspace, options)
     taskfile = taskfile or default_plan(workspace, config)
@@ -323,6 +329,7 @@ def _prepare(
         commit,
         source,
         only_step,
+        skip_waiting,
     )
     return _Prepared(request, config)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ralph.cli.render import STATE_STYLES, color, paint, printable
-from ralph.taskfile import Step, TaskFile, load
+from ralph.taskfile import Next, Step, TaskFile, load
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,13 +22,14 @@ def status(path: Path, *, as_json: bool = False) -> int:
     Plain lines (styled on a terminal), not a rich table: 100k steps print in a second.
     """
     tf = _load(path)
+    then = what_next(path, tf)
     if as_json:
-        _echo_json(tf.to_json())
+        _echo_json(tf.to_json(then=then))
         return 0
     on = color()
     lines = [*_steps_lines(tf, on), _counts_text(tf, on)]
     lines += [paint(f"warning: {printable(str(w))}", "yellow", on) for w in tf.warnings]
-    text, style = _next_text(tf)
+    text, style = _next_text(tf, then)
     lines.append(paint(text, style, on))
     click.echo("\n".join(lines), color=on)
     return 0
@@ -37,15 +38,16 @@ def status(path: Path, *, as_json: bool = False) -> int:
 def next_step(path: Path, *, as_json: bool = False) -> int:
     """`ralph next`: the step the next run takes, with its context (or why there is none)."""
     tf = _load(path)
+    then = what_next(path, tf)
     if as_json:
-        _echo_json(tf.to_json(with_context=True))
+        _echo_json(tf.to_json(with_context=True, then=then))
         return 0
     console = _console()
-    step = tf.next_step()
+    step = then.step
     if step is None:
         from rich.text import Text
 
-        console.print(Text(*_next_text(tf)))
+        console.print(Text(*_next_text(tf, then)))
     else:
         _print_step(console, tf, step)
     _print_warnings(console, tf)
@@ -101,11 +103,21 @@ def _counts_text(tf: TaskFile, on: bool) -> str:
     return " · ".join(parts)
 
 
-def _next_text(tf: TaskFile) -> tuple[str, str]:
+def what_next(path: Path, tf: TaskFile) -> Next:
+    """What `ralph run` takes next, with the workspace's approvals: the same function."""
+    from ralph.guard.approvals import ApprovalStore
+    from ralph.workspace import workspace_for
+
+    return tf.what_next(ApprovalStore(workspace_for(None, path)).status_of)
+
+
+def _next_text(tf: TaskFile, then: Next) -> tuple[str, str]:
     """The line about the next step, and its style."""
-    step = tf.next_step()
+    step = then.step
     if step is not None:
         return f"next: line {step.line}: {printable(step.text)}", ""
+    if then.waiting is not None:
+        return f"Nothing ralph can run: {printable(then.waiting_reason)}.", "yellow"
     waiting = [s for s in tf.steps if not s.checked]
     if not waiting:
         return f"Nothing left to do: all {len(tf.steps)} steps are done.", "green"

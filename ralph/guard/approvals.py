@@ -109,6 +109,17 @@ class ApprovalStore:
         """Files in the folder that are not valid approvals (forged, edited, linked...)."""
         return self._scan()[1]
 
+    def status_of(self, approval_id: str) -> str | None:
+        """The approval's status, or None when there is no such approval. One that is not
+        valid counts as pending: it holds its step and never runs."""
+        key = approval_id.strip().lower()
+        if not _ID.match(key) or not (self.folder / f"{key}.json").exists():
+            return None
+        try:
+            return self.get(key).status
+        except UsageError:
+            return "pending"
+
     def get(self, approval_id: str) -> Approval:
         """The valid approval with this id; UsageError if there is none."""
         key = approval_id.strip().lower()

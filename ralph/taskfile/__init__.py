@@ -15,7 +15,16 @@ line model. Lines are 1-based in the API.
 """
 
 from ralph.taskfile.edit import edit_bytes, record_outcome
-from ralph.taskfile.model import BOM, OUTCOMES, Outcome, ParseWarning, State, Step, TaskFile
+from ralph.taskfile.model import (
+    BOM,
+    OUTCOMES,
+    Next,
+    Outcome,
+    ParseWarning,
+    State,
+    Step,
+    TaskFile,
+)
 from ralph.taskfile.notes import (
     MAX_ATTEMPTS,
     NOTE_MAX_CHARS,
@@ -38,6 +47,7 @@ __all__ = [
     "NOTE_SEP",
     "OUTCOMES",
     "SUMMARY_MAX_CHARS",
+    "Next",
     "Outcome",
     "ParseWarning",
     "State",

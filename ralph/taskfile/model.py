@@ -102,6 +102,34 @@ class Step:
         }
 
 
+@dataclass(frozen=True)
+class Next:
+    """What a run takes next (`TaskFile.what_next`): a step, or none and why."""
+
+    step: Step | None
+    waiting: Step | None = None
+    """The step awaiting a pending approval that holds the rest of the plan."""
+    missing: bool = False
+    """The approval `waiting` awaits is not in the approvals store (a fresh machine?)."""
+
+    @property
+    def waiting_reason(self) -> str:
+        """What the step holding the plan waits for, and what to do about it."""
+        step = self.waiting
+        if step is None:
+            return ""
+        if self.missing:
+            return (
+                f"line {step.line} waits for approval {step.approval_id}, which is not in this "
+                "machine's approvals (.ralph/ is not shared, e.g. a fresh CI runner): keep "
+                ".ralph/approvals between runs, or delete the step's `- ralph:` note to retry it"
+            )
+        return (
+            f"line {step.line} waits for approval {step.approval_id} and holds the steps after "
+            f"it: `ralph approvals approve {step.approval_id}` (or run with --skip-waiting)"
+        )
+
+
 PARALLEL_YES = frozenset({"yes", "true", "on"})
 """Values of a step's `parallel:` setting that make its sub-steps independent."""
 
@@ -124,24 +152,39 @@ class TaskFile:
     cuts: tuple[int, ...] = field(default=(), repr=False)
     heading_title: str | None = field(default=None, repr=False)  # the first `# ` heading
 
-    def next_step(self, decided: Callable[[str], bool] | None = None) -> Step | None:
-        """The first open leaf in document order that is not blocked or awaiting approval.
+    def what_next(
+        self, status: Callable[[str], str | None] | None = None, *, skip_waiting: bool = False
+    ) -> Next:
+        """What a run takes next: the first open leaf in document order that is not blocked.
 
-        `decided(approval_id)` tells whether a person has approved or rejected the approval a
-        step waits for; such a step is tried again.
+        A plan is ordered: a step awaiting an approval that is still pending holds every
+        step after it (`skip_waiting=True` passes over it instead). `status(approval_id)`
+        is the approval's status ("pending", "approved", "rejected", "used") or None when
+        there is no such approval; without it every awaited approval counts as pending. A
+        step whose approval was decided is tried again. `status`, `next` and `run` all ask
+        this one function, so they cannot disagree.
         """
         steps = self.steps
         for s in steps:
-            ready = s.runnable or (
-                s.state == "awaiting_approval"
-                and not s.checked
-                and decided is not None
-                and s.approval_id is not None
-                and decided(s.approval_id)
-            )
-            if ready and all(steps[c].checked for c in s.children):
-                return s
-        return None
+            if s.checked or s.state == "blocked":
+                continue
+            if s.state == "awaiting_approval":
+                found = status(s.approval_id) if status and s.approval_id else "pending"
+                if found in (None, "pending"):
+                    if skip_waiting:
+                        continue
+                    return Next(None, waiting=s, missing=found is None)
+            if all(steps[c].checked for c in s.children):
+                return Next(s)
+        return Next(None)
+
+    def next_step(
+        self, decided: Callable[[str], bool] | None = None, *, skip_waiting: bool = False
+    ) -> Step | None:
+        """`what_next().step`, with `decided(approval_id)` telling whether a person has
+        approved or rejected the approval a step waits for."""
+        status = None if decided is None else (lambda i: "approved" if decided(i) else "pending")
+        return self.what_next(status, skip_waiting=skip_waiting).step
 
     def find_step(self, spec: str) -> Step:
         """The open step `--step SPEC` names: the line of its box, or its text (exactly, else
@@ -199,15 +242,22 @@ class TaskFile:
         """How many steps are in each state."""
         return dict(Counter(s.state for s in self.steps))
 
-    def to_json(self, *, with_context: bool = False) -> dict[str, Any]:
-        """The public JSON shape of `ralph status --json` (and `ralph next --json`)."""
-        nxt = self.next_step()
+    def to_json(self, *, with_context: bool = False, then: Next | None = None) -> dict[str, Any]:
+        """The public JSON shape of `ralph status --json` (and `ralph next --json`); `then`
+        is `what_next()` with the approvals known (default: without them)."""
+        then = then or self.what_next()
+        nxt = then.step
         out: dict[str, Any] = {
             "file": self.name,
             "steps": [s.to_json() for s in self.steps],
             "next": nxt.to_json() if nxt else None,
             "warnings": [str(w) for w in self.warnings],
         }
+        if then.waiting is not None:
+            out["waiting"] = then.waiting.to_json() | {
+                "approval_id": then.waiting.approval_id,
+                "approval_missing": then.missing,
+            }
         if with_context:
             out["context"] = nxt.context() if nxt else None
         return out
