@@ -68,3 +68,8 @@ def keep_out_of_git(folder: Path) -> None:
     if not ignore.exists():
         with contextlib.suppress(OSError):
             atomic_write_text(ignore, "*\n", durable=False)
+
+
+def worktrees_dir(workspace: Path) -> Path:
+    """Where parallel lanes live: one git worktree per step (`.ralph/worktrees/SLUG`)."""
+    return state_dir(workspace) / "worktrees"

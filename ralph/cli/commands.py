@@ -326,6 +326,79 @@ def ci_github(taskfile: Path | None, force: bool) -> int:
     return 0
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"base": ..., "worktrees": [...]}.')
+@click.option("--base", help="The branch lanes merge into [the main checkout's branch].")
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.pass_context
+def worktrees(
+    ctx: click.Context, as_json: bool, base: str | None, workspace: Path | None
+) -> int | None:
+    """List the lanes under .ralph/worktrees/: path, branch and state.
+
+    \b
+    States: merged (its branch is in the base and its tree is clean: `clean` may remove
+    it), unmerged (commits the base lacks), dirty (uncommitted, untracked or ignored
+    files), detached (no branch), missing (its folder is gone).
+
+    \b
+    Examples:
+      ralph worktrees --json
+      ralph worktrees clean        # removes merged lanes only
+    """
+    ctx.obj = (workspace, base)
+    if ctx.invoked_subcommand is not None:
+        return None
+    from ralph.cli.render import printable
+    from ralph.worktrees import list_lanes
+
+    found_base, lanes = list_lanes(_workspace(workspace), base)
+    if as_json:
+        import json
+
+        shown = {"base": found_base, "worktrees": [lane.to_json() for lane in lanes]}
+        click.echo(json.dumps(shown, indent=2))
+        return 0
+    for lane in lanes:
+        where = printable(f"{lane.path}  {lane.branch or '(detached)'}")
+        click.echo(f"{lane.state:<9} {where}  {lane.head[:10]}")
+    click.echo(f"{len(lanes)} lane(s); base {printable(found_base)}" if lanes else "No lanes.")
+    return 0
+
+
+@worktrees.command("clean")
+@click.option("--json", "as_json", is_flag=True, help='Print {"removed": [...], "kept": [...]}.')
+@click.pass_context
+def worktrees_clean(ctx: click.Context, as_json: bool) -> int:
+    """Remove the lanes whose branch is merged into the base and whose tree is clean.
+
+    A lane with commits the base lacks, or with uncommitted, untracked or ignored files,
+    is never removed.
+    """
+    from ralph.worktrees import clean
+
+    workspace, base = ctx.obj
+    removed, kept = clean(_workspace(workspace), base)
+    if as_json:
+        import json
+
+        shown = {
+            "removed": [lane.to_json() for lane in removed],
+            "kept": [lane.to_json() for lane in kept],
+        }
+        click.echo(json.dumps(shown, indent=2))
+        return 0
+    from ralph.cli.render import printable
+
+    for lane in removed:
+        click.echo(printable(f"removed  {lane.path}  ({lane.branch}, merged)"))
+    for lane in kept:
+        click.echo(printable(f"kept     {lane.path}  ({lane.branch or 'detached'}, {lane.state})"))
+    if not removed and not kept:
+        click.echo("No lanes.")
+    return 0
+
+
 @cli.command()
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"checks": [{name, status, detail}]}.')
