@@ -9,7 +9,7 @@ import pytest
 
 from ralph.errors import WaitTooLong
 from ralph.messages import Message
-from ralph.providers import Provider, get_provider, http
+from ralph.providers import Provider, get_provider, transport
 from tests.fakeserver import Error, FakeModelServer, Turn
 
 FIRST = [Message("user", "hi")]
@@ -34,7 +34,7 @@ def tls_contexts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(transports, "create_ssl_context", counting)
-    monkeypatch.setattr(http, "_clients", {})
+    monkeypatch.setattr(transport, "_clients", {})
     return built
 
 

@@ -16,8 +16,8 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec
-from ralph.providers.http import shared_client
 from ralph.providers.retry import RetryPolicy, classify
+from ralph.providers.transport import shared_client
 
 
 class SDKProvider:
