@@ -66,6 +66,11 @@ class Config:
     pricing: Mapping[str, Price] = field(default_factory=dict)
     """Prices the project adds or corrects, "provider:model" -> USD per million tokens;
     project config only (`[pricing."provider:model"]`)."""
+    sandbox: str = "auto"
+    """Commands in bubblewrap: auto (where it works; unattended runs refuse commands where it
+    does not), required (no sandbox is an error), off (never)."""
+    sandbox_git: str = "read-only"
+    """.git inside the sandbox: read-only, or writable (its hooks and config stay read-only)."""
 
 
 _TABLE_FIELDS = {"pricing"}
@@ -264,3 +269,20 @@ def env_count(name: str, default: int) -> int:
 def debug() -> bool:
     """RALPH_DEBUG set: let harness errors raise with their traceback."""
     return bool(os.environ.get("RALPH_DEBUG"))
+
+
+def config_files(workspace: Path) -> list[Path]:
+    """The files in the workspace that hold (or, when created, would hold) ralph's settings:
+    ralph.toml, and pyproject.toml when it has a [tool.ralph] table."""
+    found = []
+    pyproject = workspace / "pyproject.toml"
+    try:
+        if "tool" in (data := tomllib.loads(pyproject.read_text(encoding="utf-8"))) and (
+            "ralph" in data["tool"]
+        ):
+            found.append(pyproject)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, TypeError):
+        pass
+    if (workspace / "ralph.toml").is_file():
+        found.append(workspace / "ralph.toml")
+    return found

@@ -37,7 +37,7 @@ def notify(
         return [f"notify: the summary is not JSON: {e}"]
     problems = []
     if command:
-        problems += _run_command(command, body, timeout_s)
+        problems += _run_command(command, body + b"\n", timeout_s)  # a line, for `read`
     if url:
         problems += _post(url, body, timeout_s)
     return problems

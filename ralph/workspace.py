@@ -52,6 +52,12 @@ def cache_dir(workspace: Path) -> Path:
     return state_dir(workspace) / "cache"
 
 
+def package_cache_dir(workspace: Path) -> Path:
+    """The one folder of the state a sandboxed command may write: package caches (npm, pip,
+    uv, cargo, go). Never ralph's own caches: those the agent must not be able to forge."""
+    return state_dir(workspace) / "package-cache"
+
+
 def keep_out_of_git(folder: Path) -> None:
     """ralph's state (locks, runs, approvals, caches) stays out of `git status` and commits."""
     import contextlib

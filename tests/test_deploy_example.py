@@ -46,12 +46,14 @@ def test_deploy_waits_for_a_person_then_goes_through(
             taskfile.record_outcome(plan, step, "done")
     assert taskfile.load(plan).next_step().text == deploy.text
 
-    # A stand-in `fly` on PATH records that the deploy really ran; every verify passes.
-    bin_dir = tmp_path / "bin"
+    # A stand-in `fly` on PATH records that the deploy really ran; every verify passes. Both
+    # live in the workspace: commands run in the sandbox, where the rest of /tmp is private.
+    bin_dir = ws / "bin"
     bin_dir.mkdir()
+    log = ws / "ran.log"
     for name in ("fly", "flyctl", "curl"):
         tool = bin_dir / name
-        tool.write_text(f'#!/bin/sh\necho "{name} $*" >> "{tmp_path}/ran.log"\n')
+        tool.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\n')
         tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     command = _deploy_command(deploy)
@@ -62,7 +64,7 @@ def test_deploy_waits_for_a_person_then_goes_through(
     )
     code, summary, err = ralph.run(plan, "--unattended")
     assert code == 3, err
-    assert not (tmp_path / "ran.log").exists()
+    assert not log.exists()
     approval = summary["steps"][0]["approval_ids"][0]
     assert taskfile.load(plan).locate(deploy).state == "awaiting_approval"
 
@@ -71,7 +73,7 @@ def test_deploy_waits_for_a_person_then_goes_through(
     ralph.server.add(Turn(tool_calls=[cmd(command)]), Turn(tool_calls=[finish("deployed")]))
     code, summary, err = ralph.run(plan, "--unattended")
     assert code == 0, err
-    assert command.split()[0] in (tmp_path / "ran.log").read_text()
+    assert command.split()[0] in log.read_text()
     assert taskfile.load(plan).locate(deploy).checked
 
 

@@ -241,3 +241,41 @@ def test_a_verify_that_needs_approval_leaves_the_step_awaiting_it(
     step = taskfile.load(ws / "plan.md").steps[0]
     assert step.state == "awaiting_approval" and step.approval_id == approval_id
     assert (step.note or "").startswith(f"awaiting approval {approval_id}")
+
+
+# --------------------------------------------------------------------------- task files
+
+
+def test_a_list_nested_ten_deep_keeps_every_step() -> None:
+    """markdown-it's commonmark limit (20 levels = 10 lists) silently dropped the rest."""
+    src = "".join("  " * i + f"- [ ] level {i}\n" for i in range(12)) + "- [ ] after\n"
+    tf = taskfile.parse(src.encode(), "deep.md")
+    assert [s.text for s in tf.steps][-2:] == ["level 11", "after"]
+    assert len(tf.steps) == 13
+
+
+def test_a_plan_nested_past_the_limit_is_refused_not_cut() -> None:
+    from ralph.errors import TaskFileError
+
+    src = "".join("  " * i + f"- [ ] level {i}\n" for i in range(60)) + "- [ ] after\n"
+    with pytest.raises(TaskFileError, match="nested"):
+        taskfile.parse(src.encode(), "deeper.md")
+
+
+def test_a_huge_task_file_is_refused_at_once(tmp_path: Path) -> None:
+    from ralph.errors import TaskFileError
+
+    plan = tmp_path / "plan.md"
+    with plan.open("wb") as f:
+        f.write(b"- [ ] step\n")
+        f.truncate(21_000_000)  # sparse: no 21 MB written
+    with pytest.raises(TaskFileError, match="at most 20 MB"):
+        taskfile.load(plan)
+
+
+def test_the_notify_command_gets_one_line_of_json(tmp_path: Path) -> None:
+    from ralph.notify import notify
+
+    out = tmp_path / "got.txt"
+    assert notify({"run_id": "r1"}, command=f"cat > {out}") == []
+    assert out.read_text() == '{"run_id": "r1"}\n'

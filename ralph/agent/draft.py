@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,6 +169,7 @@ def plan_session(workspace: Path, options: dict[str, Any], emit: Callable[..., N
     from ralph.guard.gate import Guard, shipped_policy
     from ralph.providers import get_provider
     from ralph.providers.pricing import pricer, require_prices
+    from ralph.sandbox.setup import for_run
     from ralph.tools import Toolbox
 
     config = load_config(workspace, options)
@@ -192,10 +194,15 @@ def plan_session(workspace: Path, options: dict[str, Any], emit: Callable[..., N
         thinking=config.thinking,
     )
     turns = options.get("max_turns") or PLAN_MAX_TURNS
+    confinement = for_run(config, "audit", workspace, policy)
+    if (warning := confinement.warning()) is not None:
+        print(f"ralph: {warning}", file=sys.stderr)
     return Session(
         provider=provider,
         guard=Guard(policy, workspace, "audit", step="write a plan"),
-        toolbox=Toolbox(workspace, default_timeout_s=config.command_timeout),
+        toolbox=Toolbox(
+            workspace, default_timeout_s=config.command_timeout, confinement=confinement
+        ),
         tools=plan_tools(),
         system=PLANNER_PROMPT,
         budget=Budget(turns, config.max_step_tokens, config.max_step_cost, config.max_step_time),

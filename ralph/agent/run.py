@@ -6,7 +6,7 @@ import hashlib
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from ralph.messages import Usage
 from ralph.providers import Provider
 from ralph.providers.pricing import pricer
 from ralph.record.log import RunLog
+from ralph.sandbox import Confinement
+from ralph.sandbox.setup import for_run
 from ralph.snapshot import take_snapshot
 from ralph.stop import Stop, Stopped, exit_code
 from ralph.taskfile import Next, Step, TaskFile
@@ -64,6 +66,8 @@ class RunRequest:
     """`--step`: take exactly this step (its line or text) instead of the next one."""
     skip_waiting: bool = False
     """Pass over a step awaiting approval instead of holding the steps after it."""
+    confinement: Confinement | None = None
+    """How commands are confined; None: made from the config when the run starts."""
 
 
 @dataclass
@@ -85,6 +89,8 @@ class StepReport:
     """Share of the step's input tokens read from the provider's prompt cache."""
     snapshot: str | None = None
     """The snapshot of the workspace taken before the step (`ralph undo ID`)."""
+    sandbox: str = ""
+    """How the step's commands ran: "sandboxed", or "not sandboxed (...)"."""
 
 
 @dataclass
@@ -164,6 +170,9 @@ def run_task(
             lambda seconds, reason: record("wait", seconds=seconds, reason=reason)
         )
         remove_stale_temps(req.task_path)  # left by a kill -9 during an earlier write-back
+
+        if req.confinement is None:
+            req = replace(req, confinement=for_run(*_confinement_args(req)))
         report = RunReport(log.run_id, str(req.task_path))
         record(
             "run_start",
@@ -176,6 +185,7 @@ def run_task(
             task_sha256=_sha256(req.task_path),
             mode=req.mode,
             workspace=str(req.workspace),
+            sandbox=req.confinement.record() if req.confinement else None,
         )
         run = _Run(req, provider, report, record, stop or Stop(), prompt)
         raised = False
@@ -320,7 +330,11 @@ class _Run:
 
 
 def _toolbox(req: RunRequest, record: Callable[..., None]) -> Toolbox:
-    toolbox = Toolbox(req.workspace, default_timeout_s=req.config.command_timeout)
+    toolbox = Toolbox(
+        req.workspace,
+        default_timeout_s=req.config.command_timeout,
+        confinement=_fresh(req.confinement),
+    )
     toolbox.on_output = lambda line: record("output", line=line)
     return toolbox
 
@@ -337,6 +351,17 @@ def _snapshot(req: RunRequest, step: Step, record: Callable[..., None]) -> str |
         return None
     record("snapshot", id=snap.short, commit=snap.id, seconds=seconds)
     return snap.short
+
+
+def _confinement_args(req: RunRequest) -> tuple[Config, str, Path, Path, Path]:
+    return req.config, req.mode, req.workspace, req.policy_path, req.task_path
+
+
+def _fresh(confinement: Confinement | None) -> Confinement | None:
+    """The run's confinement with the workspace scanned again for this step."""
+    if confinement is not None and confinement.sandbox is not None:
+        confinement.sandbox.rescan()
+    return confinement
 
 
 def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
@@ -366,6 +391,7 @@ def _write_back(
         asdict(attempt.usage),
         None if share is None else round(share, 3),
         snapshot,
+        req.confinement.label if req.confinement else "",
     )
     if attempt.outcome == "deferred":
         return report  # not an attempt: nothing to write
@@ -374,6 +400,8 @@ def _write_back(
         summary = f"blocked: {summary}"
     if attempt.cost is None:
         summary = f"cost unknown · {summary}"
+    if report.sandbox:
+        summary = f"{report.sandbox} · {summary}"
     details = taskfile.note_details(
         summary,
         turns=attempt.turns,

@@ -14,6 +14,7 @@ from ralph.agent.prompts import REMINDER, SYSTEM_PROMPT
 from ralph.guard.gate import Guard
 from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec, Usage
 from ralph.providers import Provider
+from ralph.sandbox import Grant
 from ralph.stop import DeadlinePassed, Stop, Stopped
 from ralph.taskfile import Outcome as NoteOutcome
 from ralph.tools import Toolbox, ToolError, check_arguments
@@ -302,7 +303,7 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
         tally.approval_ids.append(verdict.approval_id)
     if verdict.allowed:
         with tally.timed():
-            result = session.toolbox.run(call, args)
+            result = session.toolbox.run(call, args, Grant.of(verdict.ruling))
     else:
         result = ToolResult(call.id, verdict.message, is_error=True)
     session.emit(
@@ -361,6 +362,6 @@ def run_verify(session: Session, tally: Tally, command: str) -> tuple[bool, str]
     if not verdict.allowed:
         return False, f"`{command}` was refused: {verdict.message}"
     with tally.timed():
-        code, output = session.toolbox.run_command(command)
+        code, output = session.toolbox.run_command(command, grant=Grant.of(verdict.ruling))
     tail = " ".join(output.split())[-VERIFY_TAIL_CHARS:]
     return code == 0, f"`{command}` exited {code}: {tail}" if code else "passed"

@@ -24,12 +24,14 @@ def check_command(
     if as_json:
         fields = {"decision": d.decision, "rule": d.rule, "reason": d.reason}
         fields |= {"commands": list(d.commands), "paths": list(d.paths), "effect": d.effect}
+        fields |= {"network": d.network}
         fields |= {"policy": str(policy_path), "policy_sha256": d.policy_sha256}
         click.echo(json.dumps(fields, ensure_ascii=False))
         return EXIT_OK
     rows = [("decision", d.decision), ("rule", d.rule or "(none)"), ("reason", d.reason)]
     rows += [("command", c) for c in d.commands] or [("command", "(none)")]
     rows += [("path", p) for p in d.paths]
+    rows.append(("network", "yes (a rule grants it in the sandbox)" if d.network else "no"))
     rows.append(("policy", f"{policy_path} (sha256 {d.policy_sha256[:12]})"))
     for label, value in rows:
         click.echo(f"{label + ':':<10}{value}")

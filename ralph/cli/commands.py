@@ -397,3 +397,39 @@ def worktrees_clean(ctx: click.Context, as_json: bool) -> int:
     if not removed and not kept:
         click.echo("No lanes.")
     return 0
+
+
+@cli.command()
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"checks": [{name, status, detail}]}.')
+def doctor(workspace: Path | None, as_json: bool) -> int:
+    """Check that runs can work here: config, model, key, base URL, policy, sandbox, state.
+
+    \b
+    The key is named, never shown. The base URL gets a TCP connect with a short timeout.
+    Exit 1 when a check fails, else 0 (warnings included).
+    """
+    from ralph.cli.doctor import doctor as run_doctor
+
+    return run_doctor(_workspace(workspace), as_json=as_json)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--network", is_flag=True, help="Give the command the network, as a rule can.")
+@click.option("--read-only", is_flag=True, help="The workspace read-only too, as in an audit.")
+@click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def sandbox(
+    network: bool, read_only: bool, workspace: Path | None, command: tuple[str, ...]
+) -> int:
+    """Run COMMAND in the sandbox the agent's commands get: ralph sandbox -- CMD...
+
+    \b
+    Examples:
+      ralph sandbox -- cat ~/.ssh/id_rsa        # hidden: fails
+      ralph sandbox --network -- pip install -r requirements.txt
+    Exit: the command's exit code; 2 when no sandbox can be made here (with the reason).
+    """
+    from ralph.cli.doctor import sandbox_command
+
+    return sandbox_command(_workspace(workspace), command, network=network, read_only=read_only)

@@ -48,6 +48,11 @@ def _model_options(f: Any) -> Any:
             "--notify-cmd", help="Command that gets the JSON summary on stdin at the end."
         ),
         click.option("--notify-url", help="URL that gets the JSON summary as a POST at the end."),
+        click.option(
+            "--sandbox",
+            type=click.Choice(["auto", "required", "off"]),
+            help="Run commands in bubblewrap: auto (where it works), required, off [auto].",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -288,6 +293,7 @@ def _prepare(
     from ralph.notify import check_url
     from ralph.providers import check_credentials
     from ralph.providers.pricing import require_prices
+    from ralph.sandbox.setup import for_run
     from ralph.trust import require_trust
     from ralph.workspace import cache_dir, workspace_for
 
@@ -317,6 +323,10 @@ def _prepare(
         check_url(config.notify_url)
     if commit:
         preflight(workspace)  # a merge or rebase in progress is exit 2 before any work
+    confinement = for_run(config, mode, workspace, policy_path, taskfile)
+    if (warning := confinement.warning()) is not None:
+        click.echo(f"ralph: {warning}", err=True)  # once, at the start
+
     report_path, source = audit if audit is not None else (None, None)
     request = RunRequest(
         taskfile,
@@ -330,6 +340,7 @@ def _prepare(
         source,
         only_step,
         skip_waiting,
+        confinement,
     )
     return _Prepared(request, config)
 

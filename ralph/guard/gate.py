@@ -108,7 +108,8 @@ class Guard:
                 decision = _own_decision("guard:bad-call", str(e), getattr(policy, "sha256", ""))
                 return Verdict(False, f"Error: {e}", decision, "bad-call")
         decision = self._check(guard_call(call), policy, self.workspace, self.mode)
-        if self.mode == "audit" and (decision.decision != "allow" or decision.effect != "read"):
+        reads = decision.effect == "read" or getattr(decision, "needs_sandbox", False)
+        if self.mode == "audit" and (decision.decision != "allow" or not reads):
             return Verdict(False, _audit_text(decision), decision, "audit-refused")
         if decision.decision == "allow":
             return Verdict(True, "", decision, "allowed")

@@ -350,6 +350,8 @@ _CONDITIONS: dict[str, tuple[str, _Read]] = {
     "path_class": ("path_class", lambda r, k: r.words(k, CLASSES)),
     "path_glob": ("path_glob", _RuleReader.globs),
     "path_state": ("path_state", lambda r, k: r.words(k, PATH_STATES)),
+    "network": ("network", _RuleReader.boolean),
+    "audit_in_sandbox": ("audit_in_sandbox", _RuleReader.boolean),
     "match": ("match", _RuleReader.examples),
     "not_match": ("not_match", _RuleReader.examples),
 }

@@ -70,6 +70,8 @@ class _Verdict:
     decision: str
     rule: str | None
     reason: str
+    network: bool = False  # a matching rule grants the network (for a rule's verdict)
+    audit_in_sandbox: bool = False  # the winning allow rule may run in the audit sandbox
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,12 +109,15 @@ def decide(seen: Observation, policy: Policy, places: Places, mode: Mode) -> Dec
         _Verdict("confirm", "builtin:unparsed", f"the guard cannot fully analyse it: {p}")
         for p in seen.problems
     ]
+    rule_verdicts = []
     for unit in units:
-        verdicts += _unit_verdicts(unit, policy, places)
+        verdicts += _unit_verdicts(unit, policy, places, mode)
+        rule_verdicts.append((unit, verdicts[-1]))  # the last one is the rule's
     final = _strictest(verdicts) or _Verdict("allow", "builtin:no-op", "the input runs no command")
     effect = max((u.effect for u in units), key=_EFFECT_ORDER.__getitem__, default="read")
     decision, rule, reason = final.decision, final.rule, final.reason
-    if mode == "audit" and effect != "read":
+    network, needs_sandbox = _sandbox_grants(rule_verdicts)
+    if mode == "audit" and effect != "read" and not (decision == "allow" and needs_sandbox):
         reason = f"audit mode: read-only; this would have been: {decision} ({rule}): {reason}"
         decision = "deny"
     commands = tuple(dict.fromkeys(u.text for u in units))
@@ -122,7 +127,27 @@ def decide(seen: Observation, policy: Policy, places: Places, mode: Mode) -> Dec
             + [f"{w} (unknown)" for u in units for w in u.unknown_paths]
         )
     )
-    return Decision(decision, rule, reason, commands, paths, policy.sha256, effect)  # type: ignore[arg-type]
+    return Decision(
+        decision,  # type: ignore[arg-type]
+        rule,
+        reason,
+        commands,
+        paths,
+        policy.sha256,
+        effect,  # type: ignore[arg-type]
+        network=network and decision != "deny",
+        needs_sandbox=needs_sandbox and mode == "audit" and effect != "read",
+    )
+
+
+def _sandbox_grants(rule_verdicts: list[tuple[Unit, _Verdict]]) -> tuple[bool, bool]:
+    """(network, audit_in_sandbox) for a call. The network: some command is granted it and
+    every command that runs code is (`pip install x && python y.py` gets none). The audit
+    sandbox: every command that does more than read is allowed by such a rule."""
+    running = [v for u, v in rule_verdicts if u.effect == "exec"]
+    network = any(v.network for _, v in rule_verdicts) and all(v.network for v in running)
+    acting = [v for u, v in rule_verdicts if u.effect != "read"]
+    return network, bool(acting) and all(v.audit_in_sandbox for v in acting)
 
 
 def _strictest(verdicts: list[_Verdict]) -> _Verdict | None:
@@ -133,15 +158,24 @@ def _strictest(verdicts: list[_Verdict]) -> _Verdict | None:
     return best
 
 
-def _unit_verdicts(unit: Unit, policy: Policy, places: Places) -> list[_Verdict]:
-    """The strictest matching rule for one unit (or default:uncovered), plus built-in checks."""
-    matched = [r for r in policy.candidates(unit) if r.matches(unit, places)]
+def _unit_verdicts(unit: Unit, policy: Policy, places: Places, mode: str) -> list[_Verdict]:
+    """The strictest matching rule for one unit (or default:uncovered), plus built-in checks.
+    Rules with `audit_in_sandbox` count in audit mode only."""
+    matched = [
+        r
+        for r in policy.candidates(unit)
+        if (mode == "audit" or not r.audit_in_sandbox) and r.matches(unit, places)
+    ]
     best = max(matched, key=lambda r: _SEVERITY[r.decision], default=None)
     if best is None:
         what = f"`{unit.program}`" if unit.command is not None else unit.tool
         verdict = _Verdict("confirm", "default:uncovered", f"no policy rule covers {what}")
     else:
         verdict = _Verdict(best.decision, best.id, best.reason)
+        verdict.network = any(bool(r.network) for r in matched if r.decision != "deny")
+        verdict.audit_in_sandbox = best.decision == "allow" and any(
+            bool(r.audit_in_sandbox) for r in matched if r.decision == "allow"
+        )
     out = [_Verdict("confirm", rule, reason) for rule, reason in unit.concerns]
     if unit.unknown_paths:
         shown = ", ".join(unit.unknown_paths[:3])

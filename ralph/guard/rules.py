@@ -46,6 +46,10 @@ class Decision:
     paths: tuple[str, ...]  # resolved paths with their class: "/abs/path (workspace)"
     policy_sha256: str
     effect: Literal["read", "write", "exec"]  # "read" when the call only reads
+    network: bool = False
+    """The sandbox gives this call the network: rules with `network = true` cover it."""
+    needs_sandbox: bool = False
+    """Allowed in audit mode only inside the read-only sandbox (`audit_in_sandbox = true`)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,10 @@ class Rule:
     path_class: frozenset[str] | None = None
     path_glob: GlobSet | None = None
     path_state: frozenset[str] | None = None
+    network: bool | None = None
+    """Sandbox field: the calls the rule covers get the network."""
+    audit_in_sandbox: bool | None = None
+    """Sandbox field (allow rules): counts in audit mode only, inside the read-only box."""
     match: tuple[str, ...] = ()
     not_match: tuple[str, ...] = ()
 

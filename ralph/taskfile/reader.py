@@ -128,6 +128,22 @@ def remember(tf: TaskFile) -> None:
     _CACHE[(tf.name, tf.sha256)] = tf
 
 
+MAX_BYTES = 20_000_000
+"""Task files larger than this are refused (a plan, not a data file)."""
+MAX_NESTING = 100
+"""markdown-it's block nesting limit: a list item and its list are two levels. Past it,
+markdown-it silently drops the rest of the file, so a plan that deep is refused instead."""
+_DEEPEST = MAX_NESTING - 2  # a container this deep may have content markdown-it drops
+
+
+def _too_deep(name: str, tok: Token) -> None:
+    line = (tok.map[0] + 1) if tok.map else 0
+    raise TaskFileError(
+        f"{name}: lists or quotes nested about {_DEEPEST // 2} deep at line {line}; ralph "
+        "cannot read the plan whole past that, so it refuses it: flatten the nesting"
+    )
+
+
 def _read_bytes(path: Path, name: str) -> bytes:
     try:
         st = path.stat()
@@ -135,6 +151,11 @@ def _read_bytes(path: Path, name: str) -> bytes:
             raise TaskFileError(f"{name} is a folder; give the path of a markdown task file")
         if not stat.S_ISREG(st.st_mode):
             raise TaskFileError(f"{name} is not a regular file; give a markdown task file")
+        if st.st_size > MAX_BYTES:
+            raise TaskFileError(
+                f"{name} is {st.st_size / 1e6:.0f} MB; a task file may be at most "
+                f"{MAX_BYTES // 1_000_000} MB (split the plan, or move data out of it)"
+            )
         return path.read_bytes()
     except FileNotFoundError:
         raise TaskFileError(
@@ -172,6 +193,7 @@ def _markdown(front_matter: bool = True) -> MarkdownIt:
     from mdit_py_plugins.front_matter import front_matter_plugin
 
     md = MarkdownIt("commonmark").enable("table")
+    md.options["maxNesting"] = MAX_NESTING  # commonmark's 20 is 10 nested lists
     if front_matter:
         md.use(front_matter_plugin)
     # Only block structure and raw inline text are needed: skip inline parsing (2x faster).
@@ -244,6 +266,8 @@ class _Builder:
             kind = tok.type
             if tok.level < 2 and tok.nesting >= 0 and tok.map:
                 _cut(cuts, tok)
+            if kind in ("list_item_open", "blockquote_open") and tok.level >= _DEEPEST:
+                _too_deep(name, tok)
             if kind == "list_item_open":
                 self._item(i, tok)
             elif kind == "blockquote_open":

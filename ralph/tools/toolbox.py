@@ -13,6 +13,7 @@ from typing import Any
 from ralph.fsutil import atomic_write_text
 from ralph.globs import glob_regex
 from ralph.messages import ToolCall, ToolResult
+from ralph.sandbox import Confinement, Grant
 from ralph.stop import shielded
 from ralph.tools.process import (
     _DRAIN_S,
@@ -65,6 +66,7 @@ class Toolbox:
         output_cap: int = 30_000,
         default_timeout_s: float = 120,
         max_timeout_s: float = 3_600,
+        confinement: Confinement | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
         self.output_cap = output_cap
@@ -72,14 +74,21 @@ class Toolbox:
         self.max_timeout_s = max(max_timeout_s, default_timeout_s)
         self.on_output: Callable[[str], None] | None = None
         """Shown a running command's latest output line (the live view's spinner)."""
+        self.confinement = confinement or Confinement("off")
+        """How commands are confined; without one they run as they are (library use)."""
 
-    def run(self, call: ToolCall, args: dict[str, Any] | None = None) -> ToolResult:
+    def run(
+        self, call: ToolCall, args: dict[str, Any] | None = None, grant: Grant | None = None
+    ) -> ToolResult:
         """Run one call; every failure comes back as an error result, never an exception.
-        `args` are the call's arguments already checked by `check_arguments` (else checked here)."""
+        `args` are the call's arguments already checked by `check_arguments` (else checked here);
+        `grant` is what the policy gave a command (the network, audit's sandbox-only)."""
         try:
             args = check_arguments(call) if args is None else args
             if call.name == "finish_step":
                 raise ToolError("finish_step is handled by ralph's loop, not run as a tool")
+            if call.name == "run_command":
+                args = {**args, "grant": grant}
             content, is_error = getattr(self, f"_tool_{call.name}")(**args)
         except ToolError as e:
             return ToolResult(call.id, f"Error: {e}", is_error=True)
@@ -185,26 +194,43 @@ class Toolbox:
 
     # -- commands ------------------------------------------------------------------------
 
-    def _tool_run_command(self, command: str, timeout_s: float | None = None) -> Out:
-        code, output = self.run_command(command, timeout_s)
+    def _tool_run_command(
+        self, command: str, timeout_s: float | None = None, grant: Grant | None = None
+    ) -> Out:
+        refused = self.confinement.refusal((grant or Grant()).needs_sandbox)
+        if refused:
+            return refused, True
+        code, output = self.run_command(command, timeout_s, grant)
         return f"{output}\n[exit code: {code}]" if output else f"[exit code: {code}]", code == 124
 
-    def run_command(self, command: str, timeout_s: float | None = None) -> tuple[int, str]:
-        """Run `bash -c command` in the workspace; return (exit code, capped combined output).
+    def run_command(
+        self, command: str, timeout_s: float | None = None, grant: Grant | None = None
+    ) -> tuple[int, str]:
+        """Run `bash -c command` in the workspace, inside the sandbox when there is one;
+        return (exit code, capped combined output). A command the confinement refuses does
+        not start: exit code 126 and the reason.
 
         A timeout kills the whole process group and returns exit code 124 (as timeout(1) does).
         """
+        grant = grant or Grant()
+        refused = self.confinement.refusal(grant.needs_sandbox)
+        if refused:
+            return 126, refused
         timeout = min(max(timeout_s or self.default_timeout_s, 1.0), self.max_timeout_s)
+        argv, env = ["bash", "-c", command], command_env()
+        box = self.confinement.sandbox
+        if box is not None:
+            argv, env = box.argv(argv, network=grant.network), box.env(env)
         proc = None
         try:
             with shielded():  # a stop signal waits until the command's group is known
                 proc = subprocess.Popen(
-                    ["bash", "-c", command],
+                    argv,
                     cwd=self.workspace,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
-                    env=command_env(),
+                    env=env,
                     start_new_session=True,  # its own process group, and no /dev/tty
                 )
                 started(proc)
@@ -214,6 +240,8 @@ class Toolbox:
                 kill_group(proc)
             raise
         finished(proc)
+        if box is not None and code != 0:
+            output = "\n".join(filter(None, [output, box.hint(network=grant.network)]))
         return code, output
 
     def _wait(self, proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, str]:
