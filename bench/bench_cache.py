@@ -66,8 +66,8 @@ def run(provider: str, min_tokens: int) -> list[list[Usage]]:
         (ws / "plan.md").write_text(plan())
         server.add(*script())
         base_url = server.base_url(provider)
-        req = RunRequest(ws / "plan.md", ws, shipped_policy("default"), "unattended", Config())
-        req = RunRequest(**{**vars(req), "steps": None})
+        policy = shipped_policy("default")
+        req = RunRequest(ws / "plan.md", ws, policy, "unattended", Config(), max_steps=None)
         report = run_task(
             req,
             lambda on_wait: get_provider(MODELS[provider], base_url=base_url, on_wait=on_wait),

