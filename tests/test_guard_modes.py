@@ -259,14 +259,17 @@ def test_prompt_for_a_write_shows_the_path_and_size(tmp_path: Path, events: list
 def test_audit_runs_reads_only(tmp_path: Path, events: list) -> None:
     script = Script(
         cat=FakeDecision("allow", effect="read"),
-        make=FakeDecision("allow", "build", "builds", effect="exec"),
+        # what the policy decides for an allowed build in audit mode (policy.decide)
+        make=FakeDecision(
+            "deny", "build", "audit mode: read-only; this would have been: allow (build): builds"
+        ),
         **{RM: CONFIRM},
     )
     guard = make(tmp_path, "audit", script, events)
     assert guard.review(cmd("cat")).allowed
     refused = guard.review(cmd("make"))
     assert not refused.allowed and "audit mode" in refused.message
-    assert "would have been allow: rule build: builds" in refused.message
+    assert "this would have been: allow (build): builds" in refused.message
     confirm = guard.review(cmd(RM))
     assert not confirm.allowed and confirm.approval_id is None
     assert ApprovalStore(tmp_path).list() == []

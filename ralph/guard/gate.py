@@ -108,8 +108,9 @@ class Guard:
                 decision = _own_decision("guard:bad-call", str(e), getattr(policy, "sha256", ""))
                 return Verdict(False, f"Error: {e}", decision, "bad-call")
         decision = self._check(guard_call(call), policy, self.workspace, self.mode)
-        reads = decision.effect == "read" or getattr(decision, "needs_sandbox", False)
-        if self.mode == "audit" and (decision.decision != "allow" or not reads):
+        if self.mode == "audit" and decision.decision != "allow":
+            # The policy decides what audit mode forbids (all but reads: policy.decide); the
+            # gate's part is the mode: nobody is asked, so a confirm is refused too.
             return Verdict(False, _audit_text(decision), decision, "audit-refused")
         if decision.decision == "allow":
             return Verdict(True, "", decision, "allowed")
@@ -222,10 +223,12 @@ def _pending_text(decision: Decision, approval_id: str) -> str:
 
 
 def _audit_text(decision: Decision) -> str:
+    why = (
+        decision.reason if decision.decision == "deny" else f"{decision.decision}: {_why(decision)}"
+    )
     return (
-        "Refused: ralph is running in audit mode, where only reads run (this call would have "
-        f"been {decision.decision}: {_why(decision)}). Do not retry it; report what you would "
-        "change instead."
+        f"Refused: ralph is running in audit mode, where only reads run ({why}). Do not retry "
+        "it; report what you would change instead."
     )
 
 
