@@ -20,6 +20,21 @@ from ralph import taskfile
 from tests.fakeserver import Error, Turn
 from tests.harness import Ralph, finish
 
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", re.M)
+
+
+def _plain(err: str) -> str:
+    """stderr without the UTC time that starts each line off a terminal."""
+    return _STAMP.sub("", err)
+
+
+def test_errors_off_a_terminal_start_with_the_utc_time(
+    ralph_anthropic: Ralph, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = ralph_anthropic("run", "--model", ralph_anthropic.model)
+    assert code == 2 and _STAMP.match(err) and "ralph: no task file given" in err
+
 
 @pytest.fixture(autouse=True)
 def _no_env_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +71,7 @@ def test_config_with_a_bad_file_is_exit_2_naming_the_key(
     monkeypatch.chdir(tmp_path)
     code, out, err = ralph_anthropic("config")
     assert code == 2
-    assert err.strip() == (
+    assert _plain(err).strip() == (
         f"ralph: {tmp_path / 'ralph.toml'}: max-turns: expected a whole number, got 'many'"
     )
 
@@ -101,7 +116,7 @@ def test_run_without_a_task_file_or_a_plan_is_exit_2(
     monkeypatch.chdir(tmp_path)
     code, out, err = ralph_anthropic("run", "--model", ralph_anthropic.model)
     assert code == 2
-    assert err.startswith("ralph: no task file given and no tasks/plan.md in ")
+    assert _plain(err).startswith("ralph: no task file given and no tasks/plan.md in ")
     assert err.count("\n") == 1 and ralph_anthropic.server.requests == []
     (tmp_path / "ralph.toml").write_text('plan = "tasks/missing.md"\n')
     code, out, err = ralph_anthropic("run", "--model", ralph_anthropic.model)
@@ -148,7 +163,7 @@ def test_a_broken_policy_stops_before_the_first_model_call(
     bad.write_text('[[rule]]\nid = "x"\ndecision = "allow"\nprogram = "ls"\nmatch = ["rm -rf /"]\n')
     code, _, err = ralph_anthropic.run(ws / "tasks" / "plan.md", "--policy", str(bad))
     assert code == 2, err
-    assert err.startswith(f"ralph: {bad}:") and err.count("\n") == 1
+    assert _plain(err).startswith(f"ralph: {bad}:") and err.count("\n") == 1
     assert ralph_anthropic.server.requests == []
 
 
@@ -165,7 +180,7 @@ def test_a_base_url_that_refuses_connections_fails_at_once_naming_it(
     url = f"http://127.0.0.1:{_closed_port()}/v1"
     code, _, err = ralph.run(ws / "tasks" / "plan.md", "--base-url", url)
     assert code == 2, err
-    lines = [line for line in err.splitlines() if line.startswith("ralph:")]
+    lines = [line for line in _plain(err).splitlines() if line.startswith("ralph:")]
     assert len(lines) == 1 and f"cannot connect to {url}" in lines[0]
     assert "connection refused" in lines[0] and "gave up" not in err
 
@@ -179,7 +194,7 @@ def test_401_and_404_are_configuration_errors(
     code, _, err = ralph.run(ws / "tasks" / "plan.md")
     assert code == 2, err
     assert len(ralph.server.requests) == 1  # not retried
-    lines = [line for line in err.splitlines() if line.startswith("ralph:")]
+    lines = [line for line in _plain(err).splitlines() if line.startswith("ralph:")]
     assert len(lines) == 1 and f"HTTP {status}, {hint}" in lines[0], err
 
 

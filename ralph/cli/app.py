@@ -53,7 +53,7 @@ def main() -> None:
     try:
         rv = cli.main(prog_name="ralph", standalone_mode=False)
     except click.exceptions.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
-        click.echo("ralph: aborted", err=True)
+        click.echo(stamped("ralph: aborted"), err=True)
         sys.exit(130)
     except click.ClickException as e:
         e.show()
@@ -61,7 +61,17 @@ def main() -> None:
     except RalphError as e:
         if debug():
             raise
-        click.echo(f"ralph: {e}", err=True)
+        click.echo(stamped(f"ralph: {e}"), err=True)
         sys.exit(e.exit_code)
     # Commands return their exit code (an int) or None for success.
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def stamped(line: str) -> str:
+    """A line for stderr: off a terminal (cron.log, a journal) it starts with the UTC time,
+    like every line of a run, so a log shows when ralph stopped and why."""
+    import time
+
+    if sys.stderr.isatty():
+        return line
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) + line

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ralph.cli.app import _WORKSPACE_DIR, cli
+from ralph.cli.app import _WORKSPACE_DIR, cli, stamped
 from ralph.humanize import money
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ def _run(
         )
     summary = prepared.summary(report)
     if "report" in summary:
-        click.echo(f"ralph: audit report: {summary['report']}", err=True)
+        click.echo(stamped(f"ralph: audit report: {summary['report']}"), err=True)
     if as_json:
         click.echo(json.dumps(summary))
     return report.exit_code
@@ -270,7 +270,7 @@ class _Prepared:
 
         cfg = self.config
         for problem in notify(self.summary(report), command=cfg.notify_cmd, url=cfg.notify_url):
-            click.echo(f"ralph: notification failed: {problem}", err=True)
+            click.echo(stamped(f"ralph: notification failed: {problem}"), err=True)
 
 
 def _prepare(
@@ -325,7 +325,7 @@ def _prepare(
         preflight(workspace)  # a merge or rebase in progress is exit 2 before any work
     confinement = for_run(config, mode, workspace, policy_path, taskfile)
     if (warning := confinement.warning()) is not None:
-        click.echo(f"ralph: {warning}", err=True)  # once, at the start
+        click.echo(stamped(f"ralph: {warning}"), err=True)  # once, at the start
 
     report_path, source = audit if audit is not None else (None, None)
     request = RunRequest(
