@@ -244,3 +244,29 @@ def test_an_image_that_copies_a_secret_asks(project: tuple[Policy, Path]) -> Non
     assert decide(project, "docker build -t app .").decision == "allow"  # ignored: not sent
     (ws / ".dockerignore").write_text("node_modules\n")
     assert decide(project, "docker buildx build .").rule == "paths.secret"
+
+
+def test_files_gitlab_ci_includes_are_ci_configuration(project: tuple[Policy, Path]) -> None:
+    policy, ws = project
+    (ws / "ci").mkdir()
+    for name in ("build.yml", "more-1.yml", "nested.yml", "other.yml"):
+        (ws / "ci" / name).write_text("job: {}\n")
+    (ws / ".gitlab-ci.yml").write_text(
+        "include:\n  - local: /ci/build.yml\n  - 'ci/more-*.yml'\n  - remote: https://x/y.yml\n"
+    )
+    (ws / "ci" / "build.yml").write_text("include: {local: ci/nested.yml}\n")
+    git(ws, "add", "-A")
+    git(ws, "commit", "-qm", "ci")
+
+    def write(path: str) -> Decision:
+        return check({"tool": "write_file", "path": path}, policy, ws, "interactive")
+
+    for path in ("ci/build.yml", "ci/more-1.yml", "ci/nested.yml"):  # included, at any depth
+        assert (write(path).decision, write(path).rule) == ("confirm", "paths.ci-config"), path
+        assert decide(project, f"echo x > {path}").rule == "paths.ci-config", path
+    assert decide(project, "rm ci/build.yml").rule == "paths.ci-config"
+    assert write("ci/other.yml").decision == "allow"  # not included: an ordinary file
+    assert decide(project, "cat ci/build.yml").decision == "allow"
+    (ws / ".gitlab-ci.yml").write_text("include: [")  # unparseable: its own rule still guards it
+    assert write("ci/more-1.yml").decision == "allow"
+    assert write(".gitlab-ci.yml").rule == "paths.ci-config"

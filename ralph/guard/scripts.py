@@ -10,6 +10,7 @@ cached by the SHA-256 of their bytes.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -388,3 +389,51 @@ _RUNNERS: dict[str, Callable[[Command, str], Scripts | None]] = {
     "composer": _composer,
 }
 RUNNERS = frozenset(_RUNNERS)
+
+
+GITLAB_CI = ".gitlab-ci.yml"
+_MAX_INCLUDE_DEPTH = 3
+
+
+def ci_includes(workspace: str) -> frozenset[str]:
+    """The workspace files `.gitlab-ci.yml` includes (`include:` as a path, `local:`, or a
+    list of them, globs expanded, followed 3 levels deep): CI configuration as much as the
+    file itself. A file that cannot be read or parsed includes nothing it can show."""
+    found: set[str] = set()
+    todo = [(os.path.join(workspace, GITLAB_CI), 0)]
+    while todo:
+        path, depth = todo.pop()
+        if depth > _MAX_INCLUDE_DEPTH or not os.path.isfile(path):
+            continue
+        try:
+            doc = parsed(path, _yaml)
+        except (OSError, ValueError):
+            continue
+        for local in _local_includes(doc.get("include") if isinstance(doc, dict) else None):
+            pattern = os.path.join(workspace, local.lstrip("/"))
+            for hit in glob.glob(pattern, recursive=True) or [pattern]:
+                real = os.path.realpath(hit)
+                if real not in found:
+                    found.add(real)
+                    todo.append((real, depth + 1))
+    return frozenset(found)
+
+
+def _local_includes(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, dict):
+            item = item.get("local")
+        if isinstance(item, str) and item and "://" not in item:
+            out.append(item)
+    return out
+
+
+def _yaml(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(str(e)) from None

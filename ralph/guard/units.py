@@ -79,7 +79,20 @@ def _file_unit(tool: str, path: str, places: Places) -> Unit:
     resolved = places.resolve(path, places.workspace)
     touch = Touch(resolved, places.classify(resolved), access, True)
     effect = "read" if access in ("read", "list") else "write"
-    return Unit(tool=tool, text=f"{tool} {path}", touches=(touch,), effect=effect)
+    touches = (touch, *_ci_config_alias(touch, places))
+    return Unit(tool=tool, text=f"{tool} {path}", touches=touches, effect=effect)
+
+
+def _ci_config_alias(touch: Touch, places: Places) -> list[Touch]:
+    """Changing a file `.gitlab-ci.yml` includes changes the CI configuration: the same
+    access to `.gitlab-ci.yml` itself, so the rules that guard it guard its includes."""
+    if touch.access not in ("write", "truncate", "delete") or touch.cls != "workspace":
+        return []
+    workspace = os.fspath(places.workspace)
+    if os.path.realpath(touch.path) not in scripts.ci_includes(workspace):
+        return []
+    ci = os.path.join(workspace, scripts.GITLAB_CI)
+    return [Touch(ci, places.classify(ci), touch.access, True)]
 
 
 def _shell_units(source: str, places: Places, depth: int = 0) -> tuple[list[Unit], list[str]]:
@@ -374,6 +387,7 @@ def _resolve_targets(
             if access in ("delete", "truncate") and cls == "workspace" and not link:
                 state = gitstate.path_state(places.workspace, path)
             touches.append(Touch(path, cls, access, whole, state))
+            touches.extend(_ci_config_alias(touches[-1], places))
             if target.recursive and cls not in ("secret", "device"):
                 found = secret_below(path, places, hidden=target.recursive == "all")
                 touches.extend(Touch(f, "secret", "read", True) for f in found)
