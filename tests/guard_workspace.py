@@ -13,6 +13,16 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = REPO_ROOT / "tests" / "corpus" / "guard_dev.tsv"  # kept in the repo
 DEFAULT_POLICY = REPO_ROOT / "policies" / "default.toml"
+GIT = [
+    "git",
+    "-c",
+    "user.name=t",
+    "-c",
+    "user.email=t@example.com",
+    "-c",
+    "init.defaultBranch=main",
+]
+"""git with a fixed identity and branch name, for repositories the tests make."""
 
 
 PACKAGE_JSON = """{
@@ -130,15 +140,7 @@ def make_workspace(root: Path) -> tuple[Path, Path]:
         path.write_text(text)
     os.symlink(home, ws / "homelink")
     env = {**os.environ, "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
-    git = [
-        "git",
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "-c",
-        "init.defaultBranch=main",
-    ]
+    git = GIT
     subprocess.run([*git, "init", "-q"], cwd=ws, check=True, env=env)
     (ws / ".git" / "COMMIT_TEMPLATE").write_text("template\n")
     subprocess.run([*git, "add", "src", "README.md"], cwd=ws, check=True, env=env)

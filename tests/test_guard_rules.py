@@ -16,17 +16,7 @@ from ralph.guard import scripts
 from ralph.guard.load import lint
 from ralph.guard.policy import Decision, Policy, check, load_policy, observe
 from ralph.guard.policy import _places as places_for
-from tests.guard_workspace import DEFAULT_POLICY, corpus_call, corpus_rows
-
-GIT = [
-    "git",
-    "-c",
-    "user.name=t",
-    "-c",
-    "user.email=t@example.com",
-    "-c",
-    "init.defaultBranch=main",
-]
+from tests.guard_workspace import DEFAULT_POLICY, GIT, corpus_call, corpus_rows
 
 
 def git(ws: Path, *args: str) -> None:

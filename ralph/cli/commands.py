@@ -154,10 +154,7 @@ def approvals(ctx: click.Context, as_json: bool, workspace: Path | None) -> int 
 @click.pass_context
 def approvals_approve(ctx: click.Context, approval_id: str, workspace: Path | None) -> int:
     """Approve a pending call: it runs once, when the agent next makes that exact call."""
-    from ralph.cli import approvals as guardview
-
-    ws = _workspace(workspace or ctx.obj)
-    return guardview.decide(ws, approval_id, approve=True)
+    return _decide(ctx, approval_id, workspace, approve=True)
 
 
 @approvals.command("reject")
@@ -166,10 +163,13 @@ def approvals_approve(ctx: click.Context, approval_id: str, workspace: Path | No
 @click.pass_context
 def approvals_reject(ctx: click.Context, approval_id: str, workspace: Path | None) -> int:
     """Reject a call: it never runs, and the agent is told so if it tries again."""
+    return _decide(ctx, approval_id, workspace, approve=False)
+
+
+def _decide(ctx: click.Context, approval_id: str, workspace: Path | None, *, approve: bool) -> int:
     from ralph.cli import approvals as guardview
 
-    ws = _workspace(workspace or ctx.obj)
-    return guardview.decide(ws, approval_id, approve=False)
+    return guardview.decide(_workspace(workspace or ctx.obj), approval_id, approve=approve)
 
 
 @cli.command()

@@ -88,6 +88,8 @@ def _ci_config_alias(touch: Touch, places: Places) -> list[Touch]:
     access to `.gitlab-ci.yml` itself, so the rules that guard it guard its includes."""
     if touch.access not in ("write", "truncate", "delete") or touch.cls != "workspace":
         return []
+    if not touch.path.endswith((".yml", ".yaml")):  # GitLab includes only YAML files
+        return []
     workspace = os.fspath(places.workspace)
     if os.path.realpath(touch.path) not in scripts.ci_includes(workspace):
         return []
