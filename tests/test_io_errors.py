@@ -1,0 +1,200 @@
+"""I/O errors end a run with one line, the right exit code, a whole record and an intact
+task file: a real full disk (a small tmpfs in a user and mount namespace), a read-only
+`.ralph/`, task file or task folder (a read-only bind mount when the tests run as root,
+for whom chmod stops nothing; chmod otherwise)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakeserver import FakeModelServer
+
+_POLICY = """
+[[rule]]
+id = "test.fill"
+decision = "allow"
+reason = "the test fills the disk"
+program = ["head"]
+"""
+_FILL = "head -c 4000000 /dev/zero > fill"
+_FULL = re.compile(
+    r"ralph: cannot write (?P<what>\S+): No space left on device — free some space and run "
+    r"again; (?P<then>[^\n]+)$"
+)
+
+
+@functools.cache
+def _namespaces() -> str | None:
+    """Why `unshare -rm` (a user and mount namespace, to mount a tmpfs) cannot be used here."""
+    if shutil.which("unshare") is None:
+        return "no unshare(1) on this machine"
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        return f"`unshare -rm` cannot mount a tmpfs here: {probe.stderr.strip()}"
+    return None
+
+
+@pytest.fixture
+def namespaces() -> None:
+    why = _namespaces()
+    if why is not None:
+        pytest.skip(f"a real full or read-only file system needs `unshare -rm`: {why}")
+
+
+def _ralph_argv(ws: Path, *args: str) -> list[str]:
+    policy = ws.parent / "allow.toml"
+    policy.write_text(_POLICY)
+    return [
+        sys.executable, "-m", "ralph", "run", "plan.md", "--model", "anthropic:claude-sonnet-4-6",
+        "--unattended", "--sandbox", "off", "--policy", str(policy), *args,
+    ]  # fmt: skip
+
+
+def _env(server: FakeModelServer) -> dict[str, str]:
+    return dict(
+        os.environ, ANTHROPIC_API_KEY="test", ANTHROPIC_BASE_URL=server.url, RALPH_RETRY_BASE_S="0"
+    )
+
+
+def _on_small_disk(
+    src: Path, out: Path, server: FakeModelServer, *, size: str, fill_first: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ralph in a copy of the project `src` on a tmpfs of `size` (filled up first if
+    asked); the workspace as ralph left it is copied to `out`."""
+    disk = src.parent / "disk"
+    disk.mkdir()
+    out.mkdir()
+    script = textwrap.dedent(
+        """\
+        mount -t tmpfs -o size="$1" tmpfs "$2"
+        cp -a "$3/." "$2/"
+        cd "$2"
+        if [ "$4" = 1 ]; then head -c 100000000 /dev/zero > full 2>/dev/null || true; fi
+        shift 4
+        rc=0; "$@" || rc=$?
+        cp -a . "$OUT_DIR/"
+        exit $rc
+        """
+    )
+    argv = ["unshare", "-rm", "sh", "-c", script, "sh", size, str(disk), str(src), str(+fill_first)]
+    env = _env(server) | {"OUT_DIR": str(out)}
+    return subprocess.run(
+        [*argv, *_ralph_argv(src)], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _record_end(ws: Path) -> dict[str, Any]:
+    """The last line of the (only) run record: whole JSON, newline-terminated."""
+    (path,) = (ws / ".ralph" / "runs").glob("*.jsonl")
+    data = path.read_bytes()
+    assert data.endswith(b"\n"), data[-200:]
+    last = json.loads(data.splitlines()[-1])
+    assert isinstance(last, dict)
+    return last
+
+
+def _one_line(err: str) -> re.Match[str]:
+    assert "Traceback" not in err, err
+    got = _FULL.search(err.rstrip("\n").splitlines()[-1])
+    assert got is not None, err
+    return got
+
+
+def _no_leftovers(ws: Path) -> None:
+    assert not list(ws.glob(".plan.md.*.tmp"))  # a failed atomic write removes its temp file
+    assert not list((ws / ".ralph" / "locks").glob("*.reserve"))  # given back at the end
+
+
+def _in_small_tmpfs(tmp_path: Path, code: str) -> dict[str, Any]:
+    """Run Python `code` with `disk` (a Path) a fresh 256 KiB tmpfs; `fill()` fills it up.
+    Returns the JSON object the code prints."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    prelude = textwrap.dedent(
+        """\
+        import json, os, sys
+        from pathlib import Path
+        disk = Path(sys.argv[1])
+        def fill():
+            fd = os.open(disk / "fill", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            try:
+                while True:
+                    os.write(fd, b"\\0" * 65536)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        """
+    )
+    script = 'mount -t tmpfs -o size=256k tmpfs "$1" && shift && exec "$@"'
+    code = prelude + textwrap.dedent(code)
+    done = subprocess.run(
+        [
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            str(disk),
+            sys.executable,
+            "-c",
+            code,
+            str(disk),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_record_never_ends_in_a_torn_line_of_its_own(tmp_path: Path, namespaces: None) -> None:
+    """Lines fill the last page of the record until one fits only in part: that part is
+    cut off again, and once space is freed the next line lands whole, its MAC chained."""
+    got = _in_small_tmpfs(
+        tmp_path,
+        """
+        from ralph.errors import StorageError
+        from ralph.record.log import RunLog, not_by_ralph, read_run
+        log = RunLog.create(disk / "runs")
+        log.emit("run_start", text="x" * 500)
+        fill()
+        landed, error = 0, ""
+        try:
+            for n in range(100):
+                log.emit("tool", n=n, text="y" * 700)
+                landed += 1
+        except StorageError as e:
+            error = str(e)
+        full = log.path.read_text()
+        os.unlink(disk / "fill")
+        log.emit("run_end")
+        events = read_run(log.path)
+        print(json.dumps({"landed": landed, "error": error, "full": full,
+                          "events": [e["event"] for e in events],
+                          "bad": not_by_ralph(log.path, events)}))
+        """,
+    )
+    assert 0 < got["landed"] < 100  # some fitted in the page's room, then one did not
+    assert got["error"].startswith("cannot write ") and "No space left on device" in got["error"]
+    assert got["full"].endswith("\n")
+    assert [json.loads(line)["event"] for line in got["full"].splitlines()][-1] == "tool"
+    assert got["events"] == ["run_start", *["tool"] * got["landed"], "run_end"]
+    assert got["bad"] == []
