@@ -18,7 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.fakeserver import FakeModelServer
+from ralph import taskfile
+from tests.fakeserver import FakeModelServer, Turn
+from tests.harness import cmd, finish
+from tests.test_overnight import make_project
 
 _POLICY = """
 [[rule]]
@@ -120,6 +123,60 @@ def _no_leftovers(ws: Path) -> None:
     assert not list((ws / ".ralph" / "locks").glob("*.reserve"))  # given back at the end
 
 
+@pytest.mark.slow
+def test_a_disk_that_fills_during_the_step_ends_with_one_line(
+    tmp_path: Path, namespaces: None
+) -> None:
+    src = make_project(tmp_path, "- [ ] fill the disk\n- [ ] next\n")
+    with FakeModelServer([Turn(tool_calls=[cmd(_FILL)]), Turn(tool_calls=[finish()])]) as srv:
+        done = _on_small_disk(src, tmp_path / "out", srv, size="2m")
+    assert done.returncode == 1, done.stderr
+    then = _one_line(done.stderr)["then"]
+    step = taskfile.load(tmp_path / "out" / "plan.md").steps[0]
+    if then == "the step is noted interrupted":  # a record line was the write that failed
+        assert (step.note or "").startswith("interrupted"), step.note
+    else:  # the note was, and went into the space held back
+        assert then == "the step is noted done, with the space ralph held back; the run stopped"
+        assert step.checked and (step.note or "").startswith("done"), step.note
+    end = _record_end(tmp_path / "out")
+    assert end["event"] == "run_end" and end["exit_code"] == 1
+    assert end["stopped"].startswith("error: cannot write")
+    _no_leftovers(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_a_note_that_cannot_be_written_leaves_the_task_file_as_it_was(
+    tmp_path: Path, namespaces: None
+) -> None:
+    filler = "".join(f"Background line {i}: {'words ' * 14}\n" for i in range(1500))  # ~130 KB
+    plan = f"# Plan\n\n- [ ] fill the disk\n\n{filler}"
+    src = make_project(tmp_path, plan)
+    with FakeModelServer([Turn(tool_calls=[cmd(_FILL)]), Turn(tool_calls=[finish()])]) as srv:
+        done = _on_small_disk(src, tmp_path / "out", srv, size="2m")
+    assert done.returncode == 1, done.stderr
+    assert _one_line(done.stderr)["then"] in (
+        "the step's note was not written",  # a record line failed first
+        "the step's note (done) was not written",
+    )
+    assert (tmp_path / "out" / "plan.md").read_text() == plan  # not a byte changed or lost
+    assert _record_end(tmp_path / "out")["event"] == "run_end"  # in the space held back
+    _no_leftovers(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_the_start_runs_no_step(tmp_path: Path, namespaces: None) -> None:
+    src = make_project(tmp_path, "- [ ] step\n")
+    with FakeModelServer([Turn(tool_calls=[finish()])]) as srv:
+        done = _on_small_disk(src, tmp_path / "out", srv, size="1m", fill_first=True)
+        assert not srv.requests  # no model call on a disk that cannot take a note
+    assert done.returncode == 1, done.stderr
+    got = _one_line(done.stderr)
+    assert got["what"].endswith(".reserve") and got["then"] == "no step was started"
+    assert (tmp_path / "out" / "plan.md").read_text() == "- [ ] step\n"
+    assert not list((tmp_path / "out" / ".ralph" / "runs").glob("*.jsonl"))  # no torn record
+    _no_leftovers(tmp_path / "out")
+
+
 def _in_small_tmpfs(tmp_path: Path, code: str) -> dict[str, Any]:
     """Run Python `code` with `disk` (a Path) a fresh 256 KiB tmpfs; `fill()` fills it up.
     Returns the JSON object the code prints."""
@@ -198,3 +255,34 @@ def test_the_record_never_ends_in_a_torn_line_of_its_own(tmp_path: Path, namespa
     assert [json.loads(line)["event"] for line in got["full"].splitlines()][-1] == "tool"
     assert got["events"] == ["run_start", *["tool"] * got["landed"], "run_end"]
     assert got["bad"] == []
+
+
+def test_a_full_disk_stops_the_run_when_an_approval_cannot_be_queued(
+    tmp_path: Path, namespaces: None
+) -> None:
+    """The approval is the only record of the refused call: without it the run must stop
+    (and say so), not tell the model it waits for an approval no one can see."""
+    got = _in_small_tmpfs(
+        tmp_path,
+        """
+        from ralph.config import shipped_policy
+        from ralph.guard.gate import Guard
+        from ralph.messages import ToolCall
+        ws = disk / "ws"
+        (ws / "src").mkdir(parents=True)
+        guard = Guard(shipped_policy("default"), ws, "unattended")
+        guard.approvals.folder.mkdir(parents=True)
+        fill()
+        verdict = guard.review(ToolCall("c1", "run_command", {"command": "rm -rf src"}))
+        print(json.dumps({"allowed": verdict.allowed, "stop": str(verdict.stop),
+                          "kind": type(verdict.stop).__name__,
+                          "files": sorted(os.listdir(guard.approvals.folder))}))
+        """,
+    )
+    assert not got["allowed"] and got["kind"] == "StorageError"
+    assert re.fullmatch(
+        r"cannot write \S+/approvals/[0-9a-f]{8}\.json: No space left on device — free some "
+        r"space and run again; approval [0-9a-f]{8} was not recorded",
+        got["stop"],
+    ), got["stop"]
+    assert got["files"] == []  # no temp file left in the folder

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ralph import __version__, taskfile
+from ralph.agent import storage
 from ralph.agent.audit import add_findings
 from ralph.agent.prompts import AUDIT_PROMPT, SYSTEM_PROMPT, build_prompt
 from ralph.agent.session import (
@@ -23,8 +24,15 @@ from ralph.agent.session import (
 )
 from ralph.checkpoint import commit_step
 from ralph.config import Config
-from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, RalphError, WaitTooLong
-from ralph.fsutil import remove_stale_temps
+from ralph.errors import (
+    EXIT_APPROVAL,
+    EXIT_FAILED,
+    EXIT_OK,
+    RalphError,
+    StorageError,
+    WaitTooLong,
+)
+from ralph.fsutil import Reserve, remove_stale_temps
 from ralph.guard import Mode
 from ralph.guard.approvals import ApprovalStore
 from ralph.guard.gate import Guard
@@ -159,57 +167,79 @@ def run_task(
     an error, a stop signal, a crash), the record ends with `run_end`, no command's process
     group is left running, and `on_end(report)` is called (for notifications).
     """
-    with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
-
-        def record(event: str, **fields: Any) -> None:
-            if event not in LIVE_ONLY:
-                log.emit(event, **fields)
-            emit(event, **fields)
-
-        provider = make_provider(
-            lambda seconds, reason: record("wait", seconds=seconds, reason=reason)
-        )
-        remove_stale_temps(req.task_path)  # left by a kill -9 during an earlier write-back
-
-        if req.confinement is None:
-            req = replace(req, confinement=for_run(*_confinement_args(req)))
-        report = RunReport(log.run_id, str(req.task_path))
-        record(
-            "run_start",
-            run_id=log.run_id,
-            version=__version__,
-            model=provider.model,
-            policy=str(req.policy_path),
-            policy_sha256=_sha256(req.policy_path),
-            task_file=str(req.task_path),
-            task_sha256=_sha256(req.task_path),
-            mode=req.mode,
-            workspace=str(req.workspace),
-            sandbox=req.confinement.record() if req.confinement else None,
-        )
-        run = _Run(req, provider, report, record, stop or Stop(), prompt)
-        raised = False
+    with run_lock(req.task_path, req.workspace) as lock:
+        reserve = storage.reserve_for(lock)  # on a disk too full for it: no step starts
         try:
-            report.stopped, report.exit_code = run.steps()
-        except BaseException as e:
+            with RunLog.create(runs_dir(req.workspace)) as log:
+                return _logged(req, log, reserve, make_provider, emit, stop, prompt, on_end)
+        finally:
+            reserve.release()
+
+
+def _logged(
+    req: RunRequest,
+    log: RunLog,
+    reserve: Reserve,
+    make_provider: Callable[[Callable[[float, str], None]], Provider],
+    emit: Callable[..., None],
+    stop: Stop | None,
+    prompt: Callable[[str], str | None] | None,
+    on_end: Callable[[RunReport], None] | None,
+) -> RunReport:
+    """The run under its lock, with its record open: see `run_task`."""
+
+    def record(event: str, **fields: Any) -> None:
+        if event not in LIVE_ONLY:
+            log.emit(event, **fields)
+        emit(event, **fields)
+
+    provider = make_provider(lambda seconds, reason: record("wait", seconds=seconds, reason=reason))
+    remove_stale_temps(req.task_path)  # left by a kill -9 during an earlier write-back
+
+    if req.confinement is None:
+        req = replace(req, confinement=for_run(*_confinement_args(req)))
+    report = RunReport(log.run_id, str(req.task_path))
+    record(
+        "run_start",
+        run_id=log.run_id,
+        version=__version__,
+        model=provider.model,
+        policy=str(req.policy_path),
+        policy_sha256=_sha256(req.policy_path),
+        task_file=str(req.task_path),
+        task_sha256=_sha256(req.task_path),
+        mode=req.mode,
+        workspace=str(req.workspace),
+        sandbox=req.confinement.record() if req.confinement else None,
+    )
+    run = _Run(req, provider, report, record, stop or Stop(), prompt, reserve)
+    raised = False
+    try:
+        report.stopped, report.exit_code = run.steps()
+    except BaseException as e:
+        report.stopped, report.exit_code = _failure(e)
+        raised = True  # the CLI says what went wrong, once
+        raise
+    finally:
+        taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
+        stop_all()  # a server the agent left in the background ends with the run
+        try:
+            end = {
+                "stopped": report.stopped,
+                "exit_code": report.exit_code,
+                "steps": len(report.steps),
+                "cost_usd": report.cost_usd,
+                "cache_read_share": report.cache_read_share,
+                "raised": raised,
+            }
+            storage.end_record(log.emit, emit, reserve, end, after_error=raised)
+        except RalphError as e:
             report.stopped, report.exit_code = _failure(e)
-            raised = True  # the CLI says what went wrong, once
             raise
         finally:
-            taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
-            stop_all()  # a server the agent left in the background ends with the run
-            record(
-                "run_end",
-                stopped=report.stopped,
-                exit_code=report.exit_code,
-                steps=len(report.steps),
-                cost_usd=report.cost_usd,
-                cache_read_share=report.cache_read_share,
-                raised=raised,
-            )
             if on_end is not None:
                 on_end(report)
-        return report
+    return report
 
 
 def _failure(e: BaseException) -> tuple[str, int]:
@@ -233,6 +263,7 @@ class _Run:
     record: Callable[..., None]
     stop: Stop
     prompt: Callable[[str], str | None] | None
+    reserve: Reserve
     started: float = field(default_factory=time.monotonic)
     failures_in_a_row: int = 0
 
@@ -259,11 +290,18 @@ class _Run:
     def take(self, tf: TaskFile, step: Step) -> Attempt:
         """One step in a fresh session: attempt it, write the note back, commit if asked."""
         req, record, report = self.req, self.record, self.report
+        storage.hold(self.reserve)  # given back on a full disk: taken again, or no step
         session = self.session(step)
         snap = _snapshot(req, step, record)
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
-        attempt = _attempt(session, tf, step, req)
-        report.steps.append(_write_back(req, step, attempt, snap))
+        try:
+            attempt = _attempt(session, tf, step, req)
+        except StorageError as e:  # the record, an approval...: note the step, then stop
+            noted = self.write_back(step, Attempt("interrupted", f"stopped: {e}"), snap)
+            raise storage.cut_short(e, noted) from None
+        error, written = self.write_back(step, attempt, snap)
+        if error is not None:
+            raise storage.note_failed(error, req.task_path, attempt.outcome, written)
         if req.audit_report is not None:
             findings = attempt.full_summary or attempt.summary
             add_findings(
@@ -277,6 +315,18 @@ class _Run:
         failed = attempt.outcome in ("failed", "blocked")
         self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
         return attempt
+
+    def write_back(
+        self, step: Step, attempt: Attempt, snap: str | None
+    ) -> tuple[OSError | None, bool]:
+        """Note the attempt in the task file (on a full disk, in the reserve): the error the
+        write hit, or None; whether the note is written."""
+        req = self.req
+        step_report = _step_report(req, step, attempt, snap)
+        self.report.steps.append(step_report)
+        return storage.write_note(
+            lambda: _write_back(req, step, attempt, step_report), self.reserve
+        )
 
     def session(self, step: Step) -> Session:
         req, cfg, provider, record = self.req, self.req.config, self.provider, self.record
@@ -373,12 +423,9 @@ def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Att
         return Attempt("deferred", f"deferred: {e}; the step stays open for the next run")
 
 
-def _write_back(
-    req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None = None
-) -> StepReport:
-    """Check the box or record the failed attempt, with the receipt, in the task file."""
+def _step_report(req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None) -> StepReport:
     share = attempt.usage.cache_read_share
-    report = StepReport(
+    return StepReport(
         step.line,
         step.text,
         attempt.outcome,
@@ -393,8 +440,13 @@ def _write_back(
         snapshot,
         req.confinement.label if req.confinement else "",
     )
+
+
+def _write_back(req: RunRequest, step: Step, attempt: Attempt, report: StepReport) -> None:
+    """Check the box or record the failed attempt, with the receipt, in the task file."""
+    share, snapshot = attempt.usage.cache_read_share, report.snapshot
     if attempt.outcome == "deferred":
-        return report  # not an attempt: nothing to write
+        return  # not an attempt: nothing to write
     summary = attempt.summary
     if attempt.outcome == "blocked":  # the model's word; counted like any failed attempt
         summary = f"blocked: {summary}"
@@ -421,7 +473,6 @@ def _write_back(
         max_attempts=req.config.max_attempts,
         approval_id=approval,
     )
-    return report
 
 
 def _attempted(steps: list[StepReport]) -> str:
