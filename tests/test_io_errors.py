@@ -177,6 +177,63 @@ def test_a_full_disk_at_the_start_runs_no_step(tmp_path: Path, namespaces: None)
     _no_leftovers(tmp_path / "out")
 
 
+def _read_only_run(
+    ws: Path, paths: list[Path], server: FakeModelServer, argv: list[str] | None = None
+) -> tuple[int, str]:
+    """Run ralph (`ralph run plan.md` unless `argv`) in `ws` with `paths` read-only: a
+    read-only bind mount in a namespace as root (chmod stops nothing there), chmod a-w
+    otherwise."""
+    argv = argv or _ralph_argv(ws)
+    if os.geteuid() == 0:
+        if _namespaces() is not None:
+            pytest.skip(f"as root, a read-only path needs `unshare -rm`: {_namespaces()}")
+        mounts = "".join(
+            f'mount --bind "{p}" "{p}" && mount -o remount,bind,ro "{p}" && ' for p in paths
+        )
+        argv = ["unshare", "-rm", "sh", "-c", mounts + 'exec "$@"', "sh", *argv]
+    else:
+        for p in paths:
+            p.chmod(p.stat().st_mode & ~0o222)
+    done = subprocess.run(argv, cwd=ws, env=_env(server), capture_output=True, text=True)
+    return done.returncode, done.stderr
+
+
+_READ_ONLY = re.compile(
+    r"^ralph: cannot write (?P<what>\S+): (Read-only file system — the file system is mounted "
+    r"read-only|Permission denied — make it writable for you)[^\n]*; the run did not start$"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("layout", "read_only", "named"),
+    [
+        ("state", ".ralph", ".ralph"),
+        ("state", ".ralph/runs", ".ralph/runs"),
+        ("file", "plan.md", "plan.md"),
+        ("folder", "tasks", "tasks"),
+    ],
+)
+def test_a_path_ralph_cannot_write_is_exit_2_before_any_work(
+    tmp_path: Path, layout: str, read_only: str, named: str
+) -> None:
+    ws = make_project(tmp_path, "- [ ] step\n")
+    (ws / ".ralph" / "runs").mkdir(parents=True)
+    if layout == "folder":
+        (ws / "tasks").mkdir()
+        (ws / "plan.md").rename(ws / "tasks" / "plan.md")
+        (ws / "plan.md").symlink_to("tasks/plan.md")  # the folder of the file it names
+    with FakeModelServer([Turn(tool_calls=[finish()])]) as srv:
+        code, err = _read_only_run(ws, [ws / read_only], srv)
+        assert not srv.requests
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    got = _READ_ONLY.match(re.sub(r"^\S+Z ", "", err.strip()))  # the time stamp off a tty
+    assert got is not None and got["what"] == named, err
+    assert taskfile.load(ws / "plan.md").steps[0].note is None
+    assert not list((ws / ".ralph" / "runs").glob("*.jsonl"))
+
+
 def _in_small_tmpfs(tmp_path: Path, code: str) -> dict[str, Any]:
     """Run Python `code` with `disk` (a Path) a fresh 256 KiB tmpfs; `fill()` fills it up.
     Returns the JSON object the code prints."""
@@ -286,3 +343,18 @@ def test_a_full_disk_stops_the_run_when_an_approval_cannot_be_queued(
         got["stop"],
     ), got["stop"]
     assert got["files"] == []  # no temp file left in the folder
+
+
+@pytest.mark.slow
+def test_any_other_write_that_fails_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    ws = tmp_path / "proj"
+    ws.mkdir()
+    with FakeModelServer() as srv:
+        argv = [sys.executable, "-m", "ralph", "init"]
+        code, err = _read_only_run(ws, [ws], srv, argv)
+    assert code == 1, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert re.search(
+        r"ralph: cannot (write|use) tasks: (Read-only file system|Permission denied) — ", err
+    ), err
+    assert list(ws.iterdir()) == []
