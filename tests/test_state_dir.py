@@ -5,7 +5,6 @@ reach there as `.ralph/` is in the workspace."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,19 +18,12 @@ from ralph.tools import Toolbox
 from ralph.workspace import choose_state_dir, state_dir
 from tests.fakeserver import Turn
 from tests.harness import Ralph, cmd, finish
+from tests.test_overnight import make_project
 
 
 @pytest.fixture
 def ralph(ralph_anthropic: Ralph) -> Ralph:
     return ralph_anthropic
-
-
-def make_project(root: Path, plan: str) -> Path:
-    ws = root / "proj"
-    ws.mkdir()
-    subprocess.run(["git", "init", "-q", str(ws)], check=True)
-    (ws / "plan.md").write_text(plan)
-    return ws
 
 
 @pytest.fixture
