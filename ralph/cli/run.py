@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ralph.cli.app import _WORKSPACE_DIR, cli, stamped
+from ralph.cli.app import _WORKSPACE_DIR, cli, stamped, state_dir_option
 from ralph.humanize import money
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def _model_options(f: Any) -> Any:
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return state_dir_option(f)
 
 
 @cli.command()
