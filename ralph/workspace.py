@@ -73,6 +73,22 @@ def audits_dir(workspace: Path) -> Path:
     return state_dir(workspace) / "audits"
 
 
+def notified_dir(workspace: Path) -> Path:
+    """What the last notification of each task file said (`ralph.notice`): one per approval."""
+    return state_dir(workspace) / "notified"
+
+
+def plan_key(taskfile: Path) -> str:
+    """One file name per task file, whatever path reaches it (a symlink, `./`):
+    `plan.md-<sha1 of the real path, 12 hex>`."""
+    import hashlib
+    import os
+
+    real = os.path.realpath(taskfile)
+    digest = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{Path(real).name}-{digest}"
+
+
 def cache_dir(workspace: Path) -> Path:
     """Caches that only save time (parsed task files): safe to delete at any moment."""
     return state_dir(workspace) / "cache"
