@@ -63,7 +63,7 @@ def _sgr(style: str) -> str:
 
 def printable(text: str) -> str:
     """`text` on one line with control characters (escape sequences, newlines) as spaces."""
-    return text.translate(_CONTROLS)
+    return text if text.isprintable() else text.translate(_CONTROLS)
 
 
 def from_markup(text: str, on: bool) -> str:
