@@ -83,8 +83,13 @@ def test_a_changed_byte_invalidates(plan: Path, tmp_path: Path) -> None:
     assert n == 0
 
 
-def _cold_again(plan: Path, folder: Path, want: TaskFile) -> None:
-    """The damaged entry is not used (a full parse), and the parse is kept again."""
+def _damaged(plan: Path, folder: Path, damage) -> None:  # type: ignore[no-untyped-def]
+    """Damage the entry of `plan` (`damage(head, body)` gives the new bytes); then check it
+    is not used (a full parse) and the parse is kept again."""
+    want, _ = cold_load(plan, folder)
+    entry = cache.entry_path(folder, plan)
+    head, _, body = entry.read_bytes().partition(b"\n")
+    entry.write_bytes(damage(head, body))
     tf, n = cold_load(plan, folder)
     assert n == 1
     same(tf, want)
@@ -106,12 +111,7 @@ def _cold_again(plan: Path, folder: Path, want: TaskFile) -> None:
 def test_a_damaged_or_foreign_entry_is_ignored_and_rebuilt(
     plan: Path, tmp_path: Path, damage
 ) -> None:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "cache"
-    want, _ = cold_load(plan, folder)
-    entry = cache.entry_path(folder, plan)
-    head, _, body = entry.read_bytes().partition(b"\n")
-    entry.write_bytes(damage(head, body))
-    _cold_again(plan, folder, want)
+    _damaged(plan, tmp_path / "cache", damage)
 
 
 def _row(body: tuple, k: int, **changes: object) -> tuple:
@@ -141,14 +141,13 @@ def test_an_entry_that_is_no_sane_parse_is_ignored_and_rebuilt(
     plan: Path, tmp_path: Path, damage
 ) -> None:  # type: ignore[no-untyped-def]
     """Even with a digest that checks out (as if ralph had written it)."""
-    folder = tmp_path / "cache"
-    want, _ = cold_load(plan, folder)
-    entry = cache.entry_path(folder, plan)
-    head, _, body = entry.read_bytes().partition(b"\n")
-    key, sha, _ = head.decode().split(" ")
-    bad = marshal.dumps(damage(marshal.loads(body)))
-    entry.write_bytes(f"{key} {sha} {cache._digest(bad)}\n".encode() + bad)
-    _cold_again(plan, folder, want)
+
+    def sealed(head: bytes, body: bytes) -> bytes:
+        key, sha, _ = head.decode().split(" ")
+        bad = marshal.dumps(damage(marshal.loads(body)))
+        return f"{key} {sha} {cache._digest(bad)}\n".encode() + bad
+
+    _damaged(plan, tmp_path / "cache", sealed)
 
 
 def test_an_entry_from_another_ralph_version_is_ignored(plan: Path, tmp_path: Path) -> None:
