@@ -27,6 +27,7 @@ from ralph.humanize import duration, money, tally
 from ralph.record.log import redact
 from ralph.taskfile import one_line
 from ralph.workspace import (
+    cache_dir,
     chosen_state_dir,
     keep_out_of_git,
     notified_dir,
@@ -77,7 +78,7 @@ def pending_approvals(
         for approval_id in step.get("approval_ids", []):
             lines[approval_id] = step.get("line")
     with contextlib.suppress(Exception):  # a file a person is editing: this run's ids only
-        for step in taskfile.load(task_path).steps:
+        for step in taskfile.load(task_path, cache=cache_dir(workspace)).steps:
             if step.state == "awaiting_approval" and step.approval_id:
                 lines[step.approval_id] = step.line
     store = ApprovalStore(workspace)
