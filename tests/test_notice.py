@@ -129,6 +129,30 @@ def test_awaiting_approval_shows_the_call_and_the_command_that_approves_it(
     assert ApprovalStore(ws).get(approval_id).status == "approved"
 
 
+def test_with_a_state_dir_the_approve_command_names_it(
+    ralph: Ralph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = make_project(tmp_path, "- [ ] clean up\n")
+    (ws / "src").mkdir()
+    state = tmp_path / "ci cache"
+    _wait_for_approval(ralph, ws, "rm -rf src")
+    out = tmp_path / "sent.jsonl"
+    code, summary, err = _notify(ralph, ws / "plan.md", out, "--state-dir", str(state))
+    assert code == 3, err
+    (note,) = _sent(out)
+    approval_id = summary["steps"][0]["approval_ids"][0]
+    approve = note["approvals"][0]["approve"]
+    assert approve.endswith(f" --state-dir '{state}'")
+    assert list((state / "notified").glob("plan.md-*.json")) and not (ws / ".ralph").exists()
+    monkeypatch.chdir(tmp_path)
+    code, _, err = ralph(*shlex.split(approve)[1:])
+    assert code == 0, err
+    approvals = (state / "approvals").glob("*.json")
+    assert [p.stem for p in approvals] == [approval_id]
+    monkeypatch.setenv("RALPH_STATE_DIR", str(state))
+    assert ralph("approvals", "--workspace", str(ws), "--json")[1].count('"approved"') == 1
+
+
 @pytest.mark.parametrize(("status", "code"), [(401, 2), (500, 1)])
 def test_provider_error(
     ralph: Ralph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int, code: int
@@ -143,6 +167,36 @@ def test_provider_error(
     assert note["title"] == "ralph: plan.md — provider error"
     assert note["end"] == "provider_error" and note["exit_code"] == code
     assert f"HTTP {status}" in _lines(note)[1] and "no step taken" in _lines(note)[1]
+
+
+def test_budget_spent(ralph: Ralph, tmp_path: Path) -> None:
+    from ralph.messages import Usage
+
+    ws = make_project(tmp_path, "- [ ] one\n- [ ] two\n")
+    ralph.server.add(Turn(tool_calls=[finish()], usage=Usage(1_000_000, 0)))  # $3 on Sonnet
+    out = tmp_path / "sent.jsonl"
+    code, _, err = _notify(ralph, ws / "plan.md", out, "--all", "--max-cost", "1")
+    assert code == 1, err
+    (note,) = _sent(out)
+    assert note["title"] == "ralph: plan.md — budget spent" and note["end"] == "budget"
+    assert _lines(note)[1].startswith("1 step: 1 done · $3.00 · ")
+    assert "stopped: run budget spent ($3.00 of $1.00)" in _lines(note)[1]
+
+
+def test_crash(ralph: Ralph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ralph.agent import run as agent_run
+
+    def crash(*args: Any) -> Any:
+        raise ZeroDivisionError("a bug in ralph")
+
+    monkeypatch.setattr(agent_run, "_attempt", crash)
+    ws = make_project(tmp_path, "- [ ] one\n")
+    out = tmp_path / "sent.jsonl"
+    with pytest.raises(ZeroDivisionError):
+        _notify(ralph, ws / "plan.md", out)
+    (note,) = _sent(out)
+    assert note["title"] == "ralph: plan.md — crashed" and note["end"] == "crashed"
+    assert "stopped: crashed: ZeroDivisionError: a bug in ralph" in _lines(note)[1]
 
 
 @pytest.mark.slow
