@@ -366,11 +366,15 @@ def _fresh(confinement: Confinement | None) -> Confinement | None:
 
 def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
     prompt = build_prompt(tf, step, req.workspace, req.task_path)
-    verify = " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
     try:
-        return run_step(session, prompt, verify)
+        return run_step(session, prompt, step_verify(step))
     except WaitTooLong as e:
         return Attempt("deferred", f"deferred: {e}; the step stays open for the next run")
+
+
+def step_verify(step: Step) -> str | None:
+    """The step's verify commands as one command line (all must pass), or None."""
+    return " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
 
 
 def _write_back(
@@ -393,35 +397,49 @@ def _write_back(
         snapshot,
         req.confinement.label if req.confinement else "",
     )
-    if attempt.outcome == "deferred":
-        return report  # not an attempt: nothing to write
-    summary = attempt.summary
-    if attempt.outcome == "blocked":  # the model's word; counted like any failed attempt
+    write_note(req.task_path, step, report, req.config.max_attempts, seconds=attempt.seconds)
+    return report
+
+
+def write_note(
+    task_path: Path,
+    step: Step,
+    report: StepReport,
+    max_attempts: int,
+    *,
+    seconds: float | None = None,
+    outcome: taskfile.Outcome | None = None,
+    extra: str | None = None,
+) -> None:
+    """Write an attempt's outcome and receipt into the task file (nothing for a deferred
+    one). `ralph run --parallel` writes its lanes' outcomes with it too, `outcome` and
+    `extra` (appended to the summary) saying how the merge back went."""
+    if report.outcome == "deferred":
+        return  # not an attempt: nothing to write
+    summary = report.summary
+    if report.outcome == "blocked":  # the model's word; counted like any failed attempt
         summary = f"blocked: {summary}"
-    if attempt.cost is None:
+    if report.cost_usd is None:
         summary = f"cost unknown · {summary}"
     if report.sandbox:
         summary = f"{report.sandbox} · {summary}"
+    if extra:
+        summary = f"{summary} · {extra}"
     details = taskfile.note_details(
         summary,
-        turns=attempt.turns,
-        tokens=attempt.usage.total,
-        cache_share=share,
-        cost_usd=attempt.cost,
-        seconds=attempt.seconds,
-        snapshot=snapshot,
+        turns=report.turns,
+        tokens=report.tokens,
+        cache_share=report.cache_read_share,
+        cost_usd=report.cost_usd,
+        seconds=report.seconds if seconds is None else seconds,
+        snapshot=report.snapshot,
     )
-    outcome = "failed" if attempt.outcome == "blocked" else attempt.outcome
-    approval = attempt.approval_ids[-1] if attempt.approval_ids else None
+    if outcome is None:
+        outcome = "failed" if report.outcome == "blocked" else report.outcome
+    approval = report.approval_ids[-1] if report.approval_ids else None
     taskfile.record_outcome(
-        req.task_path,
-        step,
-        outcome,
-        details,
-        max_attempts=req.config.max_attempts,
-        approval_id=approval,
+        task_path, step, outcome, details, max_attempts=max_attempts, approval_id=approval
     )
-    return report
 
 
 def _attempted(steps: list[StepReport]) -> str:

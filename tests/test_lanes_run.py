@@ -1,0 +1,160 @@
+"""`ralph run --all --parallel N`: lanes in worktrees, merged back in plan order, end to end
+through the real CLI, real git, real lane processes and the fake model server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ralph import taskfile
+from tests.fakeserver import Request, Turn
+from tests.harness import Ralph, finish
+
+pytestmark = pytest.mark.slow
+
+PAGES = """\
+# Site
+
+- [ ] Pages
+  - parallel: yes
+  - [ ] Home page
+    - verify: `test -f home.html`
+  - [ ] About page
+    - verify: `test -f about.html`
+  - [ ] Contact page
+    - verify: `test -f contact.html`
+- [ ] Deploy
+  - verify: `test -f home.html && test -f about.html && test -f contact.html`
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def make_repo(root: Path, plan: str, files: dict[str, str] | None = None) -> Path:
+    ws = root / "proj"
+    ws.mkdir()
+    git(ws, "init", "-q", "-b", "main")
+    (ws / ".gitignore").write_text("ignored/\n")
+    (ws / "plan.md").write_text(plan)
+    for name, text in (files or {}).items():
+        (ws / name).write_text(text)
+    git(ws, "add", "-A")
+    git(ws, "commit", "-qm", "base")
+    return ws
+
+
+def write(path: str, content: str) -> tuple[str, dict[str, str]]:
+    return ("write_file", {"path": path, "content": content})
+
+
+def your_step(request: Request) -> str:
+    """The step a lane's request is for (the line after "## Your step" in its prompt)."""
+    first = request.body["messages"][0]["content"]
+    text = first if isinstance(first, str) else " ".join(b.get("text", "") for b in first)
+    return text.split("## Your step\n", 1)[1].split("\n", 1)[0]
+
+
+def lanes_script(
+    scripts: dict[str, list[Turn]], *, together: int = 0
+) -> list[Callable[[Request], Turn]]:
+    """Script items that answer each lane from its own list, whatever order the lanes ask
+    in. With `together`, each of the first `together` lanes' first turn is held until all
+    of them have asked: they only pass if that many lanes run at the same time."""
+    barrier = threading.Barrier(together, timeout=60) if together else None
+    lock = threading.Lock()
+    taken: dict[str, int] = {}
+
+    def answer(request: Request) -> Turn:
+        step = your_step(request)
+        with lock:
+            n = taken.get(step, 0)
+            taken[step] = n + 1
+        if n == 0 and barrier is not None:
+            barrier.wait()
+        return scripts[step][n]
+
+    return [answer] * sum(len(turns) for turns in scripts.values())
+
+
+def lane_records(ws: Path) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in (ws / ".ralph" / "runs").glob("*.jsonl"):
+        events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if events and events[0].get("lane"):
+            out[events[0]["lane"]] = events
+    return out
+
+
+def notes(ws: Path) -> dict[str, tuple[bool, str, str | None]]:
+    tf = taskfile.load(ws / "plan.md")
+    return {s.text: (s.checked, s.state, s.note) for s in tf.steps}
+
+
+def without_notes(text: str) -> str:
+    return "".join(line for line in text.splitlines(True) if "- ralph: " not in line)
+
+
+def test_three_lanes_run_at_once_and_all_merge_in_plan_order(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    ws = make_repo(tmp_path, PAGES)
+    (ws / "scratch.txt").write_text("mine, untracked\n")
+    (ws / "ignored").mkdir()
+    (ws / "ignored" / "cache.bin").write_bytes(b"\x00mine")
+    pages = {
+        f"{name.capitalize()} page": [
+            Turn(tool_calls=[write(f"{name}.html", f"<h1>{name}</h1>\n")]),
+            Turn(tool_calls=[finish(f"wrote {name}.html")]),
+        ]
+        for name in ("home", "about", "contact")
+    }
+    script = lanes_script(pages, together=3)
+    deploy = [Turn(tool_calls=[write("deployed.txt", "yes\n"), finish("deployed")])]
+    script += lanes_script({"Deploy": deploy})
+    ralph_anthropic.server.add(*script)
+
+    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "3")
+
+    assert code == 0, err
+    ralph_anthropic.server.assert_complete()
+    assert summary["stopped"] == "every step is done"
+    assert [s["text"] for s in summary["steps"]][-1] == "Deploy"
+    plan = (ws / "plan.md").read_text()
+    assert without_notes(plan) == PAGES.replace("- [ ]", "- [x]")
+    for text, (checked, state, note) in notes(ws).items():
+        assert checked and state == "done", text
+        if text != "Pages":
+            assert note is not None and "merged into main" in note, text
+    for name in ("home", "about", "contact"):
+        assert (ws / f"{name}.html").read_text() == f"<h1>{name}</h1>\n"
+    assert git(ws, "status", "--porcelain", "--untracked-files=no").splitlines() == [" M plan.md"]
+    assert (ws / "scratch.txt").read_text() == "mine, untracked\n"
+    assert (ws / "ignored" / "cache.bin").read_bytes() == b"\x00mine"
+    merges = git(ws, "log", "--merges", "--format=%s").splitlines()
+    assert [m.split(" (")[0] for m in reversed(merges)] == [
+        "ralph: merge ralph/plan/home-page",
+        "ralph: merge ralph/plan/about-page",
+        "ralph: merge ralph/plan/contact-page",
+        "ralph: merge ralph/plan/deploy",
+    ]
+    assert not list((ws / ".ralph" / "worktrees").glob("*/"))  # merged lanes are removed
+    assert git(ws, "branch", "--list", "ralph/*") == ""
+    records = lane_records(ws)
+    spans = [
+        (
+            next(e["ts"] for e in records[f"plan-{n}-page"] if e["event"] == "step_start"),
+            next(e["ts"] for e in records[f"plan-{n}-page"] if e["event"] == "step_end"),
+        )
+        for n in ("home", "about", "contact")
+    ]
+    assert max(start for start, _ in spans) < min(end for _, end in spans)  # all at once
+    assert all(e["lane"] == "plan-deploy" for e in records["plan-deploy"])
