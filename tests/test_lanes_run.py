@@ -4,7 +4,10 @@ through the real CLI, real git, real lane processes and the fake model server.""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -158,3 +161,187 @@ def test_three_lanes_run_at_once_and_all_merge_in_plan_order(
     ]
     assert max(start for start, _ in spans) < min(end for _, end in spans)  # all at once
     assert all(e["lane"] == "plan-deploy" for e in records["plan-deploy"])
+
+
+WORDS = """\
+# Words
+
+- [ ] Words
+  - parallel: yes
+  - [ ] Say hello
+  - [ ] Say goodbye
+"""
+
+
+def test_two_lanes_editing_one_line_one_merges_the_other_keeps_its_branch(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    ws = make_repo(tmp_path, WORDS, {"word.txt": "word\n"})
+    says = {
+        f"Say {w}": [Turn(tool_calls=[write("word.txt", f"{w}\n"), finish(f"said {w}")])]
+        for w in ("hello", "goodbye")
+    }
+    ralph_anthropic.server.add(*lanes_script(says, together=2))
+
+    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
+
+    assert code == 1, err
+    ralph_anthropic.server.assert_complete()
+    assert (ws / "word.txt").read_text() == "hello\n"
+    got = notes(ws)
+    assert got["Say hello"][:2] == (True, "done")
+    checked, state, note = got["Say goodbye"]
+    assert not checked and state == "failed"
+    assert note is not None and "conflict in word.txt" in note
+    assert "ralph/plan/say-goodbye" in note
+    assert "conflict in word.txt" in summary["stopped"] and "say-goodbye" in summary["stopped"]
+    assert git(ws, "branch", "--list", "ralph/plan/say-goodbye").strip()
+    kept = ws / ".ralph" / "worktrees" / "plan-say-goodbye"
+    assert (kept / "word.txt").read_text() == "goodbye\n"  # the lane's work, kept
+    assert not (ws / ".ralph" / "worktrees" / "plan-say-hello").exists()
+    listed = subprocess.run(
+        [sys.executable, "-m", "ralph", "worktrees", "--json"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+    )
+    assert listed.returncode == 0, listed.stderr
+    states = {Path(w["path"]).name: w["state"] for w in json.loads(listed.stdout)["worktrees"]}
+    assert states == {"plan-say-goodbye": "unmerged"}
+
+
+FILES = """\
+# Files
+
+- [ ] Files
+  - parallel: yes
+  - [ ] Make a
+    - verify: `test -f a.txt`
+  - [ ] Make b where there is no a
+    - verify: `test -f b.txt && test ! -f a.txt`
+"""
+
+
+def test_a_failed_verify_after_the_merge_leaves_the_base_as_it_was(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    ws = make_repo(tmp_path, FILES)
+    makes = {
+        "Make a": [Turn(tool_calls=[write("a.txt", "a\n"), finish("made a")])],
+        "Make b where there is no a": [
+            Turn(tool_calls=[write("b.txt", "b\n"), finish("made b")])
+        ],
+    }
+    ralph_anthropic.server.add(*lanes_script(makes, together=2))
+
+    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
+
+    assert code == 1, err
+    got = notes(ws)
+    assert got["Make a"][:2] == (True, "done")
+    checked, state, note = got["Make b where there is no a"]
+    assert not checked and state == "failed"
+    assert note is not None and "verify failed on the merged result" in note
+    assert "ralph/plan/make-b-where-there-is-no" in note
+    head = git(ws, "rev-parse", "HEAD").strip()
+    assert git(ws, "log", "-1", "--format=%s", head).startswith("ralph: merge ralph/plan/make (Make a)")
+    assert not (ws / "b.txt").exists()
+    assert git(ws, "status", "--porcelain", "--untracked-files=all").splitlines() == [" M plan.md"]
+
+
+def test_a_dirty_checkout_is_refused_before_any_lane(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    ws = make_repo(tmp_path, WORDS, {"word.txt": "word\n"})
+    (ws / "word.txt").write_text("changed, not committed\n")
+    code, _, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
+    assert code == 2
+    assert "uncommitted changes (word.txt)" in err and "commit or stash" in err
+    assert len(err.strip().splitlines()) == 1
+    assert ralph_anthropic.server.requests == []
+    assert not (ws / ".ralph" / "worktrees").exists()
+    assert (ws / "word.txt").read_text() == "changed, not committed\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--parallel", "2"], "needs --all or --steps"),
+        (["--parallel", "2", "--step", "5"], "--step takes exactly one"),
+        (["--all", "--merge", "ff"], "give --parallel N too"),
+    ],
+)
+def test_parallel_usage_errors(
+    ralph_anthropic: Ralph, tmp_path: Path, args: list[str], problem: str
+) -> None:
+    ws = make_repo(tmp_path, WORDS)
+    code, _, err = ralph_anthropic.run(ws / "plan.md", *args)
+    assert code == 2 and problem in err
+    assert ralph_anthropic.server.requests == []
+
+
+def test_kill_9_of_the_parent_then_the_next_run_resumes_every_lane(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    ws = make_repo(tmp_path, FILES.replace(" && test ! -f a.txt", ""))
+    asked, killed = threading.Semaphore(0), threading.Event()
+
+    def held(request: Request) -> Turn:
+        asked.release()
+        killed.wait(60)  # the parent is killed while both lanes wait for this turn
+        return Turn(tool_calls=[finish("too late")])
+
+    first = {
+        "Make a": [Turn(tool_calls=[write("a.txt", "a\n")]), held],
+        "Make b where there is no a": [Turn(tool_calls=[write("b.txt", "b\n")]), held],
+    }
+    ralph_anthropic.server.add(*_resolved(lanes_script(first)))
+    code_root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": code_root}
+    argv = [sys.executable, "-m", "ralph", "run", str(ws / "plan.md"), "--all"]
+    parent = subprocess.Popen(
+        [*argv, "--parallel", "2", "--model", ralph_anthropic.model],
+        cwd=ws,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert asked.acquire(timeout=60) and asked.acquire(timeout=60)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(30)
+    finally:
+        killed.set()
+        if parent.poll() is None:
+            parent.kill()
+    lanes = sorted(p.name for p in (ws / ".ralph" / "worktrees").iterdir())
+    assert lanes == ["plan-make", "plan-make-b-where-there-is-no"]
+
+    # the lanes' work so far is kept: the next run goes on in the same worktrees
+    again = {
+        "Make a": [Turn(tool_calls=[finish("made a")])],
+        "Make b where there is no a": [Turn(tool_calls=[finish("made b")])],
+    }
+    ralph_anthropic.server.add(*lanes_script(again))
+    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
+
+    assert code == 0, err
+    assert sorted(s["summary"] for s in summary["steps"]) == ["made a", "made b"]
+    assert all(checked for checked, _, _ in notes(ws).values())
+    assert (ws / "a.txt").read_text() == "a\n" and (ws / "b.txt").read_text() == "b\n"
+    assert not list((ws / ".ralph" / "worktrees").iterdir())
+    assert git(ws, "branch", "--list", "ralph/*") == ""
+
+
+def _resolved(items: list[Any]) -> list[Any]:
+    """Script items whose answer may itself be a callable (a turn that waits)."""
+
+    def call(item: Any) -> Any:
+        def answer(request: Request) -> Any:
+            got = item(request)
+            return got(request) if callable(got) else got
+
+        return answer
+
+    return [call(item) for item in items]

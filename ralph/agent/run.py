@@ -413,7 +413,7 @@ def write_note(
 ) -> None:
     """Write an attempt's outcome and receipt into the task file (nothing for a deferred
     one). `ralph run --parallel` writes its lanes' outcomes with it too, `outcome` and
-    `extra` (appended to the summary) saying how the merge back went."""
+    `extra` (put before the summary) saying how the merge back went."""
     if report.outcome == "deferred":
         return  # not an attempt: nothing to write
     summary = report.summary
@@ -421,10 +421,10 @@ def write_note(
         summary = f"blocked: {summary}"
     if report.cost_usd is None:
         summary = f"cost unknown · {summary}"
+    if extra:  # first: what happened to the lane's work must survive a long summary's cut
+        summary = f"{extra} · {summary}"
     if report.sandbox:
         summary = f"{report.sandbox} · {summary}"
-    if extra:
-        summary = f"{summary} · {extra}"
     details = taskfile.note_details(
         summary,
         turns=report.turns,

@@ -384,9 +384,7 @@ class _Scheduler:
             if result.outcome != "pushed" and remove_lane(self.ws, lane.path, self.base):
                 self.record("lane_removed", lane=lane.name, branch=lane.branch, why="merged")
             return
-        detail = result.detail
-        if lane.branch not in detail:
-            detail = f"{detail}; kept on branch {lane.branch}"
+        detail = f"kept on branch {lane.branch}: {result.detail}"
         write_note(
             self.req.task_path, step, rep, self.cfg.max_attempts, outcome="failed", extra=detail
         )
