@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ralph import taskfile
+from ralph.messages import Usage
 from tests.fakeserver import Request, Turn
 from tests.harness import Ralph, finish
 
@@ -345,3 +346,37 @@ def _resolved(items: list[Any]) -> list[Any]:
         return answer
 
     return [call(item) for item in items]
+
+
+def test_one_budget_across_lanes_stops_them_all(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    ws = make_repo(tmp_path, WORDS)
+    release = threading.Event()
+
+    def held(request: Request) -> Turn:
+        release.wait(60)  # never answered in time: the parent stops the lanes first
+        return Turn(tool_calls=[finish("too late")])
+
+    dear = Usage(1_000_000, 0)  # $3 a turn on Sonnet: each lane alone stays under $5
+    says = {
+        f"Say {w}": [Turn(tool_calls=[write(f"{w}.txt", "x\n")], usage=dear), held]
+        for w in ("hello", "goodbye")
+    }
+    ralph_anthropic.server.add(*_resolved(lanes_script(says, together=2)))
+    try:
+        code, summary, err = ralph_anthropic.run(
+            ws / "plan.md", "--all", "--parallel", "2", "--max-cost", "5"
+        )
+    finally:
+        release.set()
+
+    assert code == 1, err
+    assert summary["stopped"] == "run budget spent ($6.00 of $5.00)"
+    assert {s["outcome"] for s in summary["steps"]} == {"interrupted"}
+    for text in ("Say hello", "Say goodbye"):
+        checked, state, note = notes(ws)[text]
+        assert not checked and note is not None and note.startswith("interrupted")
+        assert "its work is kept in .ralph/worktrees/" in note
+    for w in ("hello", "goodbye"):
+        assert (ws / ".ralph" / "worktrees" / f"plan-say-{w}" / f"{w}.txt").exists()

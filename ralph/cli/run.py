@@ -246,7 +246,8 @@ def _run(
     prepared = _prepare(taskfile, mode, policy, steps, options, audit)
     timeout = prepared.config.confirm_timeout
     if lanes is not None:
-        from ralph.lanes.run import ParallelRequest, require_parallel_ok, run_parallel
+        from ralph.lanes.checks import require_parallel_ok
+        from ralph.lanes.run import ParallelRequest, run_parallel
 
         request = prepared.request
         require_parallel_ok(request.workspace, request.task_path)  # exit 2 before any lane

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ralph.errors import UsageError
 from ralph.git import Git
+from ralph.worktrees import base_branch
 
 if TYPE_CHECKING:
     from ralph.agent.run import RunRequest
@@ -110,3 +111,14 @@ def verifier(req: RunRequest, record: Callable[..., None]) -> Callable[[Step], V
         return verify
 
     return for_step
+
+
+def require_parallel_ok(workspace: Path, task_path: Path) -> None:
+    """--parallel needs the plan in a git repository with a branch checked out, and a
+    clean checkout (ralph's plan notes aside): UsageError (exit 2) otherwise."""
+    rel = plan_in_repo(workspace, task_path)
+    git = Git(workspace)
+    base_branch(git)
+    if git.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode:
+        raise UsageError(f"{workspace} has no commit yet; --parallel lanes start from one")
+    require_clean(workspace, rel)

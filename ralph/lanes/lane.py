@@ -24,10 +24,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ralph import taskfile
+from ralph.agent.run import StepReport
 from ralph.config import Config
+from ralph.errors import RalphError
 from ralph.fsutil import atomic_write_bytes, atomic_write_text
 from ralph.record.log import LANE_ENV
-from ralph.taskfile import Step
+from ralph.taskfile import Step, TaskFile
 from ralph.workspace import STATE_DIR
 
 LANE_FILES = f"{STATE_DIR}/lane"
@@ -244,4 +247,41 @@ def _find_record(lane: Lane, folders: list[Path]) -> Path | None:
             if first.get("lane") == lane.name and first.get("ts", 0) >= lane.started - 2:
                 return path
             lane.seen.add(str(path))
+    return None
+
+
+def find_step(tf: TaskFile, text: str, parents: tuple[str, ...]) -> Step | None:
+    """The step with this text in `tf` (under these parents, if several have it)."""
+    same = [s for s in tf.steps if s.text == text]
+    return next((s for s in same if s.parents == parents), same[0] if same else None)
+
+
+def same_step(a: Step, b: Step) -> bool:
+    """The same step of a plan, read at two times."""
+    return a.text == b.text and a.parents == b.parents
+
+
+def done_in_copy(lane: Lane) -> bool:
+    """The lane's copy of the plan shows its step done (it ended before it was merged)."""
+    try:
+        copy = taskfile.load(lane.plan, require_steps=False)
+    except (RalphError, OSError):  # a copy the agent broke is no sign of anything
+        return False
+    found = find_step(copy, lane.step.text, lane.step.parents)
+    return found is not None and found.checked
+
+
+def step_report(lane: Lane) -> StepReport | None:
+    """The lane's one step from its `--json` summary; for a lane whose step was done in an
+    earlier run that stopped before reading it, a report saying so."""
+    summary = lane.summary() or {}
+    steps = summary.get("steps") or []
+    if steps and isinstance(steps[0], dict):
+        try:
+            return StepReport(**steps[0])
+        except TypeError:
+            return None
+    if lane.info().get("done") or done_in_copy(lane):
+        s = lane.step
+        return StepReport(s.line, s.text, "done", "done in its lane (resumed)", 0, 0, None, 0, [])
     return None

@@ -25,17 +25,18 @@ from ralph.agent.run import (
     RunReport,
     RunRequest,
     StepReport,
+    _attempted,
     _failure,
     _nothing_left,
     write_note,
 )
 from ralph.agent.session import RunBudget
-from ralph.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, UsageError
+from ralph.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from ralph.git import Git
 from ralph.guard.approvals import ApprovalStore
 from ralph.lanes import lane as lanes
 from ralph.lanes.checks import plan_in_repo, trust_like, verifier
-from ralph.lanes.lane import Lane
+from ralph.lanes.lane import Lane, done_in_copy, find_step, same_step, step_report
 from ralph.lock import run_lock
 from ralph.record.log import RunLog
 from ralph.stop import Stop, exit_code
@@ -150,7 +151,8 @@ class _Scheduler:
             self.merge_ready()
             if self.halt is None:
                 self.fill()
-            if not self.running() and not self.restarts and (not self.queue or self.stopped):
+            unread = [lane for lane in self.lanes.values() if lane.proc is not None]
+            if not unread and not self.restarts and not self.queue:
                 break
             time.sleep(POLL_S)
         return self.why_stopped()
@@ -172,11 +174,14 @@ class _Scheduler:
         code = EXIT_FAILED if failed or self.held_errors() else EXIT_OK
         if self.halt is not None:
             return self.halt
+        limit = self.req.max_steps
+        if limit is not None and self.launched >= limit and not self.held:
+            return _attempted(self.report.steps), code
         tf = taskfile.load(self.req.task_path, cache=cache_dir(self.ws))
         store = ApprovalStore(self.ws)
         then = tf.what_next(store.status_of)
-        kept = [why for why in self.held.values()]
-        if then.step is not None and kept:
+        kept = list(self.held.values())
+        if kept and (then.step is not None or (limit is not None and self.launched >= limit)):
             return f"{len(kept)} step(s) left open this run: " + "; ".join(kept), EXIT_FAILED
         return _nothing_left(tf, then, code)
 
@@ -201,7 +206,7 @@ class _Scheduler:
             if remove_lane(self.ws, path, self.base):
                 self.record("lane_removed", lane=lane.name, branch=lane.branch, why="merged")
                 continue
-            step = _find(tf, str(info.get("step") or ""), info.get("parents") or [])
+            step = find_step(tf, str(info.get("step") or ""), tuple(info.get("parents") or ()))
             if step is None or step.checked:
                 why = "its step is done" if step else "its step is no longer in the plan"
                 self.keep(lane, f"{why}; merge or discard branch {lane.branch} by hand")
@@ -229,7 +234,7 @@ class _Scheduler:
             lane = self.lane_for(step)
             if lane is None or lane.name in self.busy():
                 continue
-            if lane.info().get("done") or _done_in_copy(lane):
+            if lane.info().get("done") or done_in_copy(lane):
                 self.launched += 1
                 self.record("lane_start", **_lane_fields(lane), resumed=True, done=True)
                 self.queue.append(lane)  # done in its lane before the last run stopped
@@ -241,7 +246,7 @@ class _Scheduler:
         for n in range(1, 100):  # two steps with one slug: the second gets -2, ...
             label = name if n == 1 else f"{name}-{n}"
             known = self.lanes.get(label)
-            if known is not None and _same_step(known.step, step):
+            if known is not None and same_step(known.step, step):
                 known.step = step
                 return known
             path = worktrees_dir(self.ws) / label
@@ -259,7 +264,7 @@ class _Scheduler:
         return lane
 
     def launch(self, lane: Lane, tf: TaskFile) -> None:
-        found = _find(tf, lane.step.text, list(lane.step.parents))
+        found = find_step(tf, lane.step.text, lane.step.parents)
         if found is None or found.checked:
             self.keep(lane, "its step changed in the plan while the lane waited")
             return
@@ -327,7 +332,7 @@ class _Scheduler:
     def merge_ready(self) -> None:
         """Take the ended lanes in plan order: each only once every lane of an earlier
         step has ended and been taken (a later lane that ends first waits)."""
-        while self.queue and not self.stopped:
+        while self.queue:
             tf = taskfile.load(self.req.task_path, cache=cache_dir(self.ws))
             waiting = self.running() + [lane for _, lane in self.restarts] + self.queue
             first = min(waiting, key=lambda lane: _line(tf, lane))
@@ -337,11 +342,11 @@ class _Scheduler:
             self.take(first, tf)
 
     def take(self, lane: Lane, tf: TaskFile) -> None:
-        step = _find(tf, lane.step.text, list(lane.step.parents))
+        step = find_step(tf, lane.step.text, lane.step.parents)
         if step is None or step.checked:
             self.keep(lane, "its step changed in the plan while the lane ran")
             return
-        rep = _step_report(lane)
+        rep = step_report(lane)
         if rep is None:
             why = f"lane error: {lane.name} ended without a result ({lane.log_tail()})"
             self.record("lane_end", lane=lane.name, outcome="error", summary=why)
@@ -352,7 +357,10 @@ class _Scheduler:
             self.spent = None if rep.cost_usd is None else self.spent + rep.cost_usd
         if rep.outcome == "done":
             lane.save(done=True)
-            self.merge(lane, step, rep)
+            if self.stopped:  # a person asked to stop: no merge (nor its verify) now
+                self.keep(lane, f"line {step.line}: done in its lane; the next run merges it")
+            else:
+                self.merge(lane, step, rep)
         else:
             kept = f"its work is kept in {_rel(self.ws, lane.path)} (branch {lane.branch})"
             write_note(self.req.task_path, step, rep, self.cfg.max_attempts, extra=kept)
@@ -430,44 +438,9 @@ def _lane_fields(lane: Lane) -> dict[str, Any]:
     }
 
 
-def _find(tf: TaskFile, text: str, parents: list[str]) -> Step | None:
-    same = [s for s in tf.steps if s.text == text]
-    return next((s for s in same if list(s.parents) == list(parents)), same[0] if same else None)
-
-
-def _same_step(a: Step, b: Step) -> bool:
-    return a.text == b.text and a.parents == b.parents
-
-
 def _line(tf: TaskFile, lane: Lane) -> int:
-    found = _find(tf, lane.step.text, list(lane.step.parents))
+    found = find_step(tf, lane.step.text, lane.step.parents)
     return found.line if found is not None else 0
-
-
-def _done_in_copy(lane: Lane) -> bool:
-    """The lane's copy of the plan shows its step done (it ended before it was merged)."""
-    try:
-        copy = taskfile.load(lane.plan, require_steps=False)
-    except Exception:  # a copy the agent broke is no sign of anything
-        return False
-    found = _find(copy, lane.step.text, list(lane.step.parents))
-    return found is not None and found.checked
-
-
-def _step_report(lane: Lane) -> StepReport | None:
-    """The lane's one step from its `--json` summary; for a lane whose step was done in an
-    earlier run that stopped before reading it, a report saying so."""
-    summary = lane.summary() or {}
-    steps = summary.get("steps") or []
-    if steps and isinstance(steps[0], dict):
-        try:
-            return StepReport(**steps[0])
-        except TypeError:
-            return None
-    if lane.info().get("done") or _done_in_copy(lane):
-        s = lane.step
-        return StepReport(s.line, s.text, "done", "done in its lane (resumed)", 0, 0, None, 0, [])
-    return None
 
 
 def _rel(workspace: Path, path: Path) -> str:
@@ -475,16 +448,3 @@ def _rel(workspace: Path, path: Path) -> str:
         return path.relative_to(workspace).as_posix()
     except ValueError:
         return str(path)
-
-
-def require_parallel_ok(workspace: Path, task_path: Path) -> None:
-    """--parallel needs the plan in a git repository with a branch checked out, and a
-    clean checkout (ralph's plan notes aside): UsageError (exit 2) otherwise."""
-    from ralph.lanes.checks import require_clean
-
-    rel = plan_in_repo(workspace, task_path)
-    git = Git(workspace)
-    base_branch(git)
-    if git.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode:
-        raise UsageError(f"{workspace} has no commit yet; --parallel lanes start from one")
-    require_clean(workspace, rel)
