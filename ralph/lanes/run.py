@@ -26,6 +26,8 @@ from ralph.agent.run import (
     RunRequest,
     StepReport,
     _attempted,
+    _end_for,
+    _end_of,
     _failure,
     _nothing_left,
     write_note,
@@ -95,11 +97,14 @@ def run_parallel(
         raised = False
         try:
             report.stopped, report.exit_code = sched.run()
+            report.end = sched.end or _end_for(report.exit_code)
         except BaseException as e:
             report.stopped, report.exit_code = _failure(e)
+            report.end = _end_of(e)
             raised = True
             raise
         finally:
+            report.seconds = round(time.monotonic() - sched.started, 1)
             lanes.stop(sched.running())
             taskfile.keep(req.task_path, cache_dir(req.workspace))
             record(
@@ -129,6 +134,7 @@ class _Scheduler:
     failures_in_a_row: int = 0
     launched: int = 0
     halt: tuple[str, int] | None = None
+    end: str = ""  # `RunReport.end` when a budget stopped the run
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -310,7 +316,7 @@ class _Scheduler:
         budget = RunBudget(cfg.max_cost, 0.0, cfg.max_time, self.deadline())
         why = budget.money_spent(self.total_cost() or 0.0) or budget.time_spent()
         if why is not None and self.halt is None:
-            self.halt = (why, EXIT_FAILED)
+            self.halt, self.end = (why, EXIT_FAILED), "budget"
             self.record("halt", why=why)
             lanes.stop(self.running())
 
