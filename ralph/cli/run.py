@@ -146,6 +146,8 @@ def run(
         raise UsageError("--parallel runs several steps; --step takes exactly one: give one")
     if parallel is not None and not all_steps and steps is None:
         raise UsageError("--parallel N needs --all or --steps N (how many steps to take)")
+    if parallel is not None and (options.get("commit") or options.get("skip_waiting")):
+        raise UsageError("--commit and --skip-waiting do not apply to --parallel: drop them")
     if merge_how is not None and parallel is None:
         raise UsageError("--merge is how --parallel lanes go back; give --parallel N too")
     mode = "unattended" if unattended or not sys.stdin.isatty() else "interactive"
