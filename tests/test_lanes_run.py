@@ -229,9 +229,7 @@ def test_a_failed_verify_after_the_merge_leaves_the_base_as_it_was(
     ws = make_repo(tmp_path, FILES)
     makes = {
         "Make a": [Turn(tool_calls=[write("a.txt", "a\n"), finish("made a")])],
-        "Make b where there is no a": [
-            Turn(tool_calls=[write("b.txt", "b\n"), finish("made b")])
-        ],
+        "Make b where there is no a": [Turn(tool_calls=[write("b.txt", "b\n"), finish("made b")])],
     }
     ralph_anthropic.server.add(*lanes_script(makes, together=2))
 
@@ -245,7 +243,8 @@ def test_a_failed_verify_after_the_merge_leaves_the_base_as_it_was(
     assert note is not None and "verify failed on the merged result" in note
     assert "ralph/plan/make-b-where-there-is-no" in note
     head = git(ws, "rev-parse", "HEAD").strip()
-    assert git(ws, "log", "-1", "--format=%s", head).startswith("ralph: merge ralph/plan/make (Make a)")
+    subject = git(ws, "log", "-1", "--format=%s", head)
+    assert subject.startswith("ralph: merge ralph/plan/make (Make a)")
     assert not (ws / "b.txt").exists()
     assert git(ws, "status", "--porcelain", "--untracked-files=all").splitlines() == [" M plan.md"]
 
