@@ -26,7 +26,13 @@ from ralph.guard.approvals import Approval, ApprovalStore, describe_call
 from ralph.humanize import duration, money, tally
 from ralph.record.log import redact
 from ralph.taskfile import one_line
-from ralph.workspace import keep_out_of_git, notified_dir, plan_key, state_dir
+from ralph.workspace import (
+    chosen_state_dir,
+    keep_out_of_git,
+    notified_dir,
+    plan_key,
+    state_dir,
+)
 
 SCHEMA = 1
 """The notification layout's version: raised when a key changes meaning or goes away."""
@@ -85,8 +91,11 @@ def pending_approvals(
 
 
 def approve_command(approval_id: str, workspace: Path) -> str:
-    """The command that approves `approval_id`, from any folder."""
-    return f"ralph approvals approve {approval_id} --workspace {shlex.quote(str(workspace))}"
+    """The command that approves `approval_id`, from any folder (with `--state-dir` when
+    the state is not in the workspace's `.ralph/`)."""
+    command = f"ralph approvals approve {approval_id} --workspace {shlex.quote(str(workspace))}"
+    chosen = chosen_state_dir()
+    return command if chosen is None else f"{command} --state-dir {shlex.quote(str(chosen))}"
 
 
 def is_news(note: dict[str, Any], workspace: Path, task_path: Path) -> bool:

@@ -129,6 +129,30 @@ def test_awaiting_approval_shows_the_call_and_the_command_that_approves_it(
     assert ApprovalStore(ws).get(approval_id).status == "approved"
 
 
+def test_with_a_state_dir_the_approve_command_names_it(
+    ralph: Ralph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = make_project(tmp_path, "- [ ] clean up\n")
+    (ws / "src").mkdir()
+    state = tmp_path / "ci cache"
+    _wait_for_approval(ralph, ws, "rm -rf src")
+    out = tmp_path / "sent.jsonl"
+    code, summary, err = _notify(ralph, ws / "plan.md", out, "--state-dir", str(state))
+    assert code == 3, err
+    (note,) = _sent(out)
+    approval_id = summary["steps"][0]["approval_ids"][0]
+    approve = note["approvals"][0]["approve"]
+    assert approve.endswith(f" --state-dir '{state}'")
+    assert list((state / "notified").glob("plan.md-*.json")) and not (ws / ".ralph").exists()
+    monkeypatch.chdir(tmp_path)
+    code, _, err = ralph(*shlex.split(approve)[1:])
+    assert code == 0, err
+    approvals = (state / "approvals").glob("*.json")
+    assert [p.stem for p in approvals] == [approval_id]
+    monkeypatch.setenv("RALPH_STATE_DIR", str(state))
+    assert ralph("approvals", "--workspace", str(ws), "--json")[1].count('"approved"') == 1
+
+
 @pytest.mark.parametrize(("status", "code"), [(401, 2), (500, 1)])
 def test_provider_error(
     ralph: Ralph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int, code: int

@@ -92,6 +92,20 @@ def test_a_flag_after_the_command_wins_over_the_env(
     assert state_dir(ws) == ws / ".ralph"  # the choice ends with the invocation
 
 
+def test_a_state_dir_from_the_env_may_start_with_the_home_folder(
+    ralph: Ralph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the CI workflow sets it: RALPH_STATE_DIR=~/.ralph-state, no shell to expand it."""
+    ws = make_project(tmp_path, "- [ ] one\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RALPH_STATE_DIR", "~/.ralph-state")
+    ralph.server.add(Turn(tool_calls=[finish()]))
+    code, _, err = ralph.run(ws / "plan.md")
+    assert code == 0, err
+    assert list((tmp_path / "home" / ".ralph-state" / "runs").glob("*.jsonl"))
+    assert not (ws / "~").exists() and not (ws / ".ralph").exists()
+
+
 def test_a_fresh_runner_with_an_empty_state_dir_exits_3_and_says_how_to_keep_it(
     ralph: Ralph, tmp_path: Path
 ) -> None:
