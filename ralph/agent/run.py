@@ -215,31 +215,50 @@ def run_task(
             sandbox=req.confinement.record() if req.confinement else None,
         )
         run = _Run(req, provider, report, record, stop or Stop(), prompt)
-        raised = False
-        try:
-            report.stopped, report.exit_code = run.steps()
-            report.end = report.end or _end_for(report.exit_code)
-        except BaseException as e:
-            report.stopped, report.exit_code = _failure(e)
-            report.end = _end_of(e)
-            raised = True  # the CLI says what went wrong, once
-            raise
-        finally:
-            report.seconds = round(time.monotonic() - run.started, 1)
+
+        def cleanup() -> None:
             taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
             stop_all()  # a server the agent left in the background ends with the run
-            record(
-                "run_end",
-                stopped=report.stopped,
-                exit_code=report.exit_code,
-                steps=len(report.steps),
-                cost_usd=report.cost_usd,
-                cache_read_share=report.cache_read_share,
-                raised=raised,
-            )
-            if on_end is not None:
-                on_end(report)
+
+        drive(report, record, run.steps, run.started, cleanup=cleanup, on_end=on_end)
         return report
+
+
+def drive(
+    report: RunReport,
+    record: Callable[..., None],
+    steps: Callable[[], tuple[str, int]],
+    started: float,
+    *,
+    cleanup: Callable[[], None],
+    on_end: Callable[[RunReport], None] | None,
+) -> None:
+    """Run `steps()` (why it stopped, exit code) and end the run the same way however it
+    ends (done, an error, a stop signal, a crash): the report's outcome and time, then
+    `cleanup()`, the record's `run_end` and `on_end(report)`. Also `ralph run --parallel`."""
+    raised = False
+    try:
+        report.stopped, report.exit_code = steps()
+        report.end = report.end or _end_for(report.exit_code)
+    except BaseException as e:
+        report.stopped, report.exit_code = _failure(e)
+        report.end = _end_of(e)
+        raised = True  # the CLI says what went wrong, once
+        raise
+    finally:
+        report.seconds = round(time.monotonic() - started, 1)
+        cleanup()
+        record(
+            "run_end",
+            stopped=report.stopped,
+            exit_code=report.exit_code,
+            steps=len(report.steps),
+            cost_usd=report.cost_usd,
+            cache_read_share=report.cache_read_share,
+            raised=raised,
+        )
+        if on_end is not None:
+            on_end(report)
 
 
 def _failure(e: BaseException) -> tuple[str, int]:

@@ -58,6 +58,7 @@ class Lane:
     turn: int = 0
     tokens: int = 0
     resumed: bool = False
+    lock_retries: int = 0  # starts refused because the lane's old process still ran
     seen: set[str] = field(default_factory=set)  # record files that are not this lane's
 
     @property

@@ -26,10 +26,8 @@ from ralph.agent.run import (
     RunRequest,
     StepReport,
     _attempted,
-    _end_for,
-    _end_of,
-    _failure,
     _nothing_left,
+    drive,
     write_note,
 )
 from ralph.agent.session import RunBudget
@@ -94,29 +92,12 @@ def run_parallel(
             merge=preq.merge,
         )
         sched = _Scheduler(preq, report, record, stop or Stop())
-        raised = False
-        try:
-            report.stopped, report.exit_code = sched.run()
-            report.end = sched.end or _end_for(report.exit_code)
-        except BaseException as e:
-            report.stopped, report.exit_code = _failure(e)
-            report.end = _end_of(e)
-            raised = True
-            raise
-        finally:
-            report.seconds = round(time.monotonic() - sched.started, 1)
+
+        def cleanup() -> None:
             lanes.stop(sched.running())
             taskfile.keep(req.task_path, cache_dir(req.workspace))
-            record(
-                "run_end",
-                stopped=report.stopped,
-                exit_code=report.exit_code,
-                steps=len(report.steps),
-                cost_usd=report.cost_usd,
-                raised=raised,
-            )
-            if on_end is not None:
-                on_end(report)
+
+        drive(report, record, sched.run, sched.started, cleanup=cleanup, on_end=on_end)
         return report
 
 
@@ -134,7 +115,6 @@ class _Scheduler:
     failures_in_a_row: int = 0
     launched: int = 0
     halt: tuple[str, int] | None = None
-    end: str = ""  # `RunReport.end` when a budget stopped the run
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -303,9 +283,8 @@ class _Scheduler:
     def ended(self, lane: Lane) -> None:
         proc, lane.proc = lane.proc, None
         assert proc is not None
-        tries = int(lane.info().get("lock_retries") or 0)
-        if proc.returncode == EXIT_LOCKED and lane.resumed and tries < LOCK_RETRIES:
-            lane.save(lock_retries=tries + 1)  # its old process (killed parent) is ending
+        if proc.returncode == EXIT_LOCKED and lane.resumed and lane.lock_retries < LOCK_RETRIES:
+            lane.lock_retries += 1  # its old process (of a killed run) is still ending
             self.restarts.append((time.monotonic() + 0.2, lane))
             self.launched -= 1
             return
@@ -316,13 +295,15 @@ class _Scheduler:
         budget = RunBudget(cfg.max_cost, 0.0, cfg.max_time, self.deadline())
         why = budget.money_spent(self.total_cost() or 0.0) or budget.time_spent()
         if why is not None and self.halt is None:
-            self.halt, self.end = (why, EXIT_FAILED), "budget"
+            self.halt, self.report.end = (why, EXIT_FAILED), "budget"
             self.record("halt", why=why)
             lanes.stop(self.running())
 
     def total_cost(self) -> float | None:
-        """The run's cost so far: the lanes that ended, plus the running lanes' steps."""
-        costs = [self.spent] + [lane.cost for lane in self.running()]
+        """The run's cost so far: the lanes taken (merged or noted), plus the steps of the
+        lanes that run or wait their turn (from their records)."""
+        waiting = [lane for lane in self.lanes.values() if lane.proc is not None] + self.queue
+        costs = [self.spent] + [lane.cost for lane in waiting]
         return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
 
     def deadline(self) -> float | None:
