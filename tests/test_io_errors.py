@@ -28,7 +28,7 @@ _POLICY = """
 id = "test.fill"
 decision = "allow"
 reason = "the test fills the disk"
-program = ["head"]
+program = ["head", "true"]
 """
 _FILL = "head -c 4000000 /dev/zero > fill"
 _FULL = re.compile(
@@ -75,10 +75,17 @@ def _env(server: FakeModelServer) -> dict[str, str]:
 
 
 def _on_small_disk(
-    src: Path, out: Path, server: FakeModelServer, *, size: str, fill_first: bool = False
+    src: Path,
+    out: Path,
+    server: FakeModelServer,
+    *,
+    size: str,
+    fill_first: bool = False,
+    log_on_disk: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ralph in a copy of the project `src` on a tmpfs of `size` (filled up first if
-    asked); the workspace as ralph left it is copied to `out`."""
+    asked; with its stderr in `ralph.log` there, as cron's `2>>cron.log` would, if asked);
+    the workspace as ralph left it is copied to `out`."""
     disk = src.parent / "disk"
     disk.mkdir()
     out.mkdir()
@@ -89,21 +96,24 @@ def _on_small_disk(
         cd "$2"
         if [ "$4" = 1 ]; then head -c 100000000 /dev/zero > full 2>/dev/null || true; fi
         shift 4
-        rc=0; "$@" || rc=$?
+        rc=0
+        if [ -n "$LOG_ON_DISK" ]; then "$@" 2>ralph.log || rc=$?; else "$@" || rc=$?; fi
         cp -a . "$OUT_DIR/"
         exit $rc
         """
     )
     argv = ["unshare", "-rm", "sh", "-c", script, "sh", size, str(disk), str(src), str(+fill_first)]
-    env = _env(server) | {"OUT_DIR": str(out)}
+    env = _env(server) | {"OUT_DIR": str(out), "LOG_ON_DISK": "1" if log_on_disk else ""}
     return subprocess.run(
         [*argv, *_ralph_argv(src)], env=env, capture_output=True, text=True, timeout=120
     )
 
 
-def _record_end(ws: Path) -> dict[str, Any]:
-    """The last line of the (only) run record: whole JSON, newline-terminated."""
-    (path,) = (ws / ".ralph" / "runs").glob("*.jsonl")
+def _record_end(where: Path) -> dict[str, Any]:
+    """The last line of the (only) run record in the workspace or state folder `where`:
+    whole JSON, newline-terminated."""
+    state = where / ".ralph" if (where / ".ralph").is_dir() else where
+    (path,) = (state / "runs").glob("*.jsonl")
     data = path.read_bytes()
     assert data.endswith(b"\n"), data[-200:]
     last = json.loads(data.splitlines()[-1])
@@ -142,6 +152,30 @@ def test_a_disk_that_fills_during_the_step_ends_with_one_line(
     assert end["event"] == "run_end" and end["exit_code"] == 1
     assert end["stopped"].startswith("error: cannot write")
     _no_leftovers(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_live_view_does_not_crash_the_run(
+    tmp_path: Path, namespaces: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stderr on the disk that fills (cron's `2>>cron.log`) while the record is elsewhere
+    (`RALPH_STATE_DIR`): the live view goes quiet, the run goes on and ends in one error."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("RALPH_STATE_DIR", str(state))
+    src = make_project(tmp_path, "- [ ] fill the disk\n")
+    talk = [Turn(text="words " * 100, tool_calls=[cmd("true")]) for _ in range(12)]
+    script = [Turn(tool_calls=[cmd(_FILL)]), *talk, Turn(tool_calls=[finish()])]
+    with FakeModelServer(script) as srv:
+        done = _on_small_disk(src, tmp_path / "out", srv, size="2m", log_on_disk=True)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in (tmp_path / "out" / "ralph.log").read_text()
+    end = _record_end(state)
+    assert end["event"] == "run_end", end
+    assert end["stopped"] == (
+        "error: cannot write plan.md: No space left on device — free some space and run "
+        "again; the step's note (done) was not written"
+    ), end
+    assert (tmp_path / "out" / "plan.md").read_text() == "- [ ] fill the disk\n"
 
 
 @pytest.mark.slow

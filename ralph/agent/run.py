@@ -188,55 +188,67 @@ def run_task(
     an error, a stop signal, a crash), the record ends with `run_end`, no command's process
     group is left running, and `on_end(report)` is called (for notifications).
     """
-    with run_lock(req.task_path, req.workspace) as lock:
-        reserve = storage.reserve_for(lock)  # on a disk too full for it: no step starts
-        try:
-            with RunLog.create(runs_dir(req.workspace)) as log:
-                return _logged(req, log, reserve, make_provider, emit, stop, prompt, on_end)
-        finally:
-            reserve.release()
+    with (
+        run_lock(req.task_path, req.workspace) as lock,
+        storage.reserved(lock) as reserve,  # on a disk too full for it: no step starts
+        RunLog.create(runs_dir(req.workspace)) as log,
+    ):
+
+        def record(event: str, **fields: Any) -> None:
+            if event not in LIVE_ONLY:
+                log.emit(event, **fields)
+            emit(event, **fields)
+
+        provider = make_provider(
+            lambda seconds, reason: record("wait", seconds=seconds, reason=reason)
+        )
+        remove_stale_temps(req.task_path)  # left by a kill -9 during an earlier write-back
+
+        if req.confinement is None:
+            req = replace(req, confinement=for_run(*_confinement_args(req)))
+        report = RunReport(log.run_id, str(req.task_path))
+        record(
+            "run_start",
+            run_id=log.run_id,
+            version=__version__,
+            model=provider.model,
+            policy=str(req.policy_path),
+            policy_sha256=_sha256(req.policy_path),
+            task_file=str(req.task_path),
+            task_sha256=_sha256(req.task_path),
+            mode=req.mode,
+            workspace=str(req.workspace),
+            sandbox=req.confinement.record() if req.confinement else None,
+        )
+        run = _Run(req, provider, report, record, stop or Stop(), prompt, reserve)
+
+        def cleanup() -> None:
+            taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
+            stop_all()  # a server the agent left in the background ends with the run
+
+        drive(
+            report, record, run.steps, run.started, cleanup=cleanup, on_end=on_end, reserve=reserve
+        )
+        return report
 
 
-def _logged(
-    req: RunRequest,
-    log: RunLog,
-    reserve: Reserve,
-    make_provider: Callable[[Callable[[float, str], None]], Provider],
-    emit: Callable[..., None],
-    stop: Stop | None,
-    prompt: Callable[[str], str | None] | None,
+def drive(
+    report: RunReport,
+    record: Callable[..., None],
+    steps: Callable[[], tuple[str, int]],
+    started: float,
+    *,
+    cleanup: Callable[[], None],
     on_end: Callable[[RunReport], None] | None,
-) -> RunReport:
-    """The run under its lock, with its record open: see `run_task`."""
-
-    def record(event: str, **fields: Any) -> None:
-        if event not in LIVE_ONLY:
-            log.emit(event, **fields)
-        emit(event, **fields)
-
-    provider = make_provider(lambda seconds, reason: record("wait", seconds=seconds, reason=reason))
-    remove_stale_temps(req.task_path)  # left by a kill -9 during an earlier write-back
-
-    if req.confinement is None:
-        req = replace(req, confinement=for_run(*_confinement_args(req)))
-    report = RunReport(log.run_id, str(req.task_path))
-    record(
-        "run_start",
-        run_id=log.run_id,
-        version=__version__,
-        model=provider.model,
-        policy=str(req.policy_path),
-        policy_sha256=_sha256(req.policy_path),
-        task_file=str(req.task_path),
-        task_sha256=_sha256(req.task_path),
-        mode=req.mode,
-        workspace=str(req.workspace),
-        sandbox=req.confinement.record() if req.confinement else None,
-    )
-    run = _Run(req, provider, report, record, stop or Stop(), prompt, reserve)
+    reserve: Reserve | None = None,
+) -> None:
+    """Run `steps()` (why it stopped, exit code) and end the run the same way however it
+    ends (done, an error, a stop signal, a crash): the report's outcome and time, then
+    `cleanup()`, the record's `run_end` and `on_end(report)`. Also `ralph run --parallel`.
+    On a full disk `run_end` goes into the space `reserve` held back (`agent.storage`)."""
     raised = False
     try:
-        report.stopped, report.exit_code = run.steps()
+        report.stopped, report.exit_code = steps()
         report.end = report.end or _end_for(report.exit_code)
     except BaseException as e:
         report.stopped, report.exit_code = _failure(e)
@@ -244,27 +256,25 @@ def _logged(
         raised = True  # the CLI says what went wrong, once
         raise
     finally:
-        report.seconds = round(time.monotonic() - run.started, 1)
-        taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
-        stop_all()  # a server the agent left in the background ends with the run
+        report.seconds = round(time.monotonic() - started, 1)
+        cleanup()
+        end = {
+            "stopped": report.stopped,
+            "exit_code": report.exit_code,
+            "steps": len(report.steps),
+            "cost_usd": report.cost_usd,
+            "cache_read_share": report.cache_read_share,
+            "raised": raised,
+        }
         try:
-            end = {
-                "stopped": report.stopped,
-                "exit_code": report.exit_code,
-                "steps": len(report.steps),
-                "cost_usd": report.cost_usd,
-                "cache_read_share": report.cache_read_share,
-                "raised": raised,
-            }
-            storage.end_record(log.emit, emit, reserve, end, after_error=raised)
-        except RalphError as e:
+            storage.end_record(record, reserve, end, after_error=raised)
+        except RalphError as e:  # the record cannot be closed: the run ends in that error
             report.stopped, report.exit_code = _failure(e)
             report.end = _end_of(e)
             raise
         finally:
             if on_end is not None:
                 on_end(report)
-    return report
 
 
 def _failure(e: BaseException) -> tuple[str, int]:
@@ -367,10 +377,14 @@ class _Run:
         """Note the attempt in the task file (on a full disk, in the reserve): the error the
         write hit, or None; whether the note is written."""
         req = self.req
-        step_report = _step_report(req, step, attempt, snap)
-        self.report.steps.append(step_report)
+        report = _step_report(req, step, attempt, snap)
+        self.report.steps.append(report)
+        seconds = attempt.seconds
         return storage.write_note(
-            lambda: _write_back(req, step, attempt, step_report), self.reserve
+            lambda: write_note(
+                req.task_path, step, report, req.config.max_attempts, seconds=seconds
+            ),
+            self.reserve,
         )
 
     def session(self, step: Step) -> Session:
@@ -463,14 +477,19 @@ def _fresh(confinement: Confinement | None) -> Confinement | None:
 
 def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
     prompt = build_prompt(tf, step, req.workspace, req.task_path)
-    verify = " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
     try:
-        return run_step(session, prompt, verify)
+        return run_step(session, prompt, step_verify(step))
     except WaitTooLong as e:
         return Attempt("deferred", f"deferred: {e}; the step stays open for the next run")
 
 
+def step_verify(step: Step) -> str | None:
+    """The step's verify commands as one command line (all must pass), or None."""
+    return " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
+
+
 def _step_report(req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None) -> StepReport:
+    """The attempt as the run summary shows it."""
     share = attempt.usage.cache_read_share
     return StepReport(
         step.line,
@@ -489,36 +508,44 @@ def _step_report(req: RunRequest, step: Step, attempt: Attempt, snapshot: str | 
     )
 
 
-def _write_back(req: RunRequest, step: Step, attempt: Attempt, report: StepReport) -> None:
-    """Check the box or record the failed attempt, with the receipt, in the task file."""
-    share, snapshot = attempt.usage.cache_read_share, report.snapshot
-    if attempt.outcome == "deferred":
+def write_note(
+    task_path: Path,
+    step: Step,
+    report: StepReport,
+    max_attempts: int,
+    *,
+    seconds: float | None = None,
+    outcome: taskfile.Outcome | None = None,
+    extra: str | None = None,
+) -> None:
+    """Write an attempt's outcome and receipt into the task file (nothing for a deferred
+    one). `ralph run --parallel` writes its lanes' outcomes with it too, `outcome` and
+    `extra` (put before the summary) saying how the merge back went."""
+    if report.outcome == "deferred":
         return  # not an attempt: nothing to write
-    summary = attempt.summary
-    if attempt.outcome == "blocked":  # the model's word; counted like any failed attempt
+    summary = report.summary
+    if report.outcome == "blocked":  # the model's word; counted like any failed attempt
         summary = f"blocked: {summary}"
-    if attempt.cost is None:
+    if report.cost_usd is None:
         summary = f"cost unknown · {summary}"
+    if extra:  # first: what happened to the lane's work must survive a long summary's cut
+        summary = f"{extra} · {summary}"
     if report.sandbox:
         summary = f"{report.sandbox} · {summary}"
     details = taskfile.note_details(
         summary,
-        turns=attempt.turns,
-        tokens=attempt.usage.total,
-        cache_share=share,
-        cost_usd=attempt.cost,
-        seconds=attempt.seconds,
-        snapshot=snapshot,
+        turns=report.turns,
+        tokens=report.tokens,
+        cache_share=report.cache_read_share,
+        cost_usd=report.cost_usd,
+        seconds=report.seconds if seconds is None else seconds,
+        snapshot=report.snapshot,
     )
-    outcome = "failed" if attempt.outcome == "blocked" else attempt.outcome
-    approval = attempt.approval_ids[-1] if attempt.approval_ids else None
+    if outcome is None:
+        outcome = "failed" if report.outcome == "blocked" else report.outcome
+    approval = report.approval_ids[-1] if report.approval_ids else None
     taskfile.record_outcome(
-        req.task_path,
-        step,
-        outcome,
-        details,
-        max_attempts=req.config.max_attempts,
-        approval_id=approval,
+        task_path, step, outcome, details, max_attempts=max_attempts, approval_id=approval
     )
 
 

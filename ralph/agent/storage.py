@@ -10,7 +10,8 @@ reserve held: on a disk with less than that free, the run stops before the step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,16 @@ from ralph.errors import StorageError, is_full, storage_error
 from ralph.fsutil import Reserve
 
 
-def reserve_for(lock: Path) -> Reserve:
-    """The run's reserve, held: one per task file (beside its lock, so a run killed with
-    -9 leaves at most one, which the next run of that file takes over)."""
+@contextlib.contextmanager
+def reserved(lock: Path) -> Iterator[Reserve]:
+    """The run's reserve, held for the block: one per task file (beside its lock, so a
+    run killed with -9 leaves at most one, which the next run of that file takes over)."""
     reserve = Reserve(lock.with_suffix(".reserve"))
     hold(reserve)
-    return reserve
+    try:
+        yield reserve
+    finally:
+        reserve.release()
 
 
 def hold(reserve: Reserve) -> None:
@@ -68,29 +73,21 @@ def cut_short(error: StorageError, noted: tuple[OSError | None, bool]) -> Storag
 
 
 def end_record(
-    write: Callable[..., None],
-    show: Callable[..., None],
-    reserve: Reserve,
+    record: Callable[..., None],
+    reserve: Reserve | None,
     fields: dict[str, Any],
     *,
     after_error: bool,
 ) -> None:
-    """Write `run_end` to the record (on a full disk, with the reserve given back) and
-    `show` it; then give the reserve back in any case. A record that cannot be closed
-    stops a run that ended well (exit 1); after another error, that error is the one the
-    user hears of."""
+    """`record` `run_end` (on a full disk, with the reserve given back). A record that
+    cannot be closed stops a run that ended well (exit 1); after another error, that error
+    is the one the user hears of."""
     try:
-        write("run_end", **fields)
+        record("run_end", **fields)
     except StorageError:
-        retried = False
-        if reserve.release():
-            try:
-                write("run_end", **fields)
-                retried = True
-            except StorageError:
-                pass
-        if not (retried or after_error):
+        if reserve is not None and reserve.release():
+            with contextlib.suppress(StorageError):
+                record("run_end", **fields)
+                return
+        if not after_error:
             raise
-    finally:
-        reserve.release()
-        show("run_end", **fields)
