@@ -14,7 +14,15 @@ from ralph.cli.render import DECISION_STYLE, color, from_markup, model_words
 from ralph.errors import EXIT_OK
 from ralph.humanize import money
 from ralph.record.log import not_by_ralph, read_record
-from ralph.record.runs import UNFINISHED, RunInfo, _epoch, find_run, list_runs, summarize
+from ralph.record.runs import (
+    UNFINISHED,
+    RunInfo,
+    _epoch,
+    event_time,
+    find_run,
+    list_runs,
+    summarize,
+)
 from ralph.workspace import runs_dir
 
 if TYPE_CHECKING:
@@ -239,14 +247,15 @@ def _plural(n: Any, noun: str) -> str:
 
 
 def _local(ts: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
-    if not isinstance(ts, (int, float)):
+    ts = event_time({"ts": ts})
+    if ts is None:
         return "time unknown"
     return time.strftime(fmt, time.localtime(ts))
 
 
 def _clock(e: dict[str, Any]) -> str:
-    ts = e.get("ts")
-    if not isinstance(ts, (int, float)):
+    ts = event_time(e)
+    if ts is None:
         return "         "
     return f"[dim]{time.strftime('%H:%M:%S', time.localtime(ts))}[/] "
 
