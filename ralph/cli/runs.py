@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,7 +259,13 @@ def _clock(e: dict[str, Any]) -> str:
     ts = event_time(e)
     if ts is None:
         return "         "
-    return f"[dim]{time.strftime('%H:%M:%S', time.localtime(ts))}[/] "
+    return _clock_at(math.floor(ts))
+
+
+@lru_cache(maxsize=1024)
+def _clock_at(second: int) -> str:
+    """The clock column of an event in this second (the events of a step share seconds)."""
+    return f"[dim]{time.strftime('%H:%M:%S', time.localtime(second))}[/] "
 
 
 def _f(e: dict[str, Any], key: str) -> str:
