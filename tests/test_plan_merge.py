@@ -89,12 +89,14 @@ def test_two_siblings_on_adjacent_lines_both_merge_and_the_plan_ends_exactly_rig
     ]
     want = PLAN.replace(
         "  - [ ] add alpha\n    - verify: `test -f alpha.txt`\n",
-        "  - [x] add alpha\n    - verify: `test -f alpha.txt`\n"
-        "    - ralph: done · 2026-01-02 03:04 UTC · 2 turns · did add alpha\n",
+        "  - [x] add alpha\n"
+        "    - ralph: done · 2026-01-02 03:04 UTC · 2 turns · did add alpha\n"
+        "    - verify: `test -f alpha.txt`\n",
     ).replace(
         "  - [ ] add beta\n    - verify: `test -f beta.txt`\n",
-        "  - [x] add beta\n    - verify: `test -f beta.txt`\n"
-        "    - ralph: done · 2026-01-02 03:04 UTC · 2 turns · did add beta\n",
+        "  - [x] add beta\n"
+        "    - ralph: done · 2026-01-02 03:04 UTC · 2 turns · did add beta\n"
+        "    - verify: `test -f beta.txt`\n",
     )
     assert (repo / "plan.md").read_text() == want
     assert git(repo, "show", "HEAD:plan.md") == want  # committed
