@@ -195,3 +195,22 @@ def test_ralph_merge_command(repo: Path) -> None:
     assert again.returncode == 1 and "line 8: conflict: ralph/plan/add-beta" in again.stdout
     assert ralph(repo, "merge", "plan.md", "--merge", "squash").returncode == 2
     assert ralph(repo, "merge", "nope.md").returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("lines", "want"),
+    [
+        ("- [x] s\n  - ralph: done · 2 turns · ok\n", ("done", "2 turns · ok", None)),
+        ("- [x] s\n", ("done", None, None)),
+        ("- [x] s\n  - ralph: failed (attempt 1/3) · x\n", ("done", None, None)),
+        ("- [ ] s\n  - ralph: failed (attempt 2/3) · x\n", ("failed", "x", None)),
+        ("- [ ] s\n  - ralph: blocked after 3 attempts · x\n", ("blocked", "x", None)),
+        ("- [ ] s\n  - ralph: awaiting approval ab12 · x\n", ("awaiting_approval", "x", "ab12")),
+        ("- [ ] s\n  - ralph: interrupted · x\n", ("interrupted", "x", None)),
+        ("- [ ] s\n  - ralph: done · but the box is open\n", None),
+        ("- [ ] s\n", None),
+    ],
+)
+def test_note_outcome_reads_back_what_edit_bytes_wrote(lines: str, want: object) -> None:
+    step = taskfile.parse(lines.encode()).steps[0]
+    assert taskfile.note_outcome(step) == want
