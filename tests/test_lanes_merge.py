@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from ralph.lanes.merge import MergeResult, commit_lane, merge_lane
+from tests.gitrepo import git, make_repo
 
 PLAN = "plan.md"
 PLAN_TEXT = "# Plan\n\n- [ ] one\n- [ ] two\n"
 
 
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path, git_home: Path) -> Path:
-    ws = tmp_path / "repo"
-    ws.mkdir()
-    git(ws, "init", "-q", "-b", "main")
-    (ws / ".gitignore").write_text(".ralph/\nbuild/\n*.log\n")
-    (ws / "a.txt").write_text("one\ntwo\nthree\n")
-    (ws / PLAN).write_text(PLAN_TEXT)
-    git(ws, "add", "-A")
-    git(ws, "commit", "-qm", "base")
-    return ws
+    return make_repo(
+        tmp_path / "repo",
+        {".gitignore": ".ralph/\nbuild/\n*.log\n", "a.txt": "one\ntwo\nthree\n", PLAN: PLAN_TEXT},
+    )
 
 
 def lane(ws: Path, slug: str) -> Path:

@@ -12,6 +12,7 @@ import pytest
 
 from ralph import taskfile
 from ralph.lanes.plan_merge import merge_plan
+from tests.gitrepo import git, make_repo
 
 PLAN = """\
 # Plan
@@ -28,23 +29,11 @@ PLAN = """\
 WHEN = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
 
 
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path, git_home: Path) -> Path:
-    ws = tmp_path / "repo"
-    ws.mkdir()
-    git(ws, "init", "-q", "-b", "main")
-    (ws / ".gitignore").write_text(".ralph/\n")
-    (ws / "plan.md").write_text(PLAN)
-    (ws / "shared.txt").write_text("one\ntwo\n")
-    git(ws, "add", "-A")
-    git(ws, "commit", "-qm", "base")
-    return ws
+    return make_repo(
+        tmp_path / "repo", {".gitignore": ".ralph/\n", "plan.md": PLAN, "shared.txt": "one\ntwo\n"}
+    )
 
 
 def ci_lane(ws: Path, step_text: str, files: dict[str, str], outcome: str = "done") -> str:
