@@ -90,15 +90,17 @@ def storage_error(
     then: str = "",
     *,
     verb: str | None = "write",
+    what: str | None = None,
     exit_code: int | None = None,
 ) -> StorageError:
     """One line for a failed read or write: what failed, why, what to do, and `then`
     (what that means for the run, e.g. "the step's note was not written"). `verb` None:
-    "write" for the errors only a write gets (disk full, read-only), else "use"."""
+    "write" for the errors only a write gets (disk full, read-only), else "use". `what`
+    names the thing instead of the path."""
     if verb is None:
         verb = "write" if error.errno in _WRITE_ONLY else "use"
     where = os.fspath(path) if path is not None else error.filename
-    shown = _shown(where) if where is not None else "a file"
+    shown = what or (_shown(where) if where is not None else "a file")
     reason = error.strerror or str(error) or type(error).__name__
     advice = _ADVICE.get(error.errno or 0, "check the path and run again")
     message = f"cannot {verb} {shown}: {reason} — {advice}"
@@ -117,6 +119,12 @@ def _shown(path: str | bytes) -> str:
     return text if rel.startswith("..") else rel
 
 
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def is_full(error: BaseException) -> bool:
-    """Whether `error` is a full disk or quota (space may be freed, then the write tried again)."""
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    """Whether `error` is a full disk or quota (space may be freed, then the write tried
+    again): an OSError, or a tool's message (git's) that names one."""
+    if isinstance(error, OSError):
+        return error.errno in _FULL
+    return any(os.strerror(code) in str(error) for code in _FULL)

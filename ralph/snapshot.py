@@ -15,6 +15,7 @@ taking one more snapshot of the present, so an undo can be undone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ralph.errors import UsageError
+from ralph.errors import UsageError, is_full, storage_error
 from ralph.git import RALPH_EXCLUDES, Git, GitFailed
 from ralph.workspace import locks_dir, state_dir
 
@@ -292,9 +293,18 @@ def _umask() -> int:
     return mask
 
 
+_NO_SPACE = os.strerror(errno.ENOSPC)
+
+
 def take_snapshot(workspace: Path, label: str) -> tuple[Snapshot | None, str]:
-    """A snapshot for the run loop: (snapshot, "") or (None, why there is none)."""
+    """A snapshot for the run loop: (snapshot, "") or (None, why there is none).
+    StorageError on a full disk: the step would not get far, and could not be undone."""
     try:
         return Snapshots(workspace).take(label), ""
     except (GitFailed, UsageError, OSError) as e:
+        if is_full(e):
+            full = e if isinstance(e, OSError) else OSError(errno.ENOSPC, _NO_SPACE)
+            raise storage_error(
+                full, then="no step was started", verb="take", what="the snapshot before the step"
+            ) from None
         return None, str(e)

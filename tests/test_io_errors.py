@@ -80,12 +80,12 @@ def _on_small_disk(
     server: FakeModelServer,
     *,
     size: str,
-    fill_first: bool = False,
+    leave_free: str = "",
     log_on_disk: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ralph in a copy of the project `src` on a tmpfs of `size` (filled up first if
-    asked; with its stderr in `ralph.log` there, as cron's `2>>cron.log` would, if asked);
-    the workspace as ralph left it is copied to `out`."""
+    """Run ralph in a copy of the project `src` on a tmpfs of `size`: filled up first to
+    leave `leave_free` bytes ("0", "200K") if given; its stderr in `ralph.log` there (as
+    cron's `2>>cron.log`) if asked. The workspace as ralph left it is copied to `out`."""
     disk = src.parent / "disk"
     disk.mkdir()
     out.mkdir()
@@ -94,7 +94,10 @@ def _on_small_disk(
         mount -t tmpfs -o size="$1" tmpfs "$2"
         cp -a "$3/." "$2/"
         cd "$2"
-        if [ "$4" = 1 ]; then head -c 100000000 /dev/zero > full 2>/dev/null || true; fi
+        if [ -n "$4" ]; then
+            head -c 100000000 /dev/zero > full 2>/dev/null || true
+            truncate -s -"$4" full
+        fi
         shift 4
         rc=0
         if [ -n "$LOG_ON_DISK" ]; then "$@" 2>ralph.log || rc=$?; else "$@" || rc=$?; fi
@@ -102,7 +105,7 @@ def _on_small_disk(
         exit $rc
         """
     )
-    argv = ["unshare", "-rm", "sh", "-c", script, "sh", size, str(disk), str(src), str(+fill_first)]
+    argv = ["unshare", "-rm", "sh", "-c", script, "sh", size, str(disk), str(src), leave_free]
     env = _env(server) | {"OUT_DIR": str(out), "LOG_ON_DISK": "1" if log_on_disk else ""}
     return subprocess.run(
         [*argv, *_ralph_argv(src)], env=env, capture_output=True, text=True, timeout=120
@@ -201,13 +204,35 @@ def test_a_note_that_cannot_be_written_leaves_the_task_file_as_it_was(
 def test_a_full_disk_at_the_start_runs_no_step(tmp_path: Path, namespaces: None) -> None:
     src = make_project(tmp_path, "- [ ] step\n")
     with FakeModelServer([Turn(tool_calls=[finish()])]) as srv:
-        done = _on_small_disk(src, tmp_path / "out", srv, size="1m", fill_first=True)
+        done = _on_small_disk(src, tmp_path / "out", srv, size="1m", leave_free="0")
         assert not srv.requests  # no model call on a disk that cannot take a note
     assert done.returncode == 1, done.stderr
     got = _one_line(done.stderr)
     assert got["what"].endswith(".reserve") and got["then"] == "no step was started"
     assert (tmp_path / "out" / "plan.md").read_text() == "- [ ] step\n"
     assert not list((tmp_path / "out" / ".ralph" / "runs").glob("*.jsonl"))  # no torn record
+    _no_leftovers(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_a_snapshot_the_full_disk_cannot_take_runs_no_step(
+    tmp_path: Path, namespaces: None
+) -> None:
+    """A step that could not be undone on a disk it could not write to: not started."""
+    src = make_project(tmp_path, "- [ ] step\n")
+    (src / "data.bin").write_bytes(os.urandom(400_000))  # git cannot compress it
+    with FakeModelServer([Turn(tool_calls=[finish()])]) as srv:
+        done = _on_small_disk(src, tmp_path / "out", srv, size="1m", leave_free="200K")
+        assert not srv.requests
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.rstrip().endswith(
+        "ralph: cannot take the snapshot before the step: No space left on device — free some "
+        "space and run again; no step was started"
+    ), done.stderr
+    assert (tmp_path / "out" / "plan.md").read_text() == "- [ ] step\n"
+    end = _record_end(tmp_path / "out")
+    assert end["event"] == "run_end" and end["exit_code"] == 1
     _no_leftovers(tmp_path / "out")
 
 
