@@ -432,3 +432,17 @@ def test_the_circuit_breaker_stops_every_lane(
     assert len(summary["steps"]) < 9
     assert not any(s.state == "blocked" for s in taskfile.load(ws / "plan.md").steps)
     assert {s["outcome"] for s in summary["steps"]} <= {"failed", "interrupted"}
+
+
+def test_parallel_needs_a_repository_with_a_commit(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "plan.md").write_text(WORDS)
+    code, _, err = ralph_anthropic.run(bare / "plan.md", "--all", "--parallel", "2")
+    assert code == 2 and "--parallel needs a git repository" in err
+    git(bare, "init", "-q", "-b", "main")
+    code, _, err = ralph_anthropic.run(bare / "plan.md", "--all", "--parallel", "2")
+    assert code == 2 and "no commit yet" in err
+    assert ralph_anthropic.server.requests == []
