@@ -359,7 +359,11 @@ def test_one_budget_across_lanes_stops_them_all(
 
     dear = Usage(1_000_000, 0)  # $3 a turn on Sonnet: each lane alone stays under $5
     says = {
-        f"Say {w}": [Turn(tool_calls=[write(f"{w}.txt", "x\n")], usage=dear), held]
+        f"Say {w}": [
+            Turn(tool_calls=[write(f"{w}.txt", "x\n")]),
+            Turn(tool_calls=[("read_file", {"path": f"{w}.txt"})], usage=dear),
+            held,
+        ]
         for w in ("hello", "goodbye")
     }
     ralph_anthropic.server.add(*_resolved(lanes_script(says, together=2)))
