@@ -103,7 +103,8 @@ def observe(call: dict[str, Any], places: Places) -> Observation:
 
 
 _decided: dict[tuple[Any, ...], tuple[Policy, Decision]] = {}
-_DECIDED_MAX = 4096
+_DECIDED_MAX = 1024
+_DECIDED_MAX_UNITS = 64  # a bigger call is decided afresh each time (and not kept)
 
 
 def _decide_remembered(seen: Observation, policy: Policy, places: Places, mode: Mode) -> Decision:
@@ -111,6 +112,8 @@ def _decide_remembered(seen: Observation, policy: Policy, places: Places, mode: 
     as resolved and classed right now, every git state, every script read) under the same
     policy object, places and mode gets the same decision. Only deciding is skipped: the
     observation is made afresh for every check, and a changed policy file is a new object."""
+    if len(seen.units) > _DECIDED_MAX_UNITS:
+        return decide(seen, policy, places, mode)
     key = (seen, places, mode, id(policy))
     hit = _decided.get(key)
     if hit is not None and hit[0] is policy:  # the policy is kept, so its id stays its own

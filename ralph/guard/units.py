@@ -98,10 +98,10 @@ def _ci_config_alias(touch: Touch, places: Places) -> list[Touch]:
 
 
 def _shell_units(source: str, places: Places, depth: int = 0) -> tuple[list[Unit], list[str]]:
-    from ralph.bash import analyze
+    from ralph.bash.walker import CACHE_MAX_CHARS, analyze
 
     analysis = analyze(source)
-    plan = _plan(analysis)
+    plan = _plan(analysis, keep=len(source) <= CACHE_MAX_CHARS)  # kept as long as analyses
     units = [_command_unit(part, places) for part in plan]
     problems = list(analysis.problems)
     for part in plan:
@@ -130,10 +130,10 @@ _STATIC_FIELDS = frozenset(
 _DISK_FIELDS = frozenset({"args", "touches", "unknown_paths", "runs", "concerns"})
 """Every Unit field of a command is one or the other (a test holds this)."""
 _plans: dict[int, tuple[Any, tuple[_Static, ...]]] = {}
-_PLANS_MAX = 4096
+_PLANS_MAX = 1024
 
 
-def _plan(analysis: Any) -> tuple[_Static, ...]:
+def _plan(analysis: Any, *, keep: bool = True) -> tuple[_Static, ...]:
     """The static parts of an analysis's commands, computed once per analysis object (the
     analysis cache hands back the same object for the same source)."""
     hit = _plans.get(id(analysis))
@@ -142,6 +142,8 @@ def _plan(analysis: Any) -> tuple[_Static, ...]:
     standalone = tuple(_assign_name(a) for a in analysis.assignments)
     commands = analysis.commands
     plan = tuple(_static(cmd, standalone, commands, i) for i, cmd in enumerate(commands))
+    if not keep:
+        return plan
     if len(_plans) >= _PLANS_MAX:
         _plans.clear()
     _plans[id(analysis)] = (analysis, plan)  # the analysis is kept: its id stays its own
