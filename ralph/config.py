@@ -52,9 +52,12 @@ class Config:
     max_failures: int = 3
     """Failed attempts in a row before a multi-step run stops (circuit breaker)."""
     notify_cmd: str | None = None
-    """Command that gets a JSON summary on stdin when a run ends or waits for a person."""
+    """Command that gets the notification on stdin when a run ends or waits for a person."""
     notify_url: str | None = None
-    """URL that gets the same summary as a JSON POST."""
+    """URL that gets the same notification as a POST."""
+    notify_format: str = "json"
+    """What the notify command's stdin and the URL's POST carry: json, or text (a title line,
+    a summary line and the pending approvals with the command that approves each)."""
     plan: str | None = None
     """The task file `ralph run` takes when none is given; relative to the workspace.
     Default: tasks/plan.md when it exists."""

@@ -1,10 +1,35 @@
-"""Where things live: the workspace root and ralph's state folder `.ralph/` inside it."""
+"""Where things live: the workspace root and ralph's state folder (`.ralph/` inside it, or
+the folder `--state-dir` / `RALPH_STATE_DIR` names, e.g. a CI cache).
+
+`state_dir()` is the one place that decides where the state is; every other folder of the
+state (locks, approvals, runs, audits, caches, lanes) is below it.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 STATE_DIR = ".ralph"
+STATE_DIR_ENV = "RALPH_STATE_DIR"
+
+_chosen: Path | None = None
+"""The state folder `--state-dir`/`RALPH_STATE_DIR` chose for this process, if any."""
+
+
+def choose_state_dir(folder: str | os.PathLike[str] | None) -> None:
+    """Keep every workspace's state in `folder` from now on (None: back to `.ralph/`). A
+    relative folder is taken from the current folder, `~` is the home folder."""
+    global _chosen
+    if folder is None or not os.fspath(folder):
+        _chosen = None
+        return
+    _chosen = Path(os.path.abspath(os.path.expanduser(os.fspath(folder))))
+
+
+def chosen_state_dir() -> Path | None:
+    """The state folder chosen with `--state-dir`/`RALPH_STATE_DIR`, or None (`.ralph/`)."""
+    return _chosen
 
 
 def find_workspace(start: Path) -> Path:
@@ -27,8 +52,9 @@ def workspace_for(option: Path | None, start: Path | None = None) -> Path:
 
 
 def state_dir(workspace: Path) -> Path:
-    """ralph's state folder for a workspace (locks, approvals, runs, audits). Not created here."""
-    return workspace / STATE_DIR
+    """ralph's state folder for a workspace (locks, approvals, runs, audits): the one chosen
+    with `--state-dir`, else `.ralph/` in the workspace. Not created here."""
+    return _chosen if _chosen is not None else workspace / STATE_DIR
 
 
 def locks_dir(workspace: Path) -> Path:
@@ -45,6 +71,22 @@ def runs_dir(workspace: Path) -> Path:
 
 def audits_dir(workspace: Path) -> Path:
     return state_dir(workspace) / "audits"
+
+
+def notified_dir(workspace: Path) -> Path:
+    """What the last notification of each task file said (`ralph.notice`): one per approval."""
+    return state_dir(workspace) / "notified"
+
+
+def plan_key(taskfile: Path) -> str:
+    """One file name per task file, whatever path reaches it (a symlink, `./`):
+    `plan.md-<sha1 of the real path, 12 hex>`."""
+    import hashlib
+    import os
+
+    real = os.path.realpath(taskfile)
+    digest = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{Path(real).name}-{digest}"
 
 
 def cache_dir(workspace: Path) -> Path:
@@ -71,5 +113,5 @@ def keep_out_of_git(folder: Path) -> None:
 
 
 def worktrees_dir(workspace: Path) -> Path:
-    """Where parallel lanes live: one git worktree per step (`.ralph/worktrees/SLUG`)."""
+    """Where parallel lanes live: one git worktree per step (`<state>/worktrees/SLUG`)."""
     return state_dir(workspace) / "worktrees"

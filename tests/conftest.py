@@ -44,6 +44,7 @@ def _test_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RALPH_RETRY_CAP_S", "0.01")
     for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("RALPH_STATE_DIR", raising=False)  # a caller's state folder stays out
 
 
 @pytest.fixture(autouse=True)

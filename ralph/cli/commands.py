@@ -9,12 +9,13 @@ from pathlib import Path
 
 import click
 
-from ralph.cli.app import _MODES, _WORKSPACE_DIR, _workspace, cli
+from ralph.cli.app import _MODES, _WORKSPACE_DIR, _workspace, cli, state_dir_option
 
 
 @cli.command()
 @click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@state_dir_option
 def status(taskfile: Path | None, as_json: bool) -> int:
     """Show every step of TASKFILE: line, state, text and ralph's last note.
 
@@ -34,6 +35,7 @@ def status(taskfile: Path | None, as_json: bool) -> int:
 @click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the step's context).")
 @click.option("--prompt", is_flag=True, help="Print the exact first request the step would send.")
+@state_dir_option
 def next_cmd(taskfile: Path | None, as_json: bool, prompt: bool) -> int:
     """Show the step the next run of TASKFILE takes, with its context.
 
@@ -68,6 +70,7 @@ def _plan(taskfile: Path | None) -> Path:
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @click.option("--jsonl", is_flag=True, help="Check JSON calls read one a line from stdin.")
+@state_dir_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def check(
     policy: Path | None,
@@ -129,6 +132,7 @@ def policy_lint(file: Path | None, workspace: Path | None) -> int:
 
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help='Print {"approvals": [...]}.')
+@state_dir_option
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.pass_context
 def approvals(ctx: click.Context, as_json: bool, workspace: Path | None) -> int | None:
@@ -149,6 +153,7 @@ def approvals(ctx: click.Context, as_json: bool, workspace: Path | None) -> int 
 
 
 @approvals.command("approve")
+@state_dir_option
 @click.argument("approval_id", metavar="ID")
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.pass_context
@@ -158,6 +163,7 @@ def approvals_approve(ctx: click.Context, approval_id: str, workspace: Path | No
 
 
 @approvals.command("reject")
+@state_dir_option
 @click.argument("approval_id", metavar="ID")
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.pass_context
@@ -174,6 +180,7 @@ def _decide(ctx: click.Context, approval_id: str, workspace: Path | None, *, app
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]}.')
+@state_dir_option
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 def runs(as_json: bool, workspace: Path | None) -> int:
     """List recorded runs, newest first: when, task file, model, steps, cost, how it stopped."""
@@ -185,6 +192,7 @@ def runs(as_json: bool, workspace: Path | None) -> int:
 @cli.command("log")
 @click.argument("run_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help='Print {"run_id": ..., "events": [...]}.')
+@state_dir_option
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 def log_cmd(run_id: str | None, as_json: bool, workspace: Path | None) -> int:
     """Show one run's record in order (default: the newest run). RUN_ID may be a prefix."""
@@ -272,6 +280,7 @@ def init(folder: Path | None, example: str | None) -> int:
 
 @cli.command()
 @click.argument("taskfile", required=False, type=click.Path(path_type=Path))
+@state_dir_option
 def matrix(taskfile: Path | None) -> int:
     """Print the open steps that may run at the same time, as a GitHub Actions matrix.
 
@@ -328,6 +337,7 @@ def ci_github(taskfile: Path | None, force: bool) -> int:
 
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help='Print {"base": ..., "worktrees": [...]}.')
+@state_dir_option
 @click.option("--base", help="The branch lanes merge into [the main checkout's branch].")
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.pass_context
@@ -367,6 +377,7 @@ def worktrees(
 
 
 @worktrees.command("clean")
+@state_dir_option
 @click.option("--json", "as_json", is_flag=True, help='Print {"removed": [...], "kept": [...]}.')
 @click.pass_context
 def worktrees_clean(ctx: click.Context, as_json: bool) -> int:
@@ -402,6 +413,7 @@ def worktrees_clean(ctx: click.Context, as_json: bool) -> int:
 @cli.command()
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"checks": [{name, status, detail}]}.')
+@state_dir_option
 def doctor(workspace: Path | None, as_json: bool) -> int:
     """Check that runs can work here: config, model, key, base URL, policy, sandbox, state.
 
@@ -417,6 +429,7 @@ def doctor(workspace: Path | None, as_json: bool) -> int:
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--network", is_flag=True, help="Give the command the network, as a rule can.")
 @click.option("--read-only", is_flag=True, help="The workspace read-only too, as in an audit.")
+@state_dir_option
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def sandbox(
