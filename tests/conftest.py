@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,14 @@ def ralph_anthropic(
     """The CLI against a fresh fake server, Anthropic only."""
     with FakeModelServer() as server:
         yield Ralph(server, "anthropic", monkeypatch, capsys)
+
+
+@pytest.fixture
+def git_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake HOME (no person's git config) and a fixed git identity; returns the HOME."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for k, v in {"NAME": "t", "EMAIL": "t@example.com"}.items():
+        monkeypatch.setenv(f"GIT_AUTHOR_{k}", v)
+        monkeypatch.setenv(f"GIT_COMMITTER_{k}", v)
+    return home

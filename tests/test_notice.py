@@ -169,6 +169,36 @@ def test_provider_error(
     assert f"HTTP {status}" in _lines(note)[1] and "no step taken" in _lines(note)[1]
 
 
+def test_budget_spent(ralph: Ralph, tmp_path: Path) -> None:
+    from ralph.messages import Usage
+
+    ws = make_project(tmp_path, "- [ ] one\n- [ ] two\n")
+    ralph.server.add(Turn(tool_calls=[finish()], usage=Usage(1_000_000, 0)))  # $3 on Sonnet
+    out = tmp_path / "sent.jsonl"
+    code, _, err = _notify(ralph, ws / "plan.md", out, "--all", "--max-cost", "1")
+    assert code == 1, err
+    (note,) = _sent(out)
+    assert note["title"] == "ralph: plan.md — budget spent" and note["end"] == "budget"
+    assert _lines(note)[1].startswith("1 step: 1 done · $3.00 · ")
+    assert "stopped: run budget spent ($3.00 of $1.00)" in _lines(note)[1]
+
+
+def test_crash(ralph: Ralph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ralph.agent import run as agent_run
+
+    def crash(*args: Any) -> Any:
+        raise ZeroDivisionError("a bug in ralph")
+
+    monkeypatch.setattr(agent_run, "_attempt", crash)
+    ws = make_project(tmp_path, "- [ ] one\n")
+    out = tmp_path / "sent.jsonl"
+    with pytest.raises(ZeroDivisionError):
+        _notify(ralph, ws / "plan.md", out)
+    (note,) = _sent(out)
+    assert note["title"] == "ralph: plan.md — crashed" and note["end"] == "crashed"
+    assert "stopped: crashed: ZeroDivisionError: a bug in ralph" in _lines(note)[1]
+
+
 @pytest.mark.slow
 def test_sigterm(tmp_path: Path) -> None:
     from tests.test_stop import _spawn, _wait_for

@@ -3,7 +3,6 @@ context, or the same as JSON. Reads only; the parsing lives in `ralph.taskfile`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,27 +67,33 @@ def _console() -> Console:
 
 
 def _echo_json(data: dict[str, Any]) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    from ralph.cli.jsontext import indented
+
+    click.echo(indented(data))
 
 
 def _steps_lines(tf: TaskFile, on: bool) -> list[str]:
     """The title, a header and one line per step: line, state, indented box and text, note."""
-    states = {s: s.replace("_", " ") for s in STATE_STYLES}
-    line_w = max(4, len(str(tf.steps[-1].line)) if tf.steps else 0)
-    state_w = max([5, *(len(states[s.state]) for s in tf.steps)])
-    rows = [
-        ("  " * s.depth + ("[x] " if s.checked else "[ ] ") + printable(s.text), s)
-        for s in tf.steps
-    ]
-    step_w = min(max([4, *(len(text) for text, _ in rows)]), 60)
+    steps = tf.steps
+    line_w = max(4, len(str(steps[-1].line)) if steps else 0)
+    names = {s: s.replace("_", " ") for s in STATE_STYLES}
+    state_w = max([5, *(len(names[state]) for state in {s.state for s in steps})])
+    texts = ["  " * s.depth + ("[x] " if s.checked else "[ ] ") + printable(s.text) for s in steps]
+    step_w = min(max([4, *map(len, texts)]), 60)
     head = f"{'line':>{line_w}}  {'state':<{state_w}}  {'step':<{step_w}}  last note"
     out = [printable(f"{tf.title}  ({tf.name})"), paint(head, "bold", on)]
-    dim = "\x1b[2m" if on else ""
-    undim = "\x1b[0m" if on else ""
-    for text, s in rows:
-        state = paint(f"{states[s.state]:<{state_w}}", STATE_STYLES[s.state], on)
-        note = f"  {dim}{printable(s.note)}{undim}" if s.note else ""
-        out.append(f"{dim}{s.line:>{line_w}}{undim}  {state}  {text:<{step_w}}{note}".rstrip())
+    dim, undim = ("\x1b[2m", "\x1b[0m") if on else ("", "")
+    cells = {  # the state column, painted once per state
+        state: f"{undim}  {paint(f'{name:<{state_w}}', STATE_STYLES[state], on)}  "
+        for state, name in names.items()
+    }
+    out += [
+        (
+            f"{dim}{s.line:>{line_w}}{cells[s.state]}{text:<{step_w}}"
+            + (f"  {dim}{printable(s.note)}{undim}" if s.note else "")
+        ).rstrip()
+        for s, text in zip(steps, texts, strict=True)
+    ]
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import re
 import stat
@@ -14,10 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ralph.errors import TaskFileError
+from ralph.gcpause import gc_paused
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from markdown_it import MarkdownIt
     from markdown_it.rules_block import StateBlock
     from markdown_it.token import Token
@@ -100,7 +98,7 @@ def _parse(data: bytes, name: str, sha: str) -> TaskFile:
         return hit
     text = _decode(data, name)
     bom = text.startswith(BOM)
-    with _gc_paused():
+    with gc_paused():
         body = text[1:] if bom else text
         tf = _Builder(body, front_matter=_FRONT_MATTER_RE.match(body) is not None).build(
             name, data, sha, bom
@@ -112,19 +110,6 @@ def _parse(data: bytes, name: str, sha: str) -> TaskFile:
 def split_lines(text: str) -> tuple[str, ...]:
     """`text` as markdown-it counts lines, each with its EOL."""
     return tuple(_LINE_RE.findall(text))
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Parsing makes many small objects and no cycles; the cycle collector would otherwise
-    rescan them again and again (a third of the parse time for big files)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 _CACHE: dict[tuple[str, str], TaskFile] = {}  # a few recent parses, keyed by name and sha256
