@@ -227,6 +227,22 @@ def find_policy(workspace: Path, flag: str | Path | None = None) -> Path:
     return shipped_policy("default")
 
 
+def locate_plan(taskfile: Path | None, workspace: Path | None = None) -> tuple[Path, Path]:
+    """The task file a command works on and its workspace, for every command that takes
+    TASKFILE: the workspace is `--workspace`, else found from where TASKFILE is named (not
+    where a symlink points), else from the current folder; TASKFILE defaults to the
+    project's plan. Without --workspace the task file must resolve inside the workspace."""
+    from ralph.workspace import require_inside, workspace_for
+
+    root = workspace_for(workspace, taskfile)
+    if taskfile is not None:
+        return taskfile, root
+    plan = default_plan(root, load_config(root))
+    if workspace is None:
+        require_inside(plan, root)
+    return plan, root
+
+
 def default_plan(workspace: Path, config: Config) -> Path:
     """The task file `ralph run` takes when none is given: the configured `plan` (from the
     workspace), else tasks/plan.md when it exists; UsageError saying how to name one."""

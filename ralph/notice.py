@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ralph import humanize
+from ralph.errors import RalphError
 from ralph.fsutil import atomic_write_text
 from ralph.guard.approvals import Approval, ApprovalStore, describe_call
 from ralph.humanize import duration, money, tally
 from ralph.record.log import redact
 from ralph.taskfile import one_line
 from ralph.workspace import (
+    cache_dir,
     chosen_state_dir,
     keep_out_of_git,
     notified_dir,
@@ -76,8 +78,8 @@ def pending_approvals(
     for step in summary.get("steps", []):
         for approval_id in step.get("approval_ids", []):
             lines[approval_id] = step.get("line")
-    with contextlib.suppress(Exception):  # a file a person is editing: this run's ids only
-        for step in taskfile.load(task_path).steps:
+    with contextlib.suppress(RalphError, OSError):  # being edited? this run's ids only
+        for step in taskfile.load(task_path, cache=cache_dir(workspace)).steps:
             if step.state == "awaiting_approval" and step.approval_id:
                 lines[step.approval_id] = step.line
     store = ApprovalStore(workspace)
@@ -85,7 +87,7 @@ def pending_approvals(
     for approval_id, line in lines.items():
         if store.status_of(approval_id) != "pending":
             continue
-        with contextlib.suppress(Exception):  # one that is not valid never runs: not shown
+        with contextlib.suppress(RalphError):  # one that is not valid never runs: not shown
             found.append((store.get(approval_id), line))
     return sorted(found, key=lambda pair: (pair[0].created, pair[0].id))
 

@@ -34,21 +34,47 @@ def chosen_state_dir() -> Path | None:
 
 def find_workspace(start: Path) -> Path:
     """Return the git root above `start` (a file or folder); outside git, the nearest folder
-    above with a `ralph.toml` (a project `ralph init` set up); else the folder itself."""
-    start = start.resolve()
-    folder = start if start.is_dir() else start.parent
+    above with a `ralph.toml` (a project `ralph init` set up); else the folder itself.
+
+    A file counts where it is named (made absolute, no symlink followed): a task file that
+    is a link to a file elsewhere, or sits in a linked folder, does not move the workspace
+    there. A folder is resolved. The root is returned with its own symlinks resolved."""
+    named = Path(os.path.abspath(start))
+    folder = Path(os.path.realpath(named)) if named.is_dir() else named.parent
     above = (folder, *folder.parents)
     for marker in (".git", "ralph.toml"):
         for candidate in above:
             if (candidate / marker).exists():
-                return candidate
-    return folder
+                return Path(os.path.realpath(candidate))
+    return Path(os.path.realpath(folder))
 
 
 def workspace_for(option: Path | None, start: Path | None = None) -> Path:
     """The workspace a command works in: `--workspace` when given, else the one found above
-    `start` (default: the current folder)."""
-    return option.resolve() if option else find_workspace(start or Path.cwd())
+    `start` (a task file; default: the current folder). A task file found that way must
+    really be inside it (`require_inside`)."""
+    if option is not None:
+        return option.resolve()
+    workspace = find_workspace(start or Path.cwd())
+    if start is not None:
+        require_inside(start, workspace)
+    return workspace
+
+
+def require_inside(task_file: Path, workspace: Path) -> None:
+    """UsageError when `task_file` (a symlink, or in a linked folder) resolves outside the
+    workspace: ralph would check boxes and write notes in a file of another tree."""
+    real = os.path.realpath(task_file)
+    root = os.path.realpath(workspace)
+    if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+        return
+    from ralph.errors import UsageError
+
+    raise UsageError(
+        f"the task file {task_file} resolves to {real}, outside the workspace {root}: "
+        "keep the file in the workspace (a link may point into it, not out), or pass "
+        "--workspace DIR to name the workspace yourself"
+    )
 
 
 def state_dir(workspace: Path) -> Path:

@@ -88,6 +88,16 @@ _MODES = click.Choice(MODES)
 _WORKSPACE_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
+def task_workspace_option(f: F) -> F:
+    """`--workspace DIR` on a command that takes TASKFILE (run, audit, status, next...)."""
+    option = click.option(
+        "--workspace",
+        type=_WORKSPACE_DIR,
+        help="Default: git root above TASKFILE, else the ralph.toml folder, else its folder.",
+    )
+    return option(f)  # type: ignore[no-any-return]
+
+
 def main() -> None:
     """Console entry point: a RalphError becomes one line on stderr and an exit code."""
     try:

@@ -9,14 +9,22 @@ from pathlib import Path
 
 import click
 
-from ralph.cli.app import _MODES, _WORKSPACE_DIR, _workspace, cli, state_dir_option
+from ralph.cli.app import (
+    _MODES,
+    _WORKSPACE_DIR,
+    _workspace,
+    cli,
+    state_dir_option,
+    task_workspace_option,
+)
 
 
 @cli.command()
 @click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@task_workspace_option
 @state_dir_option
-def status(taskfile: Path | None, as_json: bool) -> int:
+def status(taskfile: Path | None, as_json: bool, workspace: Path | None) -> int:
     """Show every step of TASKFILE: line, state, text and ralph's last note.
 
     TASKFILE defaults to the project's plan, as for `ralph run`.
@@ -28,15 +36,16 @@ def status(taskfile: Path | None, as_json: bool) -> int:
     """
     from ralph.cli import status as taskview
 
-    return taskview.status(_plan(taskfile), as_json=as_json)
+    return taskview.status(*_plan(taskfile, workspace), as_json=as_json)
 
 
 @cli.command("next")
 @click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the step's context).")
 @click.option("--prompt", is_flag=True, help="Print the exact first request the step would send.")
+@task_workspace_option
 @state_dir_option
-def next_cmd(taskfile: Path | None, as_json: bool, prompt: bool) -> int:
+def next_cmd(taskfile: Path | None, as_json: bool, prompt: bool, workspace: Path | None) -> int:
     """Show the step the next run of TASKFILE takes, with its context.
 
     \b
@@ -47,21 +56,19 @@ def next_cmd(taskfile: Path | None, as_json: bool, prompt: bool) -> int:
     if prompt:
         from ralph.agent.prompts import first_request
 
-        click.echo(first_request(_plan(taskfile), as_json=as_json))
+        click.echo(first_request(*_plan(taskfile, workspace), as_json=as_json))
         return 0
     from ralph.cli import status as taskview
 
-    return taskview.next_step(_plan(taskfile), as_json=as_json)
+    return taskview.next_step(*_plan(taskfile, workspace), as_json=as_json)
 
 
-def _plan(taskfile: Path | None) -> Path:
-    """TASKFILE, or the project's plan (`plan` in the config, else tasks/plan.md)."""
-    if taskfile is not None:
-        return taskfile
-    from ralph.config import default_plan, load_config
+def _plan(taskfile: Path | None, workspace: Path | None = None) -> tuple[Path, Path]:
+    """TASKFILE, or the project's plan (`plan` in the config, else tasks/plan.md), and its
+    workspace (`ralph.config.locate_plan`, as for every command that takes TASKFILE)."""
+    from ralph.config import locate_plan
 
-    workspace = _workspace(None)
-    return default_plan(workspace, load_config(workspace))
+    return locate_plan(taskfile, workspace)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -280,8 +287,9 @@ def init(folder: Path | None, example: str | None) -> int:
 
 @cli.command()
 @click.argument("taskfile", required=False, type=click.Path(path_type=Path))
+@task_workspace_option
 @state_dir_option
-def matrix(taskfile: Path | None) -> int:
+def matrix(taskfile: Path | None, workspace: Path | None) -> int:
     """Print the open steps that may run at the same time, as a GitHub Actions matrix.
 
     \b
@@ -295,11 +303,8 @@ def matrix(taskfile: Path | None) -> int:
 
     from ralph import taskfile as tasks
     from ralph.agent.draft import slug
-    from ralph.config import default_plan, load_config
-    from ralph.workspace import workspace_for
 
-    workspace = workspace_for(None, taskfile)
-    tf = tasks.load(taskfile or default_plan(workspace, load_config(workspace)))
+    tf = tasks.load(_plan(taskfile, workspace)[0])
     include = [
         {"line": s.line, "step": s.text, "slug": slug(s.text)} for s in tf.independent_steps()
     ]
@@ -321,16 +326,16 @@ def ci_github(taskfile: Path | None, force: bool) -> int:
     \b
     A `plan` job prints `ralph matrix`; one `lane` job per independent step runs
     `ralph run --step LINE --unattended` and pushes branch ralph/<plan>/<slug> (ralph's
-    .ralph/ state in the Actions cache); `finish` merges the lanes in plan order into
-    ralph-progress/<plan> and opens or updates one pull request with gh.
+    state in RALPH_STATE_DIR, kept in the Actions cache); `finish` merges the lanes in
+    plan order into ralph-progress/<plan> and opens or updates one pull request with gh.
     Secrets: ANTHROPIC_API_KEY or OPENAI_API_KEY, and RALPH_SECRET_KEY (base64 of 32
     random bytes) so approvals made in one job are valid in the next. The model comes
     from the project config.
     """
     from ralph.ci.github import write
 
-    workspace = _workspace(None)
-    target = write(workspace, _plan(taskfile).resolve(), force=force)
+    plan, workspace = _plan(taskfile)
+    target = write(workspace, plan.resolve(), force=force)
     click.echo(f"ralph: wrote {target}")
     return 0
 

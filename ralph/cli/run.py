@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ralph.cli.app import _WORKSPACE_DIR, cli, stamped, state_dir_option
+from ralph.cli.app import cli, stamped, state_dir_option, task_workspace_option
 from ralph.humanize import money
 
 if TYPE_CHECKING:
@@ -38,11 +38,7 @@ def _model_options(f: Any) -> Any:
             metavar="TOKENS",
             help="Extended thinking with this budget (anthropic models, at least 1024; 0: off).",
         ),
-        click.option(
-            "--workspace",
-            type=_WORKSPACE_DIR,
-            help="Default: git root above TASKFILE, else the ralph.toml folder, else its folder.",
-        ),
+        task_workspace_option,
         click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
         click.option(
             "--notify-cmd", help="Command that gets the notification on stdin at the end."
@@ -315,7 +311,7 @@ def _prepare(
     from ralph import taskfile as tasks
     from ralph.agent.run import RunRequest
     from ralph.checkpoint import preflight
-    from ralph.config import default_plan, find_policy, load_config, shipped_policy
+    from ralph.config import find_policy, load_config, locate_plan, shipped_policy
     from ralph.errors import UsageError
     from ralph.guard.gate import tty_prompt
     from ralph.guard.policy import load_policy_cached
@@ -324,15 +320,14 @@ def _prepare(
     from ralph.providers.pricing import require_prices
     from ralph.sandbox.setup import for_run
     from ralph.trust import require_trust
-    from ralph.workspace import cache_dir, workspace_for
+    from ralph.workspace import cache_dir
 
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
     only_step = options.pop("only_step", None)
     skip_waiting = options.pop("skip_waiting", False)
-    workspace = workspace_for(ws_option, taskfile)  # no TASKFILE: from the current folder
+    taskfile, workspace = locate_plan(taskfile, ws_option)  # bad paths are exit 2, first
     config = load_config(workspace, options)
-    taskfile = taskfile or default_plan(workspace, config)
     tf = tasks.load(taskfile, cache=cache_dir(workspace))  # bad input is exit 2, first
     if only_step is not None:
         tf.find_step(only_step)  # a missing, done or ambiguous step is exit 2, now

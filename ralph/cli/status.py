@@ -15,13 +15,13 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def status(path: Path, *, as_json: bool = False) -> int:
+def status(path: Path, workspace: Path, *, as_json: bool = False) -> int:
     """`ralph status`: every step with its state and ralph's last note; counts; warnings.
 
     Plain lines (styled on a terminal), not a rich table: 100k steps print in a second.
     """
-    tf = _load(path)
-    then = what_next(path, tf)
+    tf = _load(path, workspace)
+    then = what_next(workspace, tf)
     if as_json:
         _echo_json(tf.to_json(then=then))
         return 0
@@ -34,10 +34,10 @@ def status(path: Path, *, as_json: bool = False) -> int:
     return 0
 
 
-def next_step(path: Path, *, as_json: bool = False) -> int:
+def next_step(path: Path, workspace: Path, *, as_json: bool = False) -> int:
     """`ralph next`: the step the next run takes, with its context (or why there is none)."""
-    tf = _load(path)
-    then = what_next(path, tf)
+    tf = _load(path, workspace)
+    then = what_next(workspace, tf)
     if as_json:
         _echo_json(tf.to_json(with_context=True, then=then))
         return 0
@@ -53,11 +53,11 @@ def next_step(path: Path, *, as_json: bool = False) -> int:
     return 0
 
 
-def _load(path: Path) -> TaskFile:
+def _load(path: Path, workspace: Path) -> TaskFile:
     """The plan, from the workspace's parse cache when its bytes have not changed."""
-    from ralph.workspace import cache_dir, find_workspace
+    from ralph.workspace import cache_dir
 
-    return load(path, cache=cache_dir(find_workspace(path)))
+    return load(path, cache=cache_dir(workspace))
 
 
 def _console() -> Console:
@@ -108,12 +108,11 @@ def _counts_text(tf: TaskFile, on: bool) -> str:
     return " · ".join(parts)
 
 
-def what_next(path: Path, tf: TaskFile) -> Next:
+def what_next(workspace: Path, tf: TaskFile) -> Next:
     """What `ralph run` takes next, with the workspace's approvals: the same function."""
     from ralph.guard.approvals import ApprovalStore
-    from ralph.workspace import workspace_for
 
-    return tf.what_next(ApprovalStore(workspace_for(None, path)).status_of)
+    return tf.what_next(ApprovalStore(workspace).status_of)
 
 
 def _next_text(tf: TaskFile, then: Next) -> tuple[str, str]:
