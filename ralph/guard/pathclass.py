@@ -206,6 +206,8 @@ class Places:
     protected_files: frozenset[str] = frozenset()
     state: str | None = None
     """ralph's state folder when it is not `.ralph/` in the workspace (`--state-dir`)."""
+    lanes: str | None = None
+    """Where lanes' worktrees live in that folder: a workspace there is not state."""
     extra_scratch: GlobSet = field(default_factory=GlobSet)
     extra_secret: GlobSet = field(default_factory=GlobSet)
     extra_protected: GlobSet = field(default_factory=GlobSet)
@@ -221,7 +223,7 @@ class Places:
     ) -> Places:
         """Places for one check. `home` defaults to the current $HOME (expanded `~`); the
         state folder is the one `ralph.workspace.state_dir` gives."""
-        from ralph.workspace import chosen_state_dir
+        from ralph.workspace import chosen_state_dir, worktrees_dir
 
         home_dir = home if home is not None else os.path.expanduser("~")
         ws = _real(os.path.abspath(os.fspath(workspace)))
@@ -233,6 +235,7 @@ class Places:
             temp_roots=_temp_roots(),
             protected_files=frozenset(_real(p) for p in protected_files),
             state=_real(os.fspath(state)) if state is not None else None,
+            lanes=_real(os.fspath(worktrees_dir(state))) if state is not None else None,
             extra_scratch=extra.get("scratch", GlobSet()),
             extra_secret=extra.get("secret", GlobSet()),
             extra_protected=extra.get("protected", GlobSet()),
@@ -298,11 +301,11 @@ class Places:
         return "outside"
 
     def in_state(self, path: str, rel: str | None) -> bool:
-        """True for a path in the chosen state folder. A workspace inside it (a lane's
-        worktree under `<state>/worktrees/`) is the workspace, not state."""
+        """True for a path in the chosen state folder, but for the workspace when it is a
+        lane's worktree there (under `<state>/worktrees/`)."""
         if self.state is None or _relative(path, self.state) is None:
             return False
-        return rel is None or _relative(self.workspace, self.state) is None
+        return rel is None or not _relative(self.workspace, self.lanes)
 
     def _beside_workspace(self, root: str, below: str) -> bool:
         """True for a temp path in the folder that holds a workspace living under the temp
