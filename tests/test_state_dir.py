@@ -4,6 +4,7 @@ reach there as `.ralph/` is in the workspace."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,3 +239,31 @@ def test_a_state_dir_named_through_a_symlink_is_used_where_it_points(
     assert code == 3, err
     approval_id = summary["steps"][0]["approval_ids"][0]
     assert (tmp_path / "real-cache" / "approvals" / f"{approval_id}.json").is_file()
+
+
+def test_hooks_undo_and_replay_use_the_state_dir_too(
+    ralph: Ralph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = tmp_path / "proj"  # outside git: the snapshots live in the state, not in .git
+    ws.mkdir()
+    (ws / "ralph.toml").write_text("")
+    (ws / "plan.md").write_text("- [ ] one\n")
+    state = tmp_path / "state"
+    ralph.server.add(Turn(tool_calls=[finish()]))
+    code, _, err = ralph.run(ws / "plan.md", "--state-dir", str(state))
+    assert code == 0, err
+    assert (state / "snapshots.git").is_dir() and not (ws / ".ralph").exists()
+    code, out, err = ralph("undo", "--list", "--workspace", str(ws), "--state-dir", str(state))
+    assert code == 0 and "before step" in out, (out, err)
+    code, out, _ = ralph("undo", "--list", "--workspace", str(ws))
+    assert "before step" not in out  # .ralph/ has no snapshots
+    code, out, err = ralph(
+        "replay", "--all", "--json", "--workspace", str(ws), "--state-dir", str(state)
+    )
+    assert code == 0 and json.loads(out), err
+
+    event = {"tool_name": "Bash", "tool_input": {"command": "rm -rf src"}, "cwd": str(ws)}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(event)))
+    code, out, err = ralph("hook", "claude", "--headless", "--state-dir", str(state))
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "defer", err
+    assert len(list((state / "approvals").glob("*.json"))) == 1

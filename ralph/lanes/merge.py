@@ -298,10 +298,12 @@ def _pull_request(
         return _kept(
             "conflict", f"conflict in {', '.join(conflicts[:3])}; not pushed", base, branch
         )
-    push = ["git", "push", publish.remote, branch]
-    stopped, _ = _guarded(publish, push, git.workspace, branch)
-    if stopped is not None:
-        return stopped
+    pushed = f"refs/remotes/{publish.remote}/{branch}"
+    if git.text("rev-parse", "--verify", "--quiet", pushed, check=False).strip() != tip:
+        push = ["git", "push", publish.remote, branch]  # not again after an approval of gh
+        stopped, _ = _guarded(publish, push, git.workspace, branch)
+        if stopped is not None:
+            return stopped
     title = publish.title or f"ralph: {branch}"
     pr = ["gh", "pr", "create", "--head", branch, "--base", base, "--title", title]
     pr += ["--body", publish.body or f"Work of the lane {branch}, made by ralph."]
