@@ -267,3 +267,19 @@ def test_hooks_undo_and_replay_use_the_state_dir_too(
     code, out, err = ralph("hook", "claude", "--headless", "--state-dir", str(state))
     assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "defer", err
     assert len(list((state / "approvals").glob("*.json"))) == 1
+
+
+def test_an_audit_keeps_its_copy_and_report_in_the_state_dir(ralph: Ralph, tmp_path: Path) -> None:
+    ws = make_project(tmp_path, "# Audit\n\n- [ ] look for secrets\n")
+    state = tmp_path / "state"
+    ralph.server.add(Turn(tool_calls=[finish("nothing found")]))
+    code, out, err = ralph(
+        "audit", str(ws / "plan.md"), "--model", ralph.model, "--json", "--state-dir", str(state)
+    )
+    assert code == 0, err
+    report = Path(json.loads(out)["report"])
+    assert (
+        report.parent.parent == state.resolve() / "audits" and "nothing found" in report.read_text()
+    )
+    assert (ws / "plan.md").read_text() == "# Audit\n\n- [ ] look for secrets\n"
+    assert not (ws / ".ralph").exists()
