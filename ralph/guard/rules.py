@@ -135,13 +135,12 @@ class Rule:
 
     for_commands: bool = field(init=False, repr=False, compare=False)
     """True if the rule has conditions only shell commands can meet."""
+    _command_conditions: bool = field(init=False, repr=False, compare=False)
+    _path_conditions: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        command_only = (
-            self.programs,
-            self.not_programs,
-            self.subcommands,
-            self.not_subcommands,
+        names = (self.programs, self.not_programs, self.subcommands, self.not_subcommands)
+        command = (
             self.flags_any,
             self.flags_all,
             self.flags_none,
@@ -153,7 +152,10 @@ class Rule:
             self.wrappers,
             self.inline_code,
         )
-        object.__setattr__(self, "for_commands", any(v is not None for v in command_only))
+        paths = (self.access, self.path_class, self.path_glob, self.path_state)
+        object.__setattr__(self, "for_commands", any(v is not None for v in names + command))
+        object.__setattr__(self, "_command_conditions", any(v is not None for v in command))
+        object.__setattr__(self, "_path_conditions", any(v is not None for v in paths))
 
     def could_match(
         self,
@@ -189,18 +191,26 @@ class Rule:
         """True if every condition of the rule holds for the unit."""
         if self.tools is not None and unit.tool not in self.tools:
             return False
-        if unit.command is None:
-            if self.for_commands:
-                return False
-        elif not self._command_matches(unit):
+        command = unit.command is not None
+        if not command and self.for_commands:
+            return False
+        if command and not self._names_match(unit.program, unit.subcommand):
+            return False
+        if command and not self._command_matches(unit):
             return False
         if self.effects is not None and unit.effect not in self.effects:
             return False
         return self._paths_match(unit, places)
 
-    def _command_matches(self, unit: Unit) -> bool:
-        if not self._names_match(unit.program, unit.subcommand):
+    def matches_candidate(self, unit: Unit, places: Places) -> bool:
+        """`matches` for a unit `could_match` let through (one of `Policy.candidates`): the
+        tool, program, subcommand, effect and access conditions are known to hold."""
+        command = unit.command is not None and self._command_conditions
+        if command and not self._command_matches(unit):
             return False
+        return not self._path_conditions or self._paths_match(unit, places)
+
+    def _command_matches(self, unit: Unit) -> bool:
         flags = unit.flags
         if self.flags_any is not None and not self.flags_any & flags:
             return False
