@@ -283,3 +283,21 @@ def test_an_audit_keeps_its_copy_and_report_in_the_state_dir(ralph: Ralph, tmp_p
     )
     assert (ws / "plan.md").read_text() == "# Audit\n\n- [ ] look for secrets\n"
     assert not (ws / ".ralph").exists()
+
+
+def test_file_listings_and_searches_leave_out_a_state_dir_inside_the_workspace(
+    tmp_path: Path,
+) -> None:
+    ws = tmp_path / "ws"
+    (ws / "ralph-state" / "approvals").mkdir(parents=True)
+    (ws / "ralph-state" / "approvals" / "ab12.json").write_text('{"needle": 1}')
+    (ws / "app.py").write_text("needle = 1\n")
+    choose_state_dir(ws / "ralph-state")
+    try:
+        tb = Toolbox(ws)
+        listed = tb.run(ToolCall("1", "list_files", {"path": "."})).content
+        found = tb.run(ToolCall("2", "search", {"pattern": "needle"})).content
+    finally:
+        choose_state_dir(None)
+    assert "app.py" in listed and "ralph-state" not in listed
+    assert "app.py" in found and "ralph-state" not in found
