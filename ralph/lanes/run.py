@@ -266,6 +266,7 @@ class _Scheduler:
             self.req.policy_path,
             lane.name,
             state_dir(self.ws),
+            self.ws,
             max_cost=None if self.cfg.max_cost is None else self.cfg.max_cost - (cost or 0.0),
             max_time=left,
         )
