@@ -147,6 +147,15 @@ def package_cache_dir(workspace: Path) -> Path:
     return state_dir(workspace) / "package-cache"
 
 
+def run_writes(workspace: Path, taskfile: Path) -> tuple[Path, ...]:
+    """What a run must be able to write: the task file's folder (an atomic write makes a
+    temp file beside it), the task file, and ralph's state folders (locks, records,
+    approvals)."""
+    real = Path(os.path.realpath(taskfile))
+    state = (state_dir(workspace), locks_dir(workspace), runs_dir(workspace))
+    return (real.parent, real, *state, approvals_dir(workspace))
+
+
 def keep_out_of_git(folder: Path) -> None:
     """ralph's state (locks, runs, approvals, caches) stays out of `git status` and commits."""
     import contextlib
