@@ -376,6 +376,7 @@ def test_one_budget_across_lanes_stops_them_all(
 
     assert code == 1, err
     assert summary["stopped"] == "run budget spent ($6.00 of $5.00)"
+    assert summary["end"] == "budget"
     assert {s["outcome"] for s in summary["steps"]} == {"interrupted"}
     for text in ("Say hello", "Say goodbye"):
         checked, state, note = notes(ws)[text]
@@ -541,3 +542,46 @@ def test_a_lane_waiting_for_approval_is_approved_from_the_main_checkout(
     code, out, _ = ralph_anthropic("approvals", "--json")
     (used,) = json.loads(out)["approvals"]
     assert (used["id"], used["status"]) == (approval, "used")
+
+
+def test_a_push_held_for_approval_leaves_the_step_awaiting_it(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    ws = make_repo(tmp_path, "# Words\n\n- [ ] Words\n  - parallel: yes\n  - [ ] Say hello\n")
+    with (ws / "plan.md").open("a") as f:
+        f.write("- [ ] Deploy\n")
+    git(ws, "commit", "-qam", "deploy")
+    says = {"Say hello": [Turn(tool_calls=[write("hello.txt", "hi\n"), finish()])]}
+    ralph_anthropic.server.add(*lanes_script(says))
+
+    code, summary, err = ralph_anthropic.run(
+        ws / "plan.md", "--all", "--parallel", "2", "--merge", "pr"
+    )
+
+    assert code == 3, err
+    (hello,) = summary["steps"]
+    assert hello["outcome"] == "awaiting_approval"
+    push = hello["approval_ids"][-1]
+    checked, state, note = notes(ws)["Say hello"]
+    assert (checked, state) == (False, "awaiting_approval")
+    assert note is not None and note.startswith(f"awaiting approval {push}")
+    assert "git push origin ralph/plan/say-hello" in note and "kept on branch" not in note
+    assert note.count(push) == 1
+    assert notes(ws)["Deploy"] == (False, "todo", None)
+    ralph_anthropic.monkeypatch.chdir(ws)
+    code, out, _ = ralph_anthropic("approvals", "approve", push)
+    assert code == 0
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(ws, "remote", "add", "origin", str(remote))
+    code, summary, err = ralph_anthropic.run(
+        ws / "plan.md", "--all", "--parallel", "2", "--merge", "pr"
+    )
+
+    assert code == 3, err  # pushed with the approval; now `gh pr create` waits for one
+    assert git(remote, "branch", "--list", "ralph/plan/say-hello").strip()
+    checked, state, note = notes(ws)["Say hello"]
+    assert (checked, state) == (False, "awaiting_approval")
+    assert note is not None and "gh pr create" in note and push not in note
+    assert len(ralph_anthropic.server.requests) == 1  # done in its lane: no model call again
