@@ -274,8 +274,8 @@ def test_pr_mode_pushes_and_opens_a_pr_through_the_guard(
         assert result.outcome == "awaiting_approval", result
         assert command in result.detail
         found = re.search(r"awaiting approval (\S+):", result.detail)
-        assert found is not None
-        store.approve(found.group(1))
+        assert found is not None and found.group(1) == result.approval_id
+        store.approve(result.approval_id)
 
     first = merge(repo, "one", how="pr", publish=publish)
     approve(first, "`git push origin ralph/plan/one`")  # the default policy asks first

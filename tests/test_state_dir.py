@@ -267,3 +267,37 @@ def test_hooks_undo_and_replay_use_the_state_dir_too(
     code, out, err = ralph("hook", "claude", "--headless", "--state-dir", str(state))
     assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "defer", err
     assert len(list((state / "approvals").glob("*.json"))) == 1
+
+
+def test_an_audit_keeps_its_copy_and_report_in_the_state_dir(ralph: Ralph, tmp_path: Path) -> None:
+    ws = make_project(tmp_path, "# Audit\n\n- [ ] look for secrets\n")
+    state = tmp_path / "state"
+    ralph.server.add(Turn(tool_calls=[finish("nothing found")]))
+    code, out, err = ralph(
+        "audit", str(ws / "plan.md"), "--model", ralph.model, "--json", "--state-dir", str(state)
+    )
+    assert code == 0, err
+    report = Path(json.loads(out)["report"])
+    assert (
+        report.parent.parent == state.resolve() / "audits" and "nothing found" in report.read_text()
+    )
+    assert (ws / "plan.md").read_text() == "# Audit\n\n- [ ] look for secrets\n"
+    assert not (ws / ".ralph").exists()
+
+
+def test_file_listings_and_searches_leave_out_a_state_dir_inside_the_workspace(
+    tmp_path: Path,
+) -> None:
+    ws = tmp_path / "ws"
+    (ws / "ralph-state" / "approvals").mkdir(parents=True)
+    (ws / "ralph-state" / "approvals" / "ab12.json").write_text('{"needle": 1}')
+    (ws / "app.py").write_text("needle = 1\n")
+    choose_state_dir(ws / "ralph-state")
+    try:
+        tb = Toolbox(ws)
+        listed = tb.run(ToolCall("1", "list_files", {"path": "."})).content
+        found = tb.run(ToolCall("2", "search", {"pattern": "needle"})).content
+    finally:
+        choose_state_dir(None)
+    assert "app.py" in listed and "ralph-state" not in listed
+    assert "app.py" in found and "ralph-state" not in found

@@ -117,6 +117,9 @@ NOT_SECRET = frozenset({".env.example", ".env.sample", ".env.template", ".env.di
 PROTECTED_NAMES = frozenset({".git", ".ralph"})
 
 
+_GLOB_TAIL = r"(?:/.*)?\Z"  # a pattern that matches a folder matches everything below it
+
+
 def compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
     """Compile one path glob to (anchor, regex). Anchors: name, workspace, home, absolute."""
     pattern = pattern.strip()
@@ -129,23 +132,58 @@ def compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
     else:
         anchor, body = "name", pattern
     body = body.rstrip("/")
-    return anchor, re.compile(glob_regex(body) + r"(?:/.*)?\Z", re.S)
+    return anchor, re.compile(glob_regex(body) + _GLOB_TAIL, re.S)
+
+
+def _merge(regexes: list[re.Pattern[str]], flags: int) -> re.Pattern[str]:
+    """One regex that matches where any of `regexes` (globs compiled alike) matches."""
+    return re.compile("|".join(f"(?:{r.pattern})" for r in regexes), flags)
 
 
 @dataclass(frozen=True)
 class GlobSet:
-    """A list of compiled path globs, matched against resolved absolute paths."""
+    """A list of compiled path globs, matched against resolved absolute paths.
+
+    For speed the globs are also kept merged: the literal names (`.env`, `.claude`) as a
+    set, and the rest as one regex per anchor; `matches` answers exactly as trying each
+    glob in turn would (a test compares the two)."""
 
     globs: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    _names: frozenset[str] = field(init=False, compare=False, repr=False)
+    _merged: tuple[tuple[str, re.Pattern[str]], ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names: set[str] = set()
+        bodies: dict[tuple[str, int], list[re.Pattern[str]]] = {}
+        kept: list[tuple[str, re.Pattern[str]]] = []
+        for anchor, regex in self.globs:
+            body = regex.pattern.removesuffix(_GLOB_TAIL)
+            literal = re.sub(r"\\(.)", r"\1", body, flags=re.S)
+            if body == regex.pattern:  # not made by compile_glob: tried on its own
+                kept.append((anchor, regex))
+            elif anchor == "name" and literal and re.escape(literal) == body:
+                names.add(literal)  # the regex matches exactly this name
+            else:
+                bodies.setdefault((anchor, regex.flags), []).append(regex)
+        merged = [
+            (anchor, group[0] if len(group) == 1 else _merge(group, flags))
+            for (anchor, flags), group in bodies.items()
+        ]
+        object.__setattr__(self, "_names", frozenset(names))
+        object.__setattr__(self, "_merged", (*merged, *kept))
 
     @classmethod
     def of(cls, patterns: Iterable[str]) -> GlobSet:
         return cls(tuple(compile_glob(p) for p in patterns))
 
     def matches(self, path: str, places: Places) -> bool:
-        for anchor, regex in self.globs:
+        parts = path.split("/") if self._names else ()
+        if parts and not self._names.isdisjoint(parts):
+            return True
+        for anchor, regex in self._merged:
             if anchor == "name":
-                if any(regex.match(part) for part in path.split("/") if part):
+                parts = parts or path.split("/")
+                if any(regex.match(part) for part in parts if part):
                     return True
                 continue
             base = {"workspace": places.workspace, "home": places.home, "absolute": "/"}[anchor]

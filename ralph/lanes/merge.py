@@ -73,6 +73,8 @@ class MergeResult:
     """The lane branch (kept unless merged)."""
     sha: str | None
     """The base's new tip when merged, else None."""
+    approval_id: str | None = None
+    """For "awaiting_approval": the approval the push or `gh pr create` waits for."""
 
     @property
     def merged(self) -> bool:
@@ -327,7 +329,8 @@ def _guarded(
         raise verdict.stop
     if verdict.approval_id:
         why = f"awaiting approval {verdict.approval_id}: `{command}`; branch {branch} kept"
-        return MergeResult("awaiting_approval", _cut(why), branch, None), ""
+        result = MergeResult("awaiting_approval", _cut(why), branch, None, verdict.approval_id)
+        return result, ""
     if not verdict.allowed:
         why = f"`{command}` was refused: {verdict.ruling.reason}; branch {branch} kept"
         return MergeResult("refused", _cut(why), branch, None), ""
