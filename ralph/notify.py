@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from ralph import __version__
 from ralph.errors import UsageError
+from ralph.redact import for_display, redact_all
 from ralph.tools.process import kill_group
 
 TIMEOUT_S = 10.0
@@ -29,11 +30,12 @@ def notify(
 ) -> list[str]:
     """Send `summary` to `command` (stdin, via the shell) and/or `url` (JSON POST).
 
-    Returns the problems, one line each (empty when all went well); never raises.
+    Returns the problems, one line each (empty when all went well); never raises. Every
+    string in `summary` is redacted first.
     """
     try:
-        body = json.dumps(summary, ensure_ascii=False, default=str).encode("utf-8")
-    except (TypeError, ValueError) as e:
+        body = json.dumps(redact_all(summary), ensure_ascii=False, default=str).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as e:
         return [f"notify: the summary is not JSON: {e}"]
     problems = []
     if command:
@@ -114,4 +116,4 @@ def _where(url: str) -> str:
 
 def _tail(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:_DETAIL_CHARS] if lines else ""
+    return for_display(lines[-1], _DETAIL_CHARS) if lines else ""

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ralph import __version__, taskfile
+from ralph import __version__, redact, taskfile
 from ralph.agent.audit import add_findings
 from ralph.agent.prompts import AUDIT_PROMPT, SYSTEM_PROMPT, build_prompt
 from ralph.agent.session import (
@@ -159,6 +159,7 @@ def run_task(
     an error, a stop signal, a crash), the record ends with `run_end`, no command's process
     group is left running, and `on_end(report)` is called (for notifications).
     """
+    redact.refresh()  # the secret-looking env vars of this run, as it starts
     with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
 
         def record(event: str, **fields: Any) -> None:
