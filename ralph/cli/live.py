@@ -18,6 +18,7 @@ from rich.text import Text
 
 from ralph.cli.render import DECISION_STYLE, model_words
 from ralph.humanize import money
+from ralph.redact import for_display, one_line
 
 _OUTCOME_STYLE = {"done": "bold green", "awaiting_approval": "bold yellow"}
 
@@ -33,7 +34,7 @@ class _Elapsed:
     def __rich__(self) -> Text:
         text = Text(f"{self.label} {time.monotonic() - self.started:.0f}s", style="dim")
         if self.last_line:
-            text.append(f" · {self.last_line[:100]}", style="dim")
+            text.append(f" · {one_line(self.last_line, 100)}", style="dim")
         return text
 
 
@@ -57,7 +58,7 @@ class LiveView:
         self._stop()
         if self.run_id and not self.console.is_terminal:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            text = f"{stamp} {escape(self.run_id)} {text}"
+            text = f"{stamp} {_shown(self.run_id)} {text}"
         self.console.print(text, soft_wrap=True)
 
     # -- the spinner -----------------------------------------------------------------------
@@ -89,7 +90,7 @@ class LiveView:
         """A command's latest output line (from its reader thread; only the spinner shows it)."""
         activity = self._activity
         if activity is not None:
-            activity.last_line = " ".join(str(f.get("line", "")).split())
+            activity.last_line = str(f.get("line", ""))
 
     # -- events ----------------------------------------------------------------------------
 
@@ -99,7 +100,7 @@ class LiveView:
     def _step_start(self, f: dict[str, Any]) -> None:
         self.tokens, self.cost = 0, 0.0
         again = f" (attempt {f['attempts'] + 1})" if f.get("attempts") else ""
-        self._print(f"[bold]▶ line {f['line']}: {escape(f['text'])}[/]{again}")
+        self._print(f"[bold]▶ line {f['line']}: {_shown(f['text'])}[/]{again}")
 
     def _request(self, f: dict[str, Any]) -> None:
         self._start(f"thinking (turn {f.get('turn')})")
@@ -120,7 +121,7 @@ class LiveView:
 
     def _tool(self, f: dict[str, Any]) -> None:
         if "error" in f:
-            self._print(f"  [red]bad call[/] {f['name']}: {escape(f['error'][:160])}")
+            self._print(f"  [red]bad call[/] {_shown(f['name'])}: {_shown(f['error'], 160)}")
             return
         decision = f.get("decision") or "?"
         style = DECISION_STYLE.get(decision, "red")
@@ -130,19 +131,19 @@ class LiveView:
             shown = args.get("command") or args.get("path") or args.get("pattern") or ""
         else:
             shown = str(args)
-        shown = " ".join(str(shown).split())[:120]
         error = " [red](error)[/]" if f.get("allowed") and f.get("is_error") else ""
         self._print(
-            f"  [{style}]{decision:7}[/] {verb} {f['name']} {escape(shown)}{error}"
-            + (f" [dim]({escape(str(f.get('rule')))})[/]" if decision != "allow" else "")
+            f"  [{style}]{decision:7}[/] {verb} {_shown(f['name'])} {_shown(shown, 120)}{error}"
+            + (f" [dim]({_shown(f.get('rule'))})[/]" if decision != "allow" else "")
         )
 
     def _verify(self, f: dict[str, Any]) -> None:
         style = "green" if f["ok"] else "red"
-        self._print(f"  [{style}]verify[/] {escape(f['command'])}: {escape(f['output'][-200:])}")
+        output = escape(for_display(" ".join(str(f["output"]).split()), 200, tail=True))
+        self._print(f"  [{style}]verify[/] {_shown(f['command'])}: {output}")
 
     def _wait(self, f: dict[str, Any]) -> None:
-        self._print(f"  [yellow]waiting {f['seconds']:.0f}s[/]: {escape(f['reason'])}")
+        self._print(f"  [yellow]waiting {f['seconds']:.0f}s[/]: {_shown(f['reason'])}")
         self._start("waiting")
 
     def _step_end(self, f: dict[str, Any]) -> None:
@@ -150,10 +151,15 @@ class LiveView:
         cost = money(f["cost_usd"], 3)
         self._print(
             f"[{style}]■ {f['outcome']}[/] · {f['turns']} turns · {f['tokens']:,} tok · {cost}"
-            f" · {f['seconds']:.0f}s · {escape(f['summary'])}"
+            f" · {f['seconds']:.0f}s · {_shown(f['summary'])}"
         )
 
     def _run_end(self, f: dict[str, Any]) -> None:
         self._stop()
         if not f.get("raised"):  # an error or Ctrl-C is printed once, by the CLI
-            self._print(f"[bold]ralph:[/] {escape(f['stopped'])}")
+            self._print(f"[bold]ralph:[/] {_shown(f['stopped'])}")
+
+
+def _shown(value: object, limit: int | None = None) -> str:
+    """A value from the run as markup: one line, redacted, control characters escaped."""
+    return escape(one_line(value, limit))
