@@ -52,9 +52,12 @@ class Config:
     max_failures: int = 3
     """Failed attempts in a row before a multi-step run stops (circuit breaker)."""
     notify_cmd: str | None = None
-    """Command that gets a JSON summary on stdin when a run ends or waits for a person."""
+    """Command that gets the notification on stdin when a run ends or waits for a person."""
     notify_url: str | None = None
-    """URL that gets the same summary as a JSON POST."""
+    """URL that gets the same notification as a POST."""
+    notify_format: str = "json"
+    """What the notify command's stdin and the URL's POST carry: json, or text (a title line,
+    a summary line and the pending approvals with the command that approves each)."""
     plan: str | None = None
     """The task file `ralph run` takes when none is given; relative to the workspace.
     Default: tasks/plan.md when it exists."""
@@ -222,6 +225,22 @@ def find_policy(workspace: Path, flag: str | Path | None = None) -> Path:
     if configured:
         return (workspace / Path(configured).expanduser()).resolve()
     return shipped_policy("default")
+
+
+def locate_plan(taskfile: Path | None, workspace: Path | None = None) -> tuple[Path, Path]:
+    """The task file a command works on and its workspace, for every command that takes
+    TASKFILE: the workspace is `--workspace`, else found from where TASKFILE is named (not
+    where a symlink points), else from the current folder; TASKFILE defaults to the
+    project's plan. Without --workspace the task file must resolve inside the workspace."""
+    from ralph.workspace import require_inside, workspace_for
+
+    root = workspace_for(workspace, taskfile)
+    if taskfile is not None:
+        return taskfile, root
+    plan = default_plan(root, load_config(root))
+    if workspace is None:
+        require_inside(plan, root)
+    return plan, root
 
 
 def default_plan(workspace: Path, config: Config) -> Path:

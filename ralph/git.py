@@ -10,6 +10,8 @@ for ralph's own commands (snapshots, `--commit`, the status line in a step's pro
   `core.fsmonitor=false`, `diff.external=`, `core.pager=cat`, `core.editor=true`;
 - every configured filter driver is emptied by name (`filter.X.clean=` and friends),
   so `.gitattributes` cannot pick one, and `--no-ext-diff --no-textconv` go to diffs;
+  every configured merge driver becomes `false` (`merge.X.driver=false`: a file whose
+  attributes pick one is a conflict, never a program run by ralph's merges);
 - the environment keeps only the person's identity and config-location variables
   (`GIT_DIR`, `GIT_INDEX_FILE`, `GIT_CONFIG_PARAMETERS`, ... from outside are dropped).
 
@@ -122,23 +124,27 @@ class Git:
         return self.run(*args, check=check).stdout.decode("utf-8", "surrogateescape")
 
     def neutral_filters(self) -> tuple[str, ...]:
-        """`-c filter.NAME.KEY=` for every filter driver the configuration defines."""
+        """`-c filter.NAME.KEY=` for every filter driver the configuration defines, and
+        `-c merge.NAME.driver=false` for every merge driver."""
         if self._neutral is None:
             listed = self._spawn(
-                ["git", "config", "-z", "--name-only", "--get-regexp", r"^filter\."],
+                ["git", "config", "-z", "--name-only", "--get-regexp", r"^(filter|merge)\."],
                 None,
                 30,
                 "config",
             )
-            names = set()
+            filters, merges = set(), set()
             for key in listed.stdout.decode("utf-8", "surrogateescape").split("\0"):
-                if key.count(".") >= 2:
-                    names.add(key[len("filter.") : key.rindex(".")])
+                kind, _, rest = key.partition(".")
+                if "." in rest:
+                    (filters if kind == "filter" else merges).add(rest[: rest.rindex(".")])
             self._neutral = tuple(
                 arg
-                for name in sorted(names)
+                for name in sorted(filters)
                 for k in (*_FILTER_KEYS, "required")
                 for arg in ("-c", f"filter.{name}.{k}=" + ("false" if k == "required" else ""))
+            ) + tuple(
+                arg for name in sorted(merges) for arg in ("-c", f"merge.{name}.driver=false")
             )
         return self._neutral
 

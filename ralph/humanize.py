@@ -30,3 +30,13 @@ def count(n: int) -> str:
     if n < 1_000_000:
         return f"{n / 1000:.1f}k"
     return f"{n / 1_000_000:.1f}M"
+
+
+def tally(kinds: list[str]) -> str:
+    """`2 done, 1 awaiting approval`: how many of each, in order of first appearance."""
+    return ", ".join(f"{kinds.count(k)} {k.replace('_', ' ')}" for k in dict.fromkeys(kinds))
+
+
+def steps(n: int) -> str:
+    """`1 step`, `3 steps`."""
+    return f"{n} step{'' if n == 1 else 's'}"

@@ -11,14 +11,17 @@ record never checks out as another.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ralph.errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SECRET_NAME = "secret.key"
 _KEYS: dict[str, bytes] = {}
@@ -26,12 +29,20 @@ _KEYS: dict[str, bytes] = {}
 
 def user_dir() -> Path:
     """ralph's per-user folder: trust records and the secret (never inside a workspace)."""
+    return Path(_user_dir())
+
+
+def _user_dir() -> str:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "ralph"
+    return os.path.join(base, "ralph")
 
 
 def secret_path() -> Path:
-    return user_dir() / SECRET_NAME
+    return Path(_secret_file())
+
+
+def _secret_file() -> str:
+    return os.path.join(_user_dir(), SECRET_NAME)
 
 
 def hidden_paths() -> tuple[Path, ...]:
@@ -41,25 +52,38 @@ def hidden_paths() -> tuple[Path, ...]:
 
 def mac(purpose: str, data: bytes) -> str:
     """HMAC-SHA256 (hex) of `data` for `purpose`, keyed with the per-user secret."""
-    return hmac.new(_key(), purpose.encode() + b"\0" + data, hashlib.sha256).hexdigest()
+    return signer(purpose)(data)
 
 
 def verify(purpose: str, data: bytes, tag: object) -> bool:
     """Whether `tag` is the MAC of `data` for `purpose` (constant-time compare)."""
-    return isinstance(tag, str) and hmac.compare_digest(mac(purpose, data), tag)
+    ok = isinstance(tag, str) and tag.isascii()  # compare_digest refuses other text
+    return ok and hmac.compare_digest(mac(purpose, data), tag)
+
+
+def signer(purpose: str) -> Callable[[bytes], str]:
+    """`mac(purpose, ·)` with the secret read once: for checking many records in a row."""
+    key, prefix = _key(), purpose.encode() + b"\0"
+    digest = hmac.digest
+
+    def sign(data: bytes) -> str:
+        return digest(key, prefix + data, "sha256").hex()
+
+    return sign
 
 
 def _key() -> bytes:
-    path = secret_path()
-    key = _KEYS.get(str(path))
+    name = _secret_file()
+    key = _KEYS.get(name)
     if key is None:
+        path = Path(name)
         key = _read_secret(path)
         if key is None:
             _create_secret(path)
             key = _read_secret(path)
         if key is None:
             raise UsageError(f"cannot read ralph's secret {path} after creating it")
-        _KEYS[str(path)] = key
+        _KEYS[name] = key
     return key
 
 

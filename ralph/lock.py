@@ -8,7 +8,6 @@ holder so a second run can say who is working: `LockHeld` (exit code 75).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -16,14 +15,12 @@ from pathlib import Path
 
 from ralph.errors import LockHeld
 from ralph.fsutil import atomic_write_text
-from ralph.workspace import keep_out_of_git, locks_dir, state_dir
+from ralph.workspace import keep_out_of_git, locks_dir, plan_key, state_dir
 
 
 def lock_path(taskfile: Path, workspace: Path) -> Path:
     """Where the lock for `taskfile` lives: the same file for every path that reaches it."""
-    real = os.path.realpath(taskfile)
-    digest = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return locks_dir(workspace) / f"{Path(real).name}-{digest}.lock"
+    return locks_dir(workspace) / f"{plan_key(taskfile)}.lock"
 
 
 @contextlib.contextmanager

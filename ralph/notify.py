@@ -1,8 +1,12 @@
 """Telling a person a run ended or waits for them: `--notify-cmd` and `--notify-url`.
 
-`notify()` sends the run's JSON summary to a shell command's stdin and/or as a JSON POST to a
-URL. It never raises: a notifier that fails, hangs or is misconfigured must not break the
-run, so every problem comes back as a line of text for the caller to log and show.
+`notify()` sends a notification (`ralph.notice` says what is in it) to a shell command's
+stdin and/or as a POST to a URL: the JSON object (`notify-format = "json"`, the default)
+or its text form (`"text"`: title line, summary line, pending approvals). The command also
+gets the title and the text in RALPH_NOTIFY_TITLE and RALPH_NOTIFY_TEXT, whatever the
+format. It never raises: a notifier that fails, hangs (killed after `TIMEOUT_S`) or is
+misconfigured must not break the run, so every problem comes back as a line of text for
+the caller to log and show.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from urllib.parse import urlsplit
 
 from ralph import __version__
 from ralph.errors import UsageError
-from ralph.redact import for_display, redact_all
+from ralph.redact import escape_controls, for_display, one_line, redact_all
 from ralph.tools.process import kill_group
 
 TIMEOUT_S = 10.0
+FORMATS = ("json", "text")
+"""`notify-format`: what the command's stdin and the URL's POST body carry."""
 _DETAIL_CHARS = 200
 
 
@@ -27,22 +33,37 @@ def notify(
     command: str | None = None,
     url: str | None = None,
     timeout_s: float = TIMEOUT_S,
+    form: str = "json",
 ) -> list[str]:
-    """Send `summary` to `command` (stdin, via the shell) and/or `url` (JSON POST).
+    """Send `summary` to `command` (stdin, via the shell) and/or `url` (a POST), as JSON or,
+    with `form="text"`, as its `text` field.
 
     Returns the problems, one line each (empty when all went well); never raises. Every
     string in `summary` is redacted first.
     """
     try:
-        body = json.dumps(redact_all(summary), ensure_ascii=False, default=str).encode("utf-8")
+        summary = redact_all(summary)
+        body = json.dumps(summary, ensure_ascii=False, default=str).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as e:
-        return [f"notify: the summary is not JSON: {e}"]
+        return [f"notify: the summary is not JSON: {e}"] * (bool(command) + bool(url))
+    title = one_line(summary.get("title", ""))  # redacted, control characters escaped
+    text = escape_controls(str(summary.get("text", "")), "\n")
+    content_type = "application/json"
+    if form == "text":
+        body, content_type = text.rstrip("\n").encode("utf-8"), "text/plain; charset=utf-8"
     problems = []
     if command:
-        problems += _run_command(command, body + b"\n", timeout_s)  # a line, for `read`
+        env = {"RALPH_NOTIFY_TITLE": title, "RALPH_NOTIFY_TEXT": text}
+        problems += _run_command(command, body + b"\n", timeout_s, env)  # a line, for `read`
     if url:
-        problems += _post(url, body, timeout_s)
+        problems += _post(url, body, timeout_s, content_type, title)
     return problems
+
+
+def check_format(form: str) -> None:
+    """Raise UsageError unless `form` is a known `notify-format` (call before the run)."""
+    if form not in FORMATS:
+        raise UsageError(f"notify-format must be json or text, got {form!r}")
 
 
 def check_url(url: str) -> None:
@@ -52,12 +73,15 @@ def check_url(url: str) -> None:
         raise UsageError(f"--notify-url must be an http:// or https:// URL, got {url!r}")
 
 
-def _run_command(command: str, body: bytes, timeout_s: float) -> list[str]:
+def _run_command(command: str, body: bytes, timeout_s: float, env: dict[str, str]) -> list[str]:
     """Run via the shell in its own process group, so a timeout kills all of it."""
+    import os
+
     try:
         proc = subprocess.Popen(
             command,
             shell=True,
+            env=os.environ | env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,  # kept off ralph's stdout, which may carry --json
             stderr=subprocess.PIPE,
@@ -76,19 +100,17 @@ def _run_command(command: str, body: bytes, timeout_s: float) -> list[str]:
     return []
 
 
-def _post(url: str, body: bytes, timeout_s: float) -> list[str]:
+def _post(url: str, body: bytes, timeout_s: float, content_type: str, title: str) -> list[str]:
     import urllib.error
     import urllib.request
 
     where = _where(url)
+    headers = {"Content-Type": content_type, "User-Agent": f"ralph/{__version__}"}
+    if title:
+        headers["Title"] = _header(title)  # ntfy shows it as the title
     try:
         check_url(url)
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": f"ralph/{__version__}"},
-        )
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             response.read(_DETAIL_CHARS)
     except UsageError as e:
@@ -102,6 +124,14 @@ def _post(url: str, body: bytes, timeout_s: float) -> list[str]:
     except Exception as e:  # a notifier must never break the run
         return [f"notify URL {where} failed: {type(e).__name__}: {e}"]
     return []
+
+
+def _header(value: str) -> str:
+    """A header value HTTP can carry: ASCII as it is, else RFC 2047 (`=?utf-8?b?...?=`)."""
+    from email.header import Header
+
+    flat = " ".join(value.split())
+    return flat if flat.isascii() else Header(flat, "utf-8").encode()
 
 
 def _where(url: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,7 @@ def _test_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RALPH_RETRY_CAP_S", "0.01")
     for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("RALPH_STATE_DIR", raising=False)  # a caller's state folder stays out
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +82,14 @@ def ralph_anthropic(
     """The CLI against a fresh fake server, Anthropic only."""
     with FakeModelServer() as server:
         yield Ralph(server, "anthropic", monkeypatch, capsys)
+
+
+@pytest.fixture
+def git_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake HOME (no person's git config) and a fixed git identity; returns the HOME."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for k, v in {"NAME": "t", "EMAIL": "t@example.com"}.items():
+        monkeypatch.setenv(f"GIT_AUTHOR_{k}", v)
+        monkeypatch.setenv(f"GIT_COMMITTER_{k}", v)
+    return home

@@ -100,7 +100,8 @@ def test_workflow_shape_and_matrix(repo: Path) -> None:
     assert 'ralph run "$RALPH_PLAN" --step "$LINE" --unattended' in runs
     assert "ralph approvals --json" in runs and "ralph approvals approve" in runs
     cache = next(s for s in lane["steps"] if s.get("uses", "").startswith("actions/cache"))
-    assert cache["with"]["path"] == ".ralph"
+    state = flow["env"]["RALPH_STATE_DIR"]  # ralph's state: outside the checkout, cached
+    assert cache["with"]["path"] == state and state.startswith("~/")
     finish = "\n".join(s.get("run", "") for s in jobs["finish"]["steps"])
     assert "git merge --no-ff" in finish and "gh pr create" in finish
     # The matrix the plan job would print feeds this matrix: each entry has a line.

@@ -184,3 +184,37 @@ def _alive(pid: int) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+NOTE = {
+    "run_id": "r1",
+    "title": "ralph: plan.md — 1 step done",
+    "text": "ralph: plan.md — 1 step done\n1 step: 1 done\n",
+}
+
+
+def test_text_form_posts_plain_text_with_a_title_header(hook: Hook) -> None:
+    from email.header import decode_header, make_header
+
+    assert notify(NOTE, url=hook.url, form="text") == []
+    (request,) = hook.requests
+    assert request["headers"]["Content-Type"] == "text/plain; charset=utf-8"
+    assert request["body"].decode("utf-8") == "ralph: plan.md — 1 step done\n1 step: 1 done"
+    title = request["headers"]["Title"]
+    assert title.isascii() and str(make_header(decode_header(title))) == NOTE["title"]
+
+
+def test_json_form_posts_json_with_the_title_header(hook: Hook) -> None:
+    assert notify({**NOTE, "title": "ralph: plan.md - done"}, url=hook.url) == []
+    (request,) = hook.requests
+    assert request["headers"]["Title"] == "ralph: plan.md - done"
+    assert json.loads(request["body"])["run_id"] == "r1"
+
+
+def test_command_gets_title_and_text_in_its_environment(tmp_path: Path) -> None:
+    out = tmp_path / "env.txt"
+    command = (
+        f"cat > /dev/null; printf '%s|%s' \"$RALPH_NOTIFY_TITLE\" \"$RALPH_NOTIFY_TEXT\" > '{out}'"
+    )
+    assert notify(NOTE, command=command) == []
+    assert out.read_text(encoding="utf-8") == f"{NOTE['title']}|{NOTE['text']}"

@@ -3,7 +3,7 @@ byte, a corrupt entry or another parser's entry is ignored and rebuilt."""
 
 from __future__ import annotations
 
-import json
+import marshal
 from dataclasses import fields
 from pathlib import Path
 from unittest import mock
@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 from click.testing import CliRunner
 
-from ralph.taskfile import TaskFile, cache, keep, load, reader, record_outcome
+from ralph.taskfile import Step, TaskFile, cache, keep, load, reader, record_outcome
 from tests.test_taskfile import CASES
 
 PLAN = (
@@ -83,33 +83,71 @@ def test_a_changed_byte_invalidates(plan: Path, tmp_path: Path) -> None:
     assert n == 0
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        lambda head, body: "garbage",
-        lambda head, body: head + "\n" + body[: len(body) // 2],
-        lambda head, body: head + "\n" + body.replace('"steps":[[', '"steps":[["7",', 1),
-        lambda head, body: head + "\n" + body.replace('"steps":[[7,', '"steps":[[8,', 1),
-        lambda head, body: head + "\n" + body.replace('"steps":[[7,', '"steps":[[0,', 1),
-        lambda head, body: head + "\n" + body.replace('"format":1', '"format":9', 1),
-        lambda head, body: head + "\n" + body.replace('"scaffold"', '"rm -rf ~"', 1),
-        lambda head, body: head + "\n[]",
-        lambda head, body: "x" + head + "\n" + body,  # another parser's key
-    ],
-)
-def test_a_corrupt_or_foreign_entry_is_ignored_and_rebuilt(
-    plan: Path, tmp_path: Path, damage
-) -> None:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "cache"
+def _damaged(plan: Path, folder: Path, damage) -> None:  # type: ignore[no-untyped-def]
+    """Damage the entry of `plan` (`damage(head, body)` gives the new bytes); then check it
+    is not used (a full parse) and the parse is kept again."""
     want, _ = cold_load(plan, folder)
     entry = cache.entry_path(folder, plan)
-    head, _, body = entry.read_text().partition("\n")
-    entry.write_text(damage(head, body))
+    head, _, body = entry.read_bytes().partition(b"\n")
+    entry.write_bytes(damage(head, body))
     tf, n = cold_load(plan, folder)
     assert n == 1
     same(tf, want)
     _, n = cold_load(plan, folder)
     assert n == 0  # rebuilt
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda head, body: b"garbage",
+        lambda head, body: head + b"\n" + body[: len(body) // 2],  # torn
+        lambda head, body: head + b"\n" + body[:40] + bytes([body[40] ^ 1]) + body[41:],
+        lambda head, body: head + b"\n",
+        lambda head, body: b"x" + head + b"\n" + body,  # another parser's key
+        lambda head, body: head.replace(b" ", b"  ", 1) + b"\n" + body,
+    ],
+)
+def test_a_damaged_or_foreign_entry_is_ignored_and_rebuilt(
+    plan: Path, tmp_path: Path, damage
+) -> None:  # type: ignore[no-untyped-def]
+    _damaged(plan, tmp_path / "cache", damage)
+
+
+def _row(body: tuple, k: int, **changes: object) -> tuple:
+    names = [f.name for f in fields(Step)]
+    rows = list(body[6])
+    rows[k] = tuple(changes.get(n, v) for n, v in zip(names, rows[k], strict=True))
+    return (*body[:6], tuple(rows))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda body: _row(body, 0, line="7"),
+        lambda body: _row(body, 0, line=body[6][0][0] + 1),
+        lambda body: _row(body, 0, line=0),
+        lambda body: _row(body, 0, text="rm -rf ~"),
+        lambda body: _row(body, 0, checked=not body[6][0][1]),
+        lambda body: _row(body, 1, index=0),
+        lambda body: (*body[:6], (body[6][0][:5],)),  # a step with too few fields
+        lambda body: (9, *body[1:]),  # another format
+        lambda body: (*body[:6], list(body[6])),
+        lambda body: body[:6],
+        lambda body: "a string",
+    ],
+)
+def test_an_entry_that_is_no_sane_parse_is_ignored_and_rebuilt(
+    plan: Path, tmp_path: Path, damage
+) -> None:  # type: ignore[no-untyped-def]
+    """Even with a digest that checks out (as if ralph had written it)."""
+
+    def sealed(head: bytes, body: bytes) -> bytes:
+        key, sha, _ = head.decode().split(" ")
+        bad = marshal.dumps(damage(marshal.loads(body)))
+        return f"{key} {sha} {cache._digest(bad)}\n".encode() + bad
+
+    _damaged(plan, tmp_path / "cache", sealed)
 
 
 def test_an_entry_from_another_ralph_version_is_ignored(plan: Path, tmp_path: Path) -> None:
@@ -137,7 +175,7 @@ def test_keep_stores_the_parse_after_an_edit(plan: Path, tmp_path: Path) -> None
     keep(plan, folder)
     after, n = cold_load(plan, folder)
     assert n == 0 and after.steps[1].note is not None and "still failing" in after.steps[1].note
-    json.loads(cache.entry_path(folder, plan).read_text().partition("\n")[2])
+    assert marshal.loads(cache.entry_path(folder, plan).read_bytes().partition(b"\n")[2])
 
 
 def test_status_caches_in_the_workspace_state_folder(tmp_path: Path) -> None:
@@ -154,7 +192,7 @@ def test_status_caches_in_the_workspace_state_folder(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         outs.append(result.output)
     assert outs[0] == outs[1]
-    assert list((tmp_path / ".ralph" / "cache").glob("plan.md-*.json"))
+    assert list((tmp_path / ".ralph" / "cache").glob("plan.md-*.parse"))
     assert (tmp_path / ".ralph" / ".gitignore").read_text() == "*\n"
 
 

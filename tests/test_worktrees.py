@@ -22,11 +22,7 @@ def ralph(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for k, v in {"NAME": "t", "EMAIL": "t@example.com"}.items():
-        monkeypatch.setenv(f"GIT_AUTHOR_{k}", v)
-        monkeypatch.setenv(f"GIT_COMMITTER_{k}", v)
+def repo(tmp_path: Path, git_home: Path) -> Path:
     ws = tmp_path / "repo"
     ws.mkdir()
     git(ws, "init", "-q", "-b", "main")

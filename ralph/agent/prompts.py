@@ -172,18 +172,16 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def first_request(task_path: Path, *, as_json: bool = False) -> str:
+def first_request(task_path: Path, workspace: Path, *, as_json: bool = False) -> str:
     """The exact first request of the next step (system, tools, user message) and its token
     estimate, without calling a model."""
     from ralph import taskfile
     from ralph.tools import TOOL_SPECS
-    from ralph.workspace import find_workspace
 
     tf = taskfile.load(task_path)
     step = tf.next_step()
     if step is None:
         return "Nothing to do: no open step can run."
-    workspace = find_workspace(task_path)
     prompt = build_prompt(tf, step, workspace, task_path)
     tokens = estimate_tokens(SYSTEM_PROMPT, prompt, TOOL_SPECS)
     if as_json:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ralph import __version__, redact, taskfile
+from ralph import __version__, humanize, redact, taskfile
 from ralph.agent.audit import add_findings
 from ralph.agent.prompts import AUDIT_PROMPT, SYSTEM_PROMPT, build_prompt
 from ralph.agent.session import (
@@ -23,11 +23,19 @@ from ralph.agent.session import (
 )
 from ralph.checkpoint import commit_step
 from ralph.config import Config
-from ralph.errors import EXIT_APPROVAL, EXIT_FAILED, EXIT_OK, RalphError, WaitTooLong
+from ralph.errors import (
+    EXIT_APPROVAL,
+    EXIT_FAILED,
+    EXIT_OK,
+    ProviderError,
+    RalphError,
+    WaitTooLong,
+)
 from ralph.fsutil import remove_stale_temps
 from ralph.guard import Mode
 from ralph.guard.approvals import ApprovalStore
 from ralph.guard.gate import Guard
+from ralph.humanize import tally
 from ralph.lock import run_lock
 from ralph.messages import Usage
 from ralph.providers import Provider
@@ -102,6 +110,11 @@ class RunReport:
     steps: list[StepReport] = field(default_factory=list)
     stopped: str = ""
     exit_code: int = EXIT_OK
+    end: str = ""
+    """How the run ended, one word (`END_KINDS`): done, failed, awaiting_approval, budget,
+    provider_error, interrupted, error or crashed. `stopped` says it in words."""
+    seconds: float = 0.0
+    """Wall time of the whole run."""
 
     @property
     def cost_usd(self) -> float | None:
@@ -126,12 +139,26 @@ class RunReport:
             "exit_code": self.exit_code,
             "cost_usd": self.cost_usd,
             "cache_read_share": self.cache_read_share,
+            "end": self.end,
+            "seconds": self.seconds,
         }
 
 
 LIVE_ONLY = frozenset({"output"})
 """Events shown in the live view but not written to the record (a command's output lines
 as they come; the tool event records the output)."""
+
+END_KINDS = (
+    "done",
+    "failed",
+    "awaiting_approval",
+    "budget",
+    "provider_error",
+    "interrupted",
+    "error",
+    "crashed",
+)
+"""`RunReport.end`: how a run can end, one word each."""
 
 _EXIT_FOR = {
     "done": EXIT_OK,
@@ -192,11 +219,14 @@ def run_task(
         raised = False
         try:
             report.stopped, report.exit_code = run.steps()
+            report.end = report.end or _end_for(report.exit_code)
         except BaseException as e:
             report.stopped, report.exit_code = _failure(e)
+            report.end = _end_of(e)
             raised = True  # the CLI says what went wrong, once
             raise
         finally:
+            report.seconds = round(time.monotonic() - run.started, 1)
             taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
             stop_all()  # a server the agent left in the background ends with the run
             record(
@@ -222,6 +252,26 @@ def _failure(e: BaseException) -> tuple[str, int]:
     if isinstance(e, KeyboardInterrupt):
         return "aborted", EXIT_INTERRUPTED
     return f"crashed: {type(e).__name__}: {e}", EXIT_FAILED
+
+
+def _end_of(e: BaseException) -> str:
+    """`RunReport.end` for a run that ended by an exception."""
+    if isinstance(e, (ProviderError, WaitTooLong)):
+        return "provider_error"
+    if isinstance(e, RalphError):
+        return "error"
+    if isinstance(e, (Stopped, KeyboardInterrupt)):
+        return "interrupted"
+    return "crashed"
+
+
+def _end_for(code: int) -> str:
+    """`RunReport.end` for a run that stopped by itself, from its exit code."""
+    if code == EXIT_OK:
+        return "done"
+    if code == EXIT_APPROVAL:
+        return "awaiting_approval"
+    return "interrupted" if code > 128 else "failed"  # 128 + the signal
 
 
 @dataclass
@@ -313,11 +363,13 @@ class _Run:
         if attempt.outcome == "awaiting_approval":
             return "waiting for a person's approval", EXIT_APPROVAL
         if attempt.outcome == "deferred":
+            report.end = "provider_error"  # it asked us to wait longer than --max-wait
             return attempt.summary, EXIT_FAILED
         run = RunBudget(cfg.max_cost, 0.0, cfg.max_time, self.deadline())
         why = run.money_spent(report.cost_usd or 0.0) or run.time_spent()
         if why is not None:
             left = any(not s.checked for s in taskfile.load(self.req.task_path).steps)
+            report.end = "budget" if left else ""
             return why, EXIT_FAILED if left else report.exit_code
         if attempt.outcome == "interrupted":
             return "interrupted", EXIT_INTERRUPTED
@@ -428,11 +480,8 @@ def _write_back(
 def _attempted(steps: list[StepReport]) -> str:
     """What a run that took the steps it was asked for says: attempted N, and how they went
     (`--steps N` counts attempts, whatever their outcome)."""
-    outcomes = [s.outcome for s in steps]
-    kinds = dict.fromkeys(outcomes)
-    counts = ", ".join(f"{outcomes.count(o)} {o.replace('_', ' ')}" for o in kinds)
-    plural = "s" if len(steps) != 1 else ""
-    return f"attempted {len(steps)} step{plural} as asked ({counts or 'none'})"
+    counts = tally([s.outcome for s in steps])
+    return f"attempted {humanize.steps(len(steps))} as asked ({counts or 'none'})"
 
 
 def _nothing_left(tf: TaskFile, then: Next, exit_code: int) -> tuple[str, int]:

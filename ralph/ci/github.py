@@ -6,7 +6,8 @@ Jobs: `plan` prints the matrix (`ralph matrix`), `lane` runs one step per matrix
 each; a conflicting lane is left on its branch and named in the summary), opens or
 updates one pull request with `gh`, and lists pending approvals in the job summary.
 
-ralph's state (`.ralph/`: runs, approvals) is kept per lane in the Actions cache; the
+ralph's state (runs, approvals) lives outside the checkout, in `RALPH_STATE_DIR`
+(`~/.ralph-state`), which is kept per lane in the Actions cache; the
 per-user secret that signs approvals comes from the `RALPH_SECRET_KEY` secret, so an
 approval written by one job is valid in the next. To approve: dispatch the workflow with
 `approve=ID`; each lane runs `ralph approvals approve ID` on its restored state first.
@@ -20,6 +21,9 @@ from ralph.errors import UsageError
 from ralph.fsutil import atomic_write_text
 
 WORKFLOW_PATH = Path(".github") / "workflows" / "ralph.yml"
+STATE_PATH = "~/.ralph-state"
+"""ralph's state on the runner: RALPH_STATE_DIR and the cached path (outside the checkout,
+so `git add -A` and a checkout's clean never touch it)."""
 
 _SETUP = """\
       - uses: actions/checkout@v4
@@ -69,6 +73,7 @@ env:
   RALPH_PLAN: "PLAN_PATH"
   RALPH_BRANCH: "ralph-progress/PLAN_SLUG"
   RALPH_LANES: "ralph/PLAN_SLUG"
+  RALPH_STATE_DIR: "STATE_PATH"
 jobs:
   plan:
     runs-on: ubuntu-latest
@@ -93,7 +98,7 @@ SETUP      - id: matrix
     steps:
 SETUP      - uses: actions/cache@v4
         with:
-          path: .ralph
+          path: STATE_PATH
           key: ralph-state-PLAN_SLUG-${{ matrix.slug }}-${{ github.run_id }}
           restore-keys: ralph-state-PLAN_SLUG-${{ matrix.slug }}-
       - name: Approve what a person asked for
@@ -175,6 +180,7 @@ def workflow(plan: str, plan_slug: str) -> str:
         _TEMPLATE.replace("SETUP", _SETUP)
         .replace("PLAN_PATH", plan)
         .replace("PLAN_SLUG", plan_slug)
+        .replace("STATE_PATH", STATE_PATH)
     )
 
 

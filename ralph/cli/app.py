@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -16,10 +17,49 @@ from ralph import __version__
 from ralph.config import debug
 from ralph.errors import RalphError
 from ralph.guard import MODES
+from ralph.workspace import STATE_DIR_ENV
+
+F = TypeVar("F")
+
+_STATE_DIR = click.Path(file_okay=False, path_type=Path)
+_STATE_HELP = "Keep ralph's state (approvals, runs, locks, caches) in DIR instead of .ralph/."
+
+
+def _choose_state(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """`--state-dir` before the command (or RALPH_STATE_DIR): the state folder for this
+    invocation, forgotten when it ends (tests run many invocations in one process)."""
+    from ralph.workspace import choose_state_dir
+
+    if value is None and ctx.parent is not None:
+        return  # not given to the command: the group's choice (flag or env) stands
+    choose_state_dir(value)
+    ctx.call_on_close(lambda: choose_state_dir(None))
+
+
+def state_dir_option(f: F) -> F:
+    """`--state-dir DIR` on a command that reads or writes ralph's state (one home)."""
+    option = click.option(
+        "--state-dir",
+        type=_STATE_DIR,
+        metavar="DIR",
+        expose_value=False,
+        callback=_choose_state,
+        help=f"{_STATE_HELP} [env RALPH_STATE_DIR]",
+    )
+    return option(f)  # type: ignore[no-any-return]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="ralph")
+@click.option(
+    "--state-dir",
+    type=_STATE_DIR,
+    metavar="DIR",
+    envvar=STATE_DIR_ENV,
+    expose_value=False,
+    callback=_choose_state,
+    help=f"{_STATE_HELP} Also accepted after the command. [env RALPH_STATE_DIR]",
+)
 def cli() -> None:
     """Drive a coding agent through a markdown plan, one step per fresh session.
 
@@ -46,6 +86,16 @@ _MODES = click.Choice(MODES)
 
 
 _WORKSPACE_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+def task_workspace_option(f: F) -> F:
+    """`--workspace DIR` on a command that takes TASKFILE (run, audit, status, next...)."""
+    option = click.option(
+        "--workspace",
+        type=_WORKSPACE_DIR,
+        help="Default: git root above TASKFILE, else the ralph.toml folder, else its folder.",
+    )
+    return option(f)  # type: ignore[no-any-return]
 
 
 def main() -> None:

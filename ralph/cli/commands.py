@@ -9,13 +9,22 @@ from pathlib import Path
 
 import click
 
-from ralph.cli.app import _MODES, _WORKSPACE_DIR, _workspace, cli
+from ralph.cli.app import (
+    _MODES,
+    _WORKSPACE_DIR,
+    _workspace,
+    cli,
+    state_dir_option,
+    task_workspace_option,
+)
 
 
 @cli.command()
 @click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def status(taskfile: Path | None, as_json: bool) -> int:
+@task_workspace_option
+@state_dir_option
+def status(taskfile: Path | None, as_json: bool, workspace: Path | None) -> int:
     """Show every step of TASKFILE: line, state, text and ralph's last note.
 
     TASKFILE defaults to the project's plan, as for `ralph run`.
@@ -27,14 +36,16 @@ def status(taskfile: Path | None, as_json: bool) -> int:
     """
     from ralph.cli import status as taskview
 
-    return taskview.status(_plan(taskfile), as_json=as_json)
+    return taskview.status(*_plan(taskfile, workspace), as_json=as_json)
 
 
 @cli.command("next")
 @click.argument("taskfile", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the step's context).")
 @click.option("--prompt", is_flag=True, help="Print the exact first request the step would send.")
-def next_cmd(taskfile: Path | None, as_json: bool, prompt: bool) -> int:
+@task_workspace_option
+@state_dir_option
+def next_cmd(taskfile: Path | None, as_json: bool, prompt: bool, workspace: Path | None) -> int:
     """Show the step the next run of TASKFILE takes, with its context.
 
     \b
@@ -45,21 +56,19 @@ def next_cmd(taskfile: Path | None, as_json: bool, prompt: bool) -> int:
     if prompt:
         from ralph.agent.prompts import first_request
 
-        click.echo(first_request(_plan(taskfile), as_json=as_json))
+        click.echo(first_request(*_plan(taskfile, workspace), as_json=as_json))
         return 0
     from ralph.cli import status as taskview
 
-    return taskview.next_step(_plan(taskfile), as_json=as_json)
+    return taskview.next_step(*_plan(taskfile, workspace), as_json=as_json)
 
 
-def _plan(taskfile: Path | None) -> Path:
-    """TASKFILE, or the project's plan (`plan` in the config, else tasks/plan.md)."""
-    if taskfile is not None:
-        return taskfile
-    from ralph.config import default_plan, load_config
+def _plan(taskfile: Path | None, workspace: Path | None = None) -> tuple[Path, Path]:
+    """TASKFILE, or the project's plan (`plan` in the config, else tasks/plan.md), and its
+    workspace (`ralph.config.locate_plan`, as for every command that takes TASKFILE)."""
+    from ralph.config import locate_plan
 
-    workspace = _workspace(None)
-    return default_plan(workspace, load_config(workspace))
+    return locate_plan(taskfile, workspace)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -68,6 +77,7 @@ def _plan(taskfile: Path | None) -> Path:
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @click.option("--jsonl", is_flag=True, help="Check JSON calls read one a line from stdin.")
+@state_dir_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def check(
     policy: Path | None,
@@ -129,6 +139,7 @@ def policy_lint(file: Path | None, workspace: Path | None) -> int:
 
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help='Print {"approvals": [...]}.')
+@state_dir_option
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.pass_context
 def approvals(ctx: click.Context, as_json: bool, workspace: Path | None) -> int | None:
@@ -149,6 +160,7 @@ def approvals(ctx: click.Context, as_json: bool, workspace: Path | None) -> int 
 
 
 @approvals.command("approve")
+@state_dir_option
 @click.argument("approval_id", metavar="ID")
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.pass_context
@@ -158,6 +170,7 @@ def approvals_approve(ctx: click.Context, approval_id: str, workspace: Path | No
 
 
 @approvals.command("reject")
+@state_dir_option
 @click.argument("approval_id", metavar="ID")
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.pass_context
@@ -174,6 +187,7 @@ def _decide(ctx: click.Context, approval_id: str, workspace: Path | None, *, app
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help='Print {"runs": [...]}.')
+@state_dir_option
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 def runs(as_json: bool, workspace: Path | None) -> int:
     """List recorded runs, newest first: when, task file, model, steps, cost, how it stopped."""
@@ -185,6 +199,7 @@ def runs(as_json: bool, workspace: Path | None) -> int:
 @cli.command("log")
 @click.argument("run_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help='Print {"run_id": ..., "events": [...]}.')
+@state_dir_option
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 def log_cmd(run_id: str | None, as_json: bool, workspace: Path | None) -> int:
     """Show one run's record in order (default: the newest run). RUN_ID may be a prefix."""
@@ -272,7 +287,9 @@ def init(folder: Path | None, example: str | None) -> int:
 
 @cli.command()
 @click.argument("taskfile", required=False, type=click.Path(path_type=Path))
-def matrix(taskfile: Path | None) -> int:
+@task_workspace_option
+@state_dir_option
+def matrix(taskfile: Path | None, workspace: Path | None) -> int:
     """Print the open steps that may run at the same time, as a GitHub Actions matrix.
 
     \b
@@ -286,11 +303,8 @@ def matrix(taskfile: Path | None) -> int:
 
     from ralph import taskfile as tasks
     from ralph.agent.draft import slug
-    from ralph.config import default_plan, load_config
-    from ralph.workspace import workspace_for
 
-    workspace = workspace_for(None, taskfile)
-    tf = tasks.load(taskfile or default_plan(workspace, load_config(workspace)))
+    tf = tasks.load(_plan(taskfile, workspace)[0])
     include = [
         {"line": s.line, "step": s.text, "slug": slug(s.text)} for s in tf.independent_steps()
     ]
@@ -312,22 +326,23 @@ def ci_github(taskfile: Path | None, force: bool) -> int:
     \b
     A `plan` job prints `ralph matrix`; one `lane` job per independent step runs
     `ralph run --step LINE --unattended` and pushes branch ralph/<plan>/<slug> (ralph's
-    .ralph/ state in the Actions cache); `finish` merges the lanes in plan order into
-    ralph-progress/<plan> and opens or updates one pull request with gh.
+    state in RALPH_STATE_DIR, kept in the Actions cache); `finish` merges the lanes in
+    plan order into ralph-progress/<plan> and opens or updates one pull request with gh.
     Secrets: ANTHROPIC_API_KEY or OPENAI_API_KEY, and RALPH_SECRET_KEY (base64 of 32
     random bytes) so approvals made in one job are valid in the next. The model comes
     from the project config.
     """
     from ralph.ci.github import write
 
-    workspace = _workspace(None)
-    target = write(workspace, _plan(taskfile).resolve(), force=force)
+    plan, workspace = _plan(taskfile)
+    target = write(workspace, plan.resolve(), force=force)
     click.echo(f"ralph: wrote {target}")
     return 0
 
 
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help='Print {"base": ..., "worktrees": [...]}.')
+@state_dir_option
 @click.option("--base", help="The branch lanes merge into [the main checkout's branch].")
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.pass_context
@@ -367,6 +382,7 @@ def worktrees(
 
 
 @worktrees.command("clean")
+@state_dir_option
 @click.option("--json", "as_json", is_flag=True, help='Print {"removed": [...], "kept": [...]}.')
 @click.pass_context
 def worktrees_clean(ctx: click.Context, as_json: bool) -> int:
@@ -402,6 +418,7 @@ def worktrees_clean(ctx: click.Context, as_json: bool) -> int:
 @cli.command()
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"checks": [{name, status, detail}]}.')
+@state_dir_option
 def doctor(workspace: Path | None, as_json: bool) -> int:
     """Check that runs can work here: config, model, key, base URL, policy, sandbox, state.
 
@@ -417,6 +434,7 @@ def doctor(workspace: Path | None, as_json: bool) -> int:
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--network", is_flag=True, help="Give the command the network, as a rule can.")
 @click.option("--read-only", is_flag=True, help="The workspace read-only too, as in an audit.")
+@state_dir_option
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def sandbox(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ralph.cli.app import _WORKSPACE_DIR, _workspace, cli
+from ralph.cli.app import _WORKSPACE_DIR, _workspace, cli, state_dir_option
 
 _HOSTS = click.Choice(["claude", "codex", "gemini"])
 _POLICY = click.Path(dir_okay=False, path_type=Path)
@@ -47,6 +47,7 @@ def _host_command(host: str, doc: str) -> None:
     @hook.command(host, help=doc)
     @click.option("--headless", is_flag=True, help="No person at the host: queue approvals.")
     @click.option("--policy", type=_POLICY, help="Policy file [the project's].")
+    @state_dir_option
     def run(headless: bool, policy: Path | None) -> None:
         _answer_hook(host, headless, policy)
 
@@ -98,6 +99,7 @@ def hook_install(host: str, scope: str, uninstall: bool, workspace: Path | None)
 @click.option("--policy", type=_POLICY, help="Policy to judge with [the current one].")
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@state_dir_option
 def replay(
     run_ids: tuple[str, ...],
     all_runs: bool,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ralph.cli.app import _WORKSPACE_DIR, cli, stamped
+from ralph.cli.app import cli, stamped, state_dir_option, task_workspace_option
 from ralph.humanize import money
 
 if TYPE_CHECKING:
@@ -38,16 +38,18 @@ def _model_options(f: Any) -> Any:
             metavar="TOKENS",
             help="Extended thinking with this budget (anthropic models, at least 1024; 0: off).",
         ),
-        click.option(
-            "--workspace",
-            type=_WORKSPACE_DIR,
-            help="Default: git root above TASKFILE, else the ralph.toml folder, else its folder.",
-        ),
+        task_workspace_option,
         click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
         click.option(
-            "--notify-cmd", help="Command that gets the JSON summary on stdin at the end."
+            "--notify-cmd", help="Command that gets the notification on stdin at the end."
         ),
-        click.option("--notify-url", help="URL that gets the JSON summary as a POST at the end."),
+        click.option("--notify-url", help="URL that gets the notification as a POST at the end."),
+        click.option(
+            "--notify-format",
+            type=click.Choice(["json", "text"]),
+            help="What --notify-cmd and --notify-url get: JSON, or title, summary and "
+            "approvals as text [json].",
+        ),
         click.option(
             "--sandbox",
             type=click.Choice(["auto", "required", "off"]),
@@ -56,7 +58,7 @@ def _model_options(f: Any) -> Any:
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return state_dir_option(f)
 
 
 @cli.command()
@@ -266,11 +268,34 @@ class _Prepared:
         return summary
 
     def notify(self, report: RunReport) -> None:
-        from ralph.notify import notify
-
-        cfg = self.config
-        for problem in notify(self.summary(report), command=cfg.notify_cmd, url=cfg.notify_url):
+        """Tell a person how the run ended, unless the last notification said so already.
+        Never raises: a broken notifier is a line on stderr, not a failed run."""
+        cfg, req = self.config, self.request
+        if not (cfg.notify_cmd or cfg.notify_url):
+            return
+        try:
+            problems = _send(self.summary(report), req.workspace, req.task_path, cfg)
+        except Exception as e:  # a notification must never break the run
+            problems = [f"{type(e).__name__}: {e}"]
+        for problem in problems:
             click.echo(stamped(f"ralph: notification failed: {problem}"), err=True)
+
+
+def _send(summary: dict[str, Any], workspace: Path, task_path: Path, cfg: Config) -> list[str]:
+    """Compose the notification and send it if it is news; remember it once delivered."""
+    from ralph import notice
+    from ralph.notify import notify
+
+    note = notice.compose(summary, workspace, task_path)
+    if not notice.is_news(note, workspace, task_path):
+        return []
+    problems = notify(note, command=cfg.notify_cmd, url=cfg.notify_url, form=cfg.notify_format)
+    if len(problems) < bool(cfg.notify_cmd) + bool(cfg.notify_url):  # one channel got it
+        try:
+            notice.remember(note, workspace, task_path)
+        except OSError as e:
+            problems.append(f"sent, but not remembered ({e}): the next run may send it again")
+    return problems
 
 
 def _prepare(
@@ -286,24 +311,23 @@ def _prepare(
     from ralph import taskfile as tasks
     from ralph.agent.run import RunRequest
     from ralph.checkpoint import preflight
-    from ralph.config import default_plan, find_policy, load_config, shipped_policy
+    from ralph.config import find_policy, load_config, locate_plan, shipped_policy
     from ralph.errors import UsageError
     from ralph.guard.gate import tty_prompt
     from ralph.guard.policy import load_policy_cached
-    from ralph.notify import check_url
+    from ralph.notify import check_format, check_url
     from ralph.providers import check_credentials
     from ralph.providers.pricing import require_prices
     from ralph.sandbox.setup import for_run
     from ralph.trust import require_trust
-    from ralph.workspace import cache_dir, workspace_for
+    from ralph.workspace import cache_dir
 
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
     only_step = options.pop("only_step", None)
     skip_waiting = options.pop("skip_waiting", False)
-    workspace = workspace_for(ws_option, taskfile)  # no TASKFILE: from the current folder
+    taskfile, workspace = locate_plan(taskfile, ws_option)  # bad paths are exit 2, first
     config = load_config(workspace, options)
-    taskfile = taskfile or default_plan(workspace, config)
     tf = tasks.load(taskfile, cache=cache_dir(workspace))  # bad input is exit 2, first
     if only_step is not None:
         tf.find_step(only_step)  # a missing, done or ambiguous step is exit 2, now
@@ -321,6 +345,7 @@ def _prepare(
     require_prices(config)  # a dollar budget for a model with no price would never stop
     if config.notify_url:
         check_url(config.notify_url)
+    check_format(config.notify_format)
     if commit:
         preflight(workspace)  # a merge or rebase in progress is exit 2 before any work
     confinement = for_run(config, mode, workspace, policy_path, taskfile)

@@ -6,17 +6,20 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ralph.cli.render import DECISION_STYLE, color, from_markup, model_words
 from ralph.errors import EXIT_OK
 from ralph.humanize import money
-from ralph.record.log import not_by_ralph, read_run
+from ralph.record.log import not_by_ralph, read_record
 from ralph.record.runs import UNFINISHED, RunInfo, _epoch, find_run, list_runs, summarize
 from ralph.redact import one_line
 from ralph.workspace import runs_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
 
 
 def show_runs(workspace: Path, *, as_json: bool = False) -> int:
@@ -42,22 +45,27 @@ def show_runs(workspace: Path, *, as_json: bool = False) -> int:
 def show_log(workspace: Path, run_id: str | None = None, *, as_json: bool = False) -> int:
     """`ralph log [RUN_ID]`: one run's events in order (default: the newest run)."""
     path = find_run(workspace, run_id)
-    events = read_run(path)
-    info = summarize(path, events)
+    events, lines = read_record(path)
+    forged = not_by_ralph(path, events, lines)  # once: the summary and the view use it
+    info = summarize(path, events, forged)
     if as_json:
-        shown = {"run_id": info.run_id, "events": events}
-        shown["not_by_ralph"] = not_by_ralph(path, events)
+        shown = {"run_id": info.run_id, "events": events, "not_by_ralph": forged}
         click.echo(json.dumps(shown, ensure_ascii=False))
         return EXIT_OK
     on = color()
-    click.echo(from_markup("\n".join(render_log(info, events)), on), color=on)
+    click.echo(from_markup("\n".join(render_log(info, events, forged)), on), color=on)
     return EXIT_OK
 
 
-def render_log(info: RunInfo, events: list[dict[str, Any]]) -> list[str]:
-    """Rich-markup lines, one or more per event, then a line for an unfinished run."""
+def render_log(
+    info: RunInfo, events: list[dict[str, Any]], forged: Collection[int] | None = None
+) -> list[str]:
+    """Rich-markup lines, one or more per event, then a line for an unfinished run;
+    `forged` is `not_by_ralph` of the events when the caller has it already."""
     lines: list[str] = []
-    forged = set(not_by_ralph(Path(info.path), events)) if info.not_by_ralph else set()
+    if forged is None:
+        forged = not_by_ralph(Path(info.path), events) if info.not_by_ralph else ()
+    forged = set(forged)
     for i, event in enumerate(events):
         render = _RENDERERS.get(str(event.get("event")), _render_other)
         if i in forged:

@@ -3,7 +3,6 @@ context, or the same as JSON. Reads only; the parsing lives in `ralph.taskfile`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +15,13 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def status(path: Path, *, as_json: bool = False) -> int:
+def status(path: Path, workspace: Path, *, as_json: bool = False) -> int:
     """`ralph status`: every step with its state and ralph's last note; counts; warnings.
 
     Plain lines (styled on a terminal), not a rich table: 100k steps print in a second.
     """
-    tf = _load(path)
-    then = what_next(path, tf)
+    tf = _load(path, workspace)
+    then = what_next(workspace, tf)
     if as_json:
         _echo_json(tf.to_json(then=then))
         return 0
@@ -35,10 +34,10 @@ def status(path: Path, *, as_json: bool = False) -> int:
     return 0
 
 
-def next_step(path: Path, *, as_json: bool = False) -> int:
+def next_step(path: Path, workspace: Path, *, as_json: bool = False) -> int:
     """`ralph next`: the step the next run takes, with its context (or why there is none)."""
-    tf = _load(path)
-    then = what_next(path, tf)
+    tf = _load(path, workspace)
+    then = what_next(workspace, tf)
     if as_json:
         _echo_json(tf.to_json(with_context=True, then=then))
         return 0
@@ -54,11 +53,11 @@ def next_step(path: Path, *, as_json: bool = False) -> int:
     return 0
 
 
-def _load(path: Path) -> TaskFile:
+def _load(path: Path, workspace: Path) -> TaskFile:
     """The plan, from the workspace's parse cache when its bytes have not changed."""
-    from ralph.workspace import cache_dir, find_workspace
+    from ralph.workspace import cache_dir
 
-    return load(path, cache=cache_dir(find_workspace(path)))
+    return load(path, cache=cache_dir(workspace))
 
 
 def _console() -> Console:
@@ -68,27 +67,33 @@ def _console() -> Console:
 
 
 def _echo_json(data: dict[str, Any]) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    from ralph.cli.jsontext import indented
+
+    click.echo(indented(data))
 
 
 def _steps_lines(tf: TaskFile, on: bool) -> list[str]:
     """The title, a header and one line per step: line, state, indented box and text, note."""
-    states = {s: s.replace("_", " ") for s in STATE_STYLES}
-    line_w = max(4, len(str(tf.steps[-1].line)) if tf.steps else 0)
-    state_w = max([5, *(len(states[s.state]) for s in tf.steps)])
-    rows = [
-        ("  " * s.depth + ("[x] " if s.checked else "[ ] ") + printable(s.text), s)
-        for s in tf.steps
-    ]
-    step_w = min(max([4, *(len(text) for text, _ in rows)]), 60)
+    steps = tf.steps
+    line_w = max(4, len(str(steps[-1].line)) if steps else 0)
+    names = {s: s.replace("_", " ") for s in STATE_STYLES}
+    state_w = max([5, *(len(names[state]) for state in {s.state for s in steps})])
+    texts = ["  " * s.depth + ("[x] " if s.checked else "[ ] ") + printable(s.text) for s in steps]
+    step_w = min(max([4, *map(len, texts)]), 60)
     head = f"{'line':>{line_w}}  {'state':<{state_w}}  {'step':<{step_w}}  last note"
     out = [printable(f"{tf.title}  ({tf.name})"), paint(head, "bold", on)]
-    dim = "\x1b[2m" if on else ""
-    undim = "\x1b[0m" if on else ""
-    for text, s in rows:
-        state = paint(f"{states[s.state]:<{state_w}}", STATE_STYLES[s.state], on)
-        note = f"  {dim}{printable(s.note)}{undim}" if s.note else ""
-        out.append(f"{dim}{s.line:>{line_w}}{undim}  {state}  {text:<{step_w}}{note}".rstrip())
+    dim, undim = ("\x1b[2m", "\x1b[0m") if on else ("", "")
+    cells = {  # the state column, painted once per state
+        state: f"{undim}  {paint(f'{name:<{state_w}}', STATE_STYLES[state], on)}  "
+        for state, name in names.items()
+    }
+    out += [
+        (
+            f"{dim}{s.line:>{line_w}}{cells[s.state]}{text:<{step_w}}"
+            + (f"  {dim}{printable(s.note)}{undim}" if s.note else "")
+        ).rstrip()
+        for s, text in zip(steps, texts, strict=True)
+    ]
     return out
 
 
@@ -103,12 +108,11 @@ def _counts_text(tf: TaskFile, on: bool) -> str:
     return " · ".join(parts)
 
 
-def what_next(path: Path, tf: TaskFile) -> Next:
+def what_next(workspace: Path, tf: TaskFile) -> Next:
     """What `ralph run` takes next, with the workspace's approvals: the same function."""
     from ralph.guard.approvals import ApprovalStore
-    from ralph.workspace import workspace_for
 
-    return tf.what_next(ApprovalStore(workspace_for(None, path)).status_of)
+    return tf.what_next(ApprovalStore(workspace).status_of)
 
 
 def _next_text(tf: TaskFile, then: Next) -> tuple[str, str]:

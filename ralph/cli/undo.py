@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ralph.cli.app import _WORKSPACE_DIR, _workspace, cli
+from ralph.cli.app import _WORKSPACE_DIR, _workspace, cli, state_dir_option
 from ralph.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 SHOWN = 40  # paths listed per kind before "... and N more"
@@ -17,6 +17,7 @@ SHOWN = 40  # paths listed per kind before "... and N more"
 @click.argument("snapshot_id", metavar="[ID]", required=False)
 @click.option("--yes", is_flag=True, help="Do not ask before changing files.")
 @click.option("--list", "list_only", is_flag=True, help="List the snapshots, newest first.")
+@state_dir_option
 @click.option("--workspace", type=_WORKSPACE_DIR, help="Default: the git root above here.")
 def undo(snapshot_id: str | None, yes: bool, list_only: bool, workspace: Path | None) -> int:
     """Restore the workspace to a snapshot: the one before the last step, or ID.

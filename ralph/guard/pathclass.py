@@ -7,8 +7,9 @@ and the result gets exactly one class, checked in this order:
   device     /dev/... except the harmless ones (/dev/null, /dev/stdout, /dev/zero ...)
   root       / itself
   home       the home folder itself
-  protected  .git/ internals, .ralph/ (approvals, logs), the workspace's policies/ folder,
-             the policy file in use, and any extra `[paths] protected` globs
+  protected  .git/ internals, .ralph/ (approvals, logs), the state folder `--state-dir`
+             chose wherever it is, the workspace's policies/ folder, the policy file
+             in use, and any extra `[paths] protected` globs
   secret     .env files (not .env.example/.sample/.template), keys, SSH/cloud credentials
   scratch    build outputs and caches inside the workspace (build/, node_modules/, *.pyc,
              *.o ...), and /tmp/ralph-*
@@ -165,6 +166,8 @@ class Places:
     home: str | None
     temp_roots: tuple[str, ...]
     protected_files: frozenset[str] = frozenset()
+    state: str | None = None
+    """ralph's state folder when it is not `.ralph/` in the workspace (`--state-dir`)."""
     extra_scratch: GlobSet = field(default_factory=GlobSet)
     extra_secret: GlobSet = field(default_factory=GlobSet)
     extra_protected: GlobSet = field(default_factory=GlobSet)
@@ -178,15 +181,20 @@ class Places:
         protected_files: Iterable[str] = (),
         extra: dict[str, GlobSet] | None = None,
     ) -> Places:
-        """Places for one check. `home` defaults to the current $HOME (expanded `~`)."""
+        """Places for one check. `home` defaults to the current $HOME (expanded `~`); the
+        state folder is the one `ralph.workspace.state_dir` gives."""
+        from ralph.workspace import chosen_state_dir
+
         home_dir = home if home is not None else os.path.expanduser("~")
         ws = _real(os.path.abspath(os.fspath(workspace)))
         extra = extra or {}
+        state = chosen_state_dir()
         return cls(
             workspace=ws,
             home=_real(home_dir) if home_dir and home_dir != "~" else None,
             temp_roots=_temp_roots(),
             protected_files=frozenset(_real(p) for p in protected_files),
+            state=_real(os.fspath(state)) if state is not None else None,
             extra_scratch=extra.get("scratch", GlobSet()),
             extra_secret=extra.get("secret", GlobSet()),
             extra_protected=extra.get("protected", GlobSet()),
@@ -228,6 +236,8 @@ class Places:
         if path in self.protected_files or self.extra_protected.matches(path, self):
             return "protected"
         rel = _relative(path, self.workspace)
+        if self.in_state(path, rel):
+            return "protected"
         parts = rel.split("/") if rel else ()
         if rel is None:
             parts = tuple(p for p in path.split("/") if p)
@@ -248,6 +258,13 @@ class Places:
             if below and not self._beside_workspace(root, below):
                 return "scratch" if below.startswith(SCRATCH_TEMP_PREFIX) else "temp"
         return "outside"
+
+    def in_state(self, path: str, rel: str | None) -> bool:
+        """True for a path in the chosen state folder. A workspace inside it (a lane's
+        worktree under `<state>/worktrees/`) is the workspace, not state."""
+        if self.state is None or _relative(path, self.state) is None:
+            return False
+        return rel is None or _relative(self.workspace, self.state) is None
 
     def _beside_workspace(self, root: str, below: str) -> bool:
         """True for a temp path in the folder that holds a workspace living under the temp

@@ -42,6 +42,7 @@ from ralph.guard.rules import (
     Unit,
 )
 from ralph.guard.units import Observation, units_for_call
+from ralph.workspace import chosen_state_dir
 
 __all__ = [
     "DECISIONS",
@@ -248,7 +249,8 @@ _places_cache: dict[tuple[Any, ...], Places] = {}
 def _places(policy: Policy, workspace: Path) -> Places:
     """Places for this workspace, $HOME and $TMPDIR (cached: resolving costs system calls)."""
     home = os.path.expanduser("~")
-    key = (os.fspath(workspace), home, os.environ.get("TMPDIR"), policy.path, policy.sha256)
+    state = chosen_state_dir()
+    key = (os.fspath(workspace), home, os.environ.get("TMPDIR"), state, policy.path, policy.sha256)
     places = _places_cache.get(key)
     if places is None:
         if len(_places_cache) > 64:

@@ -12,12 +12,15 @@ import contextlib
 import json
 import secrets
 import time
+from hmac import compare_digest
 from pathlib import Path
 from typing import Any
 
+from ralph.gcpause import gc_paused
 from ralph.redact import clip, redact_all
 
 MAX_FIELD_CHARS = 2_000
+_PURPOSE = "run-record-v1"  # what the records' MACs are for (ralph.integrity)
 
 
 def _cut(text: str) -> str:
@@ -69,40 +72,71 @@ class RunLog:
 def _line_mac(run_id: str, previous: str, body: str) -> str:
     from ralph.integrity import mac
 
-    return mac("run-record-v1", f"{run_id}\0{previous}\0{body}".encode("utf-8", "surrogatepass"))
+    return mac(_PURPOSE, _signed(run_id, previous, body))
 
 
-def not_by_ralph(path: Path, events: list[dict[str, Any]]) -> list[int]:
+def _signed(run_id: str, previous: str, body: str) -> bytes:
+    """What a line's MAC covers: the run id, the previous line's MAC and the line's body."""
+    return f"{run_id}\0{previous}\0{body}".encode("utf-8", "surrogatepass")
+
+
+def not_by_ralph(
+    path: Path, events: list[dict[str, Any]], lines: list[str] | None = None
+) -> list[int]:
     """Indexes of the events (as `read_run` returns them) whose MAC does not check out:
     lines ralph did not write (edited, inserted, reordered, removed before them, or from an
-    older ralph that did not sign its records)."""
-    from ralph.integrity import verify
+    older ralph that did not sign its records).
 
+    With `lines` (the line each event was read from, `read_record`), a line that ends as
+    `emit` ends it is checked as it stands, without serializing its event again; any other
+    line is checked against its event serialized the way `emit` does it."""
+    from ralph.integrity import signer
+
+    sign, run_id, dumps = signer(_PURPOSE), path.stem, json.dumps
     bad, previous = [], ""
     for i, event in enumerate(events):
-        fields = dict(event)
-        tag = fields.pop("mac", None)
-        body = json.dumps(fields, ensure_ascii=False, default=str)
-        data = f"{path.stem}\0{previous}\0{body}".encode("utf-8", "surrogatepass")
-        if not verify("run-record-v1", data, tag):
+        tag = event.get("mac")
+        if not isinstance(tag, str) or not tag.isascii():  # no MAC ralph makes
             bad.append(i)
-        previous = tag if isinstance(tag, str) else ""
+            previous = tag if isinstance(tag, str) else ""
+            continue
+        line = lines[i] if lines is not None else ""
+        if line.endswith(f', "mac": "{tag}"}}'):
+            body = line[: -len(tag) - 12] + "}"
+            if compare_digest(sign(_signed(run_id, previous, body)), tag):
+                previous = tag
+                continue
+        fields = dict(event)
+        del fields["mac"]
+        body = dumps(fields, ensure_ascii=False, default=str)
+        if not compare_digest(sign(_signed(run_id, previous, body)), tag):
+            bad.append(i)
+        previous = tag
     return bad
 
 
 def read_run(path: Path) -> list[dict[str, Any]]:
     """Read a run record, skipping a torn last line (a run killed mid-write)."""
+    return read_record(path)[0]
+
+
+def read_record(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """A run record's events (as `read_run`) and the line each was read from."""
     text = path.read_text(encoding="utf-8", errors="replace")
     lines = text.split("\n")  # not splitlines(): U+2028 inside a string is no line end
-    with contextlib.suppress(json.JSONDecodeError):  # all whole (the usual case): one parse
-        full = [line for line in lines if line.strip()]
-        whole = json.loads("[" + ",".join(full) + "]")
-        if len(whole) == len(full) and all(isinstance(e, dict) for e in whole):
-            return whole
-    events = []
-    for line in lines:
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return events
+    full = [line for line in lines if line.strip()]
+    with gc_paused():
+        with contextlib.suppress(json.JSONDecodeError):  # all whole (the usual case): one parse
+            whole = json.loads("[" + ",".join(full) + "]")
+            if len(whole) == len(full) and all(isinstance(e, dict) for e in whole):
+                return whole, full
+        events, kept = [], []
+        for line in full:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(event, dict):  # a line that is no event at all shows nothing
+                events.append(event)
+                kept.append(line)
+        return events, kept

@@ -10,7 +10,7 @@ from typing import Any
 
 from ralph.errors import UsageError
 from ralph.messages import Usage
-from ralph.record.log import not_by_ralph, read_run
+from ralph.record.log import not_by_ralph, read_record
 from ralph.workspace import runs_dir
 
 UNFINISHED = "interrupted/unfinished"
@@ -49,8 +49,9 @@ class RunInfo:
         return asdict(self)
 
 
-def summarize(path: Path, events: list[dict[str, Any]]) -> RunInfo:
-    """Summarize one run record (its events as `read_run` returns them)."""
+def summarize(path: Path, events: list[dict[str, Any]], forged: list[int] | None = None) -> RunInfo:
+    """Summarize one run record (its events as `read_run` returns them); `forged` is
+    `not_by_ralph` of them when the caller has it already."""
     start = _first(events, "run_start") or {}
     end = _first(events, "run_end")
     outcomes = [e.get("outcome") for e in events if e.get("event") == "step_end"]
@@ -77,7 +78,7 @@ def summarize(path: Path, events: list[dict[str, Any]]) -> RunInfo:
         stopped=str(end.get("stopped") or "stopped") if end else UNFINISHED,
         exit_code=end.get("exit_code") if end else None,
         finished=end is not None,
-        not_by_ralph=len(not_by_ralph(path, events)),
+        not_by_ralph=len(not_by_ralph(path, events) if forged is None else forged),
     )
 
 
@@ -85,8 +86,8 @@ def list_runs(workspace: Path) -> list[RunInfo]:
     """Every recorded run in the workspace, newest first."""
     infos = []
     for path in _record_paths(workspace):
-        events = read_run(path)
-        info = summarize(path, events)
+        events, lines = read_record(path)
+        info = summarize(path, events, not_by_ralph(path, events, lines))
         infos.append((_start_ts(events, path), info.run_id, info))
     infos.sort(key=lambda t: (t[0], t[1]), reverse=True)
     return [info for _, _, info in infos]

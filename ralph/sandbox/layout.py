@@ -2,7 +2,8 @@
 and which places anywhere are hidden.
 
 Both come from the guard's path classes (`ralph.guard.pathclass`), the one home of what is
-"protected" (.git, .ralph, policies/, the policy file, `[paths] protected` globs) and what is
+"protected" (.git, .ralph or the `--state-dir` folder, policies/, the policy file, `[paths]
+protected` globs) and what is
 "secret" (.env but not .env.example, keys, ~/.ssh, cloud and registry credentials, netrc,
 `[paths] secret` globs). The workspace is walked once per step (build and dependency folders
 such as node_modules and .venv are skipped); the home folder two levels deep.
@@ -61,6 +62,8 @@ def scan(
     places = Places.make(ws, protected_files=protect_real, extra=extra or {})
     read_only, hidden = _walk_workspace(places, ws, git_writable)
     read_only += [p for p in protect_real if os.path.lexists(p)]
+    if places.state is not None and not places.contains_workspace(places.state):
+        read_only.append(places.state)  # `--state-dir` outside the workspace: read-only too
     homes = _homes()
     for home in homes:
         hidden += _home_secrets(places, home, skip=ws)

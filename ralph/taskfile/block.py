@@ -70,9 +70,10 @@ def splice(
 
 
 def _parse_region(lines: tuple[str, ...] | list[str], first: int) -> tuple[TaskFile, list]:
-    from ralph.taskfile.reader import _Builder, _gc_paused
+    from ralph.gcpause import gc_paused
+    from ralph.taskfile.reader import _Builder
 
-    with _gc_paused():
+    with gc_paused():
         builder = _Builder("".join(lines), front_matter=first == 0)
         tf = builder.build("<block>", b"", "", False)
     return tf, [(line + first, level, text) for line, level, text in builder.heads]

@@ -121,8 +121,9 @@ class Next:
         if self.missing:
             return (
                 f"line {step.line} waits for approval {step.approval_id}, which is not in this "
-                "machine's approvals (.ralph/ is not shared, e.g. a fresh CI runner): keep "
-                ".ralph/approvals between runs, or delete the step's `- ralph:` note to retry it"
+                "machine's approvals (a fresh CI runner?): keep ralph's state between runs with "
+                "--state-dir DIR or RALPH_STATE_DIR (e.g. in a CI cache), or delete the step's "
+                "`- ralph:` note to retry it"
             )
         return (
             f"line {step.line} waits for approval {step.approval_id} and holds the steps after "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import re
 import stat
@@ -14,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ralph.errors import TaskFileError
+from ralph.gcpause import gc_paused
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from markdown_it import MarkdownIt
+    from markdown_it.rules_block import StateBlock
     from markdown_it.token import Token
 from ralph.taskfile.lines import (
     _LINE_RE,
@@ -41,6 +40,11 @@ _CODE_SPAN_RE = re.compile(r"(`+)[ ]?(.*?)[ ]?\1")
 
 
 _LIST_LINE_RE = re.compile(r"([ \t]*)(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|\r|\n|$)")
+
+
+_FRONT_MATTER_RE = re.compile(r"---[ \t]*(?:\r\n|\r|\n)")
+"""YAML front matter starts with a line of exactly three dashes (Jekyll's and GitHub's rule;
+markdown-it's plugin also takes `----` or `--- text`, which GitHub shows as markdown)."""
 
 
 _LIST_OPENS = frozenset({"bullet_list_open", "ordered_list_open"})
@@ -94,8 +98,11 @@ def _parse(data: bytes, name: str, sha: str) -> TaskFile:
         return hit
     text = _decode(data, name)
     bom = text.startswith(BOM)
-    with _gc_paused():
-        tf = _Builder(text[1:] if bom else text).build(name, data, sha, bom)
+    with gc_paused():
+        body = text[1:] if bom else text
+        tf = _Builder(body, front_matter=_FRONT_MATTER_RE.match(body) is not None).build(
+            name, data, sha, bom
+        )
     remember(tf)
     return tf
 
@@ -103,19 +110,6 @@ def _parse(data: bytes, name: str, sha: str) -> TaskFile:
 def split_lines(text: str) -> tuple[str, ...]:
     """`text` as markdown-it counts lines, each with its EOL."""
     return tuple(_LINE_RE.findall(text))
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Parsing makes many small objects and no cycles; the cycle collector would otherwise
-    rescan them again and again (a third of the parse time for big files)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 _CACHE: dict[tuple[str, str], TaskFile] = {}  # a few recent parses, keyed by name and sha256
@@ -193,12 +187,24 @@ def _markdown(front_matter: bool = True) -> MarkdownIt:
     from mdit_py_plugins.front_matter import front_matter_plugin
 
     md = MarkdownIt("commonmark").enable("table")
+    md.block.ruler.at("table", _table_rule, {"alt": ["paragraph", "reference"]})
     md.options["maxNesting"] = MAX_NESTING  # commonmark's 20 is 10 nested lists
     if front_matter:
         md.use(front_matter_plugin)
     # Only block structure and raw inline text are needed: skip inline parsing (2x faster).
     md.disable(["inline", "text_join"])
     return md
+
+
+def _table_rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """markdown-it's table rule, except on a line that starts a list item: GitHub reads
+    `- [ ] a | b` as a list item first (with a table inside it only if the delimiter row is
+    indented into the item), where markdown-it would make the whole line a header row."""
+    from markdown_it.rules_block.table import table
+
+    if _LIST_LINE_RE.match(state.src, state.bMarks[start] + state.tShift[start]):
+        return False
+    return table(state, start, end, silent)
 
 
 @dataclass(slots=True)
@@ -255,6 +261,8 @@ class _Builder:
         self.headings: tuple[str, ...] = ()
         self.title: str | None = None
         self.front_matter: str | None = None
+        self.text_list: tuple[int, int] | None = None  # see _continuation
+        self.cont_ends: set[tuple[int, int]] = set()  # (level, line) a paragraph goes on at
 
     def build(self, name: str, data: bytes, sha: str, bom: bool) -> TaskFile:
         stack = self.stack
@@ -284,6 +292,10 @@ class _Builder:
                 self._heading(int(tok.tag[1:]), self.tokens[i + 1].content, line)
             elif kind == "front_matter":
                 self.front_matter = tok.content
+            elif kind in _MAY_CONTINUE and _may_continue(tok, self.lines):
+                self._continuation(i, tok)
+            elif kind == "table_open":
+                self._table(tok)
             else:
                 continue
             top = stack[-1] if stack else None
@@ -323,7 +335,15 @@ class _Builder:
         frame = _Frame(False, tok.level, line, owner)
         frame.near_item = frame
         kind, box = _classify(content) if content is not None else (None, "")
-        if kind in ("step", "lookalike", "glued") and self.quotes:
+        if kind is not None and self._is_text(tok, line):
+            if kind in ("step", "lookalike", "glued"):
+                self._warn(
+                    line,
+                    f"`[{box[0]}]` goes on with the paragraph of a link reference definition above "
+                    "it on GitHub (only a bullet or a list starting at 1 may cut in), so it is "
+                    "text; ralph ignores it: put a blank line above the list",
+                )
+        elif kind in ("step", "lookalike", "glued") and self.quotes:
             self._warn(line, f"`[{box[0]}]` inside a blockquote is not a step; ralph ignores it")
         elif kind == "lookalike":
             self._warn(line, f"`[{box}]` is not a task box (use `[ ]` or `[x]`); ralph ignores it")
@@ -338,6 +358,64 @@ class _Builder:
             self._sub_item(self.drafts[owner], content, first, direct=parent.step == owner)
         self.stack.append(frame)
         self.items += 1
+
+    def _continuation(self, i: int, tok: Token) -> None:
+        """A block CommonMark reads as text continuing a paragraph that markdown-it ended.
+
+        markdown-it makes no token for a link reference definition and ends it at its last
+        line; CommonMark (and GitHub) keep the paragraph it starts open, so the lines right
+        below it are text up to a blank line or a block that may interrupt a paragraph.
+        Those `_may_continue` names may not: their lines are text there, and a list of them
+        holds no steps up to its first blank line.
+        """
+        start, end = tok.map if tok.map else (0, 0)
+        if start == 0 or not _has_text(self.lines[start - 1]):
+            return
+        if (tok.level, start) not in self.cont_ends and not self._reference_above(i, tok):
+            return
+        self.cont_ends.add((tok.level, end))
+        if tok.type == "ordered_list_open":
+            self.text_list = (tok.level + 1, end)
+
+    def _reference_above(self, i: int, tok: Token) -> bool:
+        """Whether the line above `tok` belongs to no block: a link reference definition."""
+        for prev in reversed(self.tokens[:i]):  # the block before it, or its container
+            if prev.map and prev.nesting >= 0 and prev.level <= tok.level:
+                covered = prev.map[1] if prev.level == tok.level else prev.map[0]
+                break
+        else:
+            covered = 0
+        return covered < tok.map[0] if tok.map else False
+
+    def _is_text(self, tok: Token, line: int) -> bool:
+        """Whether this list item is paragraph text (see `_continuation`)."""
+        if self.text_list is None:
+            return False
+        level, end = self.text_list
+        if tok.level != level:  # inside a text item: at 4 columns, text or code to GitHub
+            return tok.level > level and line < end and _indent(self.lines[line]) >= 4
+        if line < end and _has_text(self.lines[line - 1]):
+            return True
+        self.cont_ends.discard((level - 1, end))  # a blank line ended the paragraph
+        self.text_list = None
+        return False
+
+    def _table(self, tok: Token) -> None:
+        """A box line read as a table's header row (the line below it is a delimiter row):
+        GitHub shows a box there with a table for its text, ralph has no step to run."""
+        line = tok.map[0] if tok.map else 0
+        raw = _strip_eol(self.lines[line])
+        m = _MARKERS_RE.match(raw)
+        if m is None:
+            return
+        kind, box = _classify(raw[m.end() :])
+        if kind in ("step", "lookalike", "glued"):
+            self._warn(
+                line,
+                f"`[{box[0]}]` starts a table's header row (the next line is a table "
+                "delimiter row), so ralph does not read it as a step: give the step its "
+                "own text and put the table on the lines below it",
+            )
 
     def _step(self, i: int, line: int, first: Token, content: str, owner: int | None) -> int | None:
         raw = _strip_eol(self.lines[line])
@@ -474,6 +552,30 @@ def _classify(content: str) -> tuple[str | None, str]:
             return "empty", box  # `- [ ]` with nothing to do: not a step, not worth a warning
         return ("step", box) if rest[0] in " \t" else ("glued", box + rest[0])
     return "lookalike", box
+
+
+_MAY_CONTINUE = frozenset({"code_block", "ordered_list_open", "hr"})
+_UNDERLINE_RE = re.compile(r" {0,3}-+[ \t]*[\r\n]*")
+
+
+def _may_continue(tok: Token, lines: tuple[str, ...]) -> bool:
+    """Whether CommonMark may read `tok`'s first line as text going on from the line above:
+    indented code, an ordered list not starting at 1, or a `---` that would underline a
+    heading (markdown-it reads it as a rule when all above is a link definition)."""
+    if tok.type == "ordered_list_open":
+        return tok.attrs.get("start", 1) != 1
+    if tok.type == "hr":
+        return tok.map is not None and _UNDERLINE_RE.fullmatch(lines[tok.map[0]]) is not None
+    return True
+
+
+def _indent(line: str) -> int:
+    return _visual_col(_leading_ws(line))
+
+
+def _has_text(line: str) -> bool:
+    """Whether a line is not blank (a blockquote's `>` markers aside)."""
+    return bool(line.strip(" \t\r\n>"))
 
 
 def _shown(ch: str) -> str:
