@@ -28,20 +28,21 @@ CommitFailed = GitFailed
 """git refused the checkpoint (a conflict in the index, a full disk, ...)."""
 
 
-def preflight(workspace: Path) -> None:
-    """Raise UsageError unless `workspace` can take checkpoint commits right now."""
+def preflight(workspace: Path, flag: str = "--commit") -> None:
+    """Raise UsageError unless `workspace` can take checkpoint commits right now (the
+    messages name `flag`, the option that needs them)."""
     git = Git(workspace)
     inside = git.run("rev-parse", "--is-inside-work-tree", check=False)
     if inside.returncode != 0 or inside.stdout.strip() != b"true":
         raise UsageError(
-            f"--commit needs a git repository, and {workspace} is not inside one "
-            "(run `git init` there, or run without --commit)"
+            f"{flag} needs a git repository, and {workspace} is not inside one "
+            f"(run `git init` there, or run without {flag})"
         )
-    _refuse_if_busy(git)
+    _refuse_if_busy(git, flag)
     ident = git.run("var", "GIT_AUTHOR_IDENT", check=False)
     if ident.returncode != 0:
         raise UsageError(
-            f"--commit: git does not know who commits ({last_line(ident.stderr.decode())}); "
+            f"{flag}: git does not know who commits ({last_line(ident.stderr.decode())}); "
             'set it with `git config user.name "..."` and `git config user.email "..."`'
         )
 
@@ -63,12 +64,12 @@ def commit_step(workspace: Path, message: str) -> str | None:
     return git.text("rev-parse", "--short", "HEAD").strip()
 
 
-def _refuse_if_busy(git: Git) -> None:
+def _refuse_if_busy(git: Git, flag: str) -> None:
     args = [arg for name in IN_PROGRESS for arg in ("--git-path", name)]
     paths = git.text("rev-parse", *args).splitlines()
     for name, path in zip(IN_PROGRESS, paths, strict=True):
         if (git.workspace / path).exists():  # relative paths are relative to the workspace
             raise UsageError(
-                f"--commit: {IN_PROGRESS[name]} is in progress in {git.workspace}; finish or "
+                f"{flag}: {IN_PROGRESS[name]} is in progress in {git.workspace}; finish or "
                 "abort it first (`git status` says how); ralph never commits in the middle"
             )

@@ -16,7 +16,7 @@ from typing import Any
 
 from ralph.errors import UsageError
 from ralph.git import Git
-from ralph.workspace import STATE_DIR, worktrees_dir
+from ralph.workspace import STATE_DIR, keep_out_of_git, state_dir, worktrees_dir
 
 
 @dataclass(frozen=True)
@@ -57,20 +57,60 @@ def list_lanes(workspace: Path, base: str | None = None) -> tuple[str, list[Lane
 
 def clean(workspace: Path, base: str | None = None) -> tuple[list[Lane], list[Lane]]:
     """Remove the merged lanes (worktree, then branch); return (removed, kept)."""
-    git = Git(workspace)
     base, lanes = list_lanes(workspace, base)
     removed, kept = [], []
     for lane in lanes:
-        if lane.state != "merged" or _lane(git, base, Path(lane.path), None).state != "merged":
+        if lane.state == "merged" and remove_lane(workspace, Path(lane.path), base):
+            removed.append(lane)
+        else:
             kept.append(lane)
-            continue
-        git.run("worktree", "remove", lane.path)  # no --force: git refuses a dirty tree too
-        assert lane.branch is not None
-        tip = git.text("rev-parse", f"refs/heads/{lane.branch}").strip()
-        if _is_ancestor(git, tip, base):
-            git.run("update-ref", "-d", f"refs/heads/{lane.branch}", tip)
-        removed.append(lane)
     return removed, kept
+
+
+def remove_lane(workspace: Path, path: Path, base: str) -> bool:
+    """Remove one lane (worktree, then branch) if it is merged into `base` and clean, as
+    checked just now; False (nothing removed) otherwise."""
+    git = Git(workspace)
+    lane = _lane(git, base, path, None)
+    if lane.state != "merged" or lane.branch is None:
+        return False
+    git.run("worktree", "remove", lane.path)  # no --force: git refuses a dirty tree too
+    tip = git.text("rev-parse", f"refs/heads/{lane.branch}").strip()
+    if _is_ancestor(git, tip, base):
+        git.run("update-ref", "-d", f"refs/heads/{lane.branch}", tip)
+    return True
+
+
+def lane_names(plan_rel: str, step_text: str) -> tuple[str, str]:
+    """(folder under `.ralph/worktrees/`, branch) of the lane for a step of the plan at
+    `plan_rel`: `<plan-stem>-<step-slug>` and `ralph/<plan-slug>/<step-slug>` (as CI)."""
+    from ralph.agent.draft import slug
+
+    plan = Path(plan_rel)
+    step = slug(step_text)
+    return f"{slug(plan.stem)}-{step}", f"ralph/{slug(plan.with_suffix('').as_posix())}/{step}"
+
+
+def create_lane(workspace: Path, folder: str, branch: str, base: str) -> Path:
+    """Make the lane's worktree `.ralph/worktrees/FOLDER` on `branch` from commit `base`.
+
+    A branch left from an earlier lane is never lost: one already merged into `base` is
+    moved to it, one with commits `base` lacks is checked out as it is (its work goes on).
+    """
+    git = Git(workspace)
+    path = worktrees_dir(workspace) / folder
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keep_out_of_git(state_dir(workspace))
+    ref = f"refs/heads/{branch}"
+    if git.run("rev-parse", "--verify", "--quiet", ref, check=False).returncode:
+        git.run("worktree", "add", "--quiet", "-b", branch, str(path), base)
+    elif git.run("merge-base", "--is-ancestor", ref, base, check=False).returncode == 0:
+        git.run("worktree", "add", "--quiet", "-B", branch, str(path), base)
+    else:
+        git.run("worktree", "add", "--quiet", str(path), branch)
+    (path / STATE_DIR).mkdir(exist_ok=True)
+    keep_out_of_git(path / STATE_DIR)  # the lane's own files stay out of its commits
+    return path
 
 
 def _lane(git: Git, base: str, path: Path, entry: dict[str, str] | None) -> Lane:

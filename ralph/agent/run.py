@@ -216,31 +216,50 @@ def run_task(
             sandbox=req.confinement.record() if req.confinement else None,
         )
         run = _Run(req, provider, report, record, stop or Stop(), prompt)
-        raised = False
-        try:
-            report.stopped, report.exit_code = run.steps()
-            report.end = report.end or _end_for(report.exit_code)
-        except BaseException as e:
-            report.stopped, report.exit_code = _failure(e)
-            report.end = _end_of(e)
-            raised = True  # the CLI says what went wrong, once
-            raise
-        finally:
-            report.seconds = round(time.monotonic() - run.started, 1)
+
+        def cleanup() -> None:
             taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
             stop_all()  # a server the agent left in the background ends with the run
-            record(
-                "run_end",
-                stopped=report.stopped,
-                exit_code=report.exit_code,
-                steps=len(report.steps),
-                cost_usd=report.cost_usd,
-                cache_read_share=report.cache_read_share,
-                raised=raised,
-            )
-            if on_end is not None:
-                on_end(report)
+
+        drive(report, record, run.steps, run.started, cleanup=cleanup, on_end=on_end)
         return report
+
+
+def drive(
+    report: RunReport,
+    record: Callable[..., None],
+    steps: Callable[[], tuple[str, int]],
+    started: float,
+    *,
+    cleanup: Callable[[], None],
+    on_end: Callable[[RunReport], None] | None,
+) -> None:
+    """Run `steps()` (why it stopped, exit code) and end the run the same way however it
+    ends (done, an error, a stop signal, a crash): the report's outcome and time, then
+    `cleanup()`, the record's `run_end` and `on_end(report)`. Also `ralph run --parallel`."""
+    raised = False
+    try:
+        report.stopped, report.exit_code = steps()
+        report.end = report.end or _end_for(report.exit_code)
+    except BaseException as e:
+        report.stopped, report.exit_code = _failure(e)
+        report.end = _end_of(e)
+        raised = True  # the CLI says what went wrong, once
+        raise
+    finally:
+        report.seconds = round(time.monotonic() - started, 1)
+        cleanup()
+        record(
+            "run_end",
+            stopped=report.stopped,
+            exit_code=report.exit_code,
+            steps=len(report.steps),
+            cost_usd=report.cost_usd,
+            cache_read_share=report.cache_read_share,
+            raised=raised,
+        )
+        if on_end is not None:
+            on_end(report)
 
 
 def _failure(e: BaseException) -> tuple[str, int]:
@@ -419,11 +438,15 @@ def _fresh(confinement: Confinement | None) -> Confinement | None:
 
 def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
     prompt = build_prompt(tf, step, req.workspace, req.task_path)
-    verify = " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
     try:
-        return run_step(session, prompt, verify)
+        return run_step(session, prompt, step_verify(step))
     except WaitTooLong as e:
         return Attempt("deferred", f"deferred: {e}; the step stays open for the next run")
+
+
+def step_verify(step: Step) -> str | None:
+    """The step's verify commands as one command line (all must pass), or None."""
+    return " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
 
 
 def _write_back(
@@ -446,35 +469,49 @@ def _write_back(
         snapshot,
         req.confinement.label if req.confinement else "",
     )
-    if attempt.outcome == "deferred":
-        return report  # not an attempt: nothing to write
-    summary = attempt.summary
-    if attempt.outcome == "blocked":  # the model's word; counted like any failed attempt
+    write_note(req.task_path, step, report, req.config.max_attempts, seconds=attempt.seconds)
+    return report
+
+
+def write_note(
+    task_path: Path,
+    step: Step,
+    report: StepReport,
+    max_attempts: int,
+    *,
+    seconds: float | None = None,
+    outcome: taskfile.Outcome | None = None,
+    extra: str | None = None,
+) -> None:
+    """Write an attempt's outcome and receipt into the task file (nothing for a deferred
+    one). `ralph run --parallel` writes its lanes' outcomes with it too, `outcome` and
+    `extra` (put before the summary) saying how the merge back went."""
+    if report.outcome == "deferred":
+        return  # not an attempt: nothing to write
+    summary = report.summary
+    if report.outcome == "blocked":  # the model's word; counted like any failed attempt
         summary = f"blocked: {summary}"
-    if attempt.cost is None:
+    if report.cost_usd is None:
         summary = f"cost unknown · {summary}"
+    if extra:  # first: what happened to the lane's work must survive a long summary's cut
+        summary = f"{extra} · {summary}"
     if report.sandbox:
         summary = f"{report.sandbox} · {summary}"
     details = taskfile.note_details(
         summary,
-        turns=attempt.turns,
-        tokens=attempt.usage.total,
-        cache_share=share,
-        cost_usd=attempt.cost,
-        seconds=attempt.seconds,
-        snapshot=snapshot,
+        turns=report.turns,
+        tokens=report.tokens,
+        cache_share=report.cache_read_share,
+        cost_usd=report.cost_usd,
+        seconds=report.seconds if seconds is None else seconds,
+        snapshot=report.snapshot,
     )
-    outcome = "failed" if attempt.outcome == "blocked" else attempt.outcome
-    approval = attempt.approval_ids[-1] if attempt.approval_ids else None
+    if outcome is None:
+        outcome = "failed" if report.outcome == "blocked" else report.outcome
+    approval = report.approval_ids[-1] if report.approval_ids else None
     taskfile.record_outcome(
-        req.task_path,
-        step,
-        outcome,
-        details,
-        max_attempts=req.config.max_attempts,
-        approval_id=approval,
+        task_path, step, outcome, details, max_attempts=max_attempts, approval_id=approval
     )
-    return report
 
 
 def _attempted(steps: list[StepReport]) -> str:

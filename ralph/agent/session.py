@@ -359,15 +359,32 @@ def _finish(session: Session, tally: Tally, args: dict[str, Any], verify: str | 
 def run_verify(session: Session, tally: Tally, command: str) -> tuple[bool, str]:
     """Run the step's verify command through the guard, within the step's time; True only
     on exit status 0. A verify that needs approval leaves the attempt awaiting it."""
+    ok, detail, approval_id = verify_command(
+        session.guard, session.toolbox, command, timed=tally.timed
+    )
+    if approval_id:
+        tally.approval_ids.append(approval_id)
+    return ok, detail
+
+
+def verify_command(
+    guard: Guard,
+    toolbox: Toolbox,
+    command: str,
+    *,
+    timed: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> tuple[bool, str, str | None]:
+    """A verify command through the guard, then run (`timed()` around the run): (passed,
+    what happened, the approval id the guard queued or None). Also run by `ralph run
+    --parallel` on the merged result, before a lane's box is checked."""
     call = ToolCall("verify", "run_command", {"command": command}, command)
-    verdict = session.guard.review(call)
+    verdict = guard.review(call)
     if verdict.stop is not None:
         raise verdict.stop
-    if verdict.approval_id:
-        tally.approval_ids.append(verdict.approval_id)
     if not verdict.allowed:
-        return False, f"`{command}` was refused: {verdict.message}"
-    with tally.timed():
-        code, output = session.toolbox.run_command(command, grant=Grant.of(verdict.ruling))
+        return False, f"`{command}` was refused: {verdict.message}", verdict.approval_id
+    with timed():
+        code, output = toolbox.run_command(command, grant=Grant.of(verdict.ruling))
     tail = clip(" ".join(redact(output).split()), VERIFY_TAIL_CHARS, tail=True)
-    return code == 0, f"`{command}` exited {code}: {tail}" if code else "passed"
+    detail = f"`{command}` exited {code}: {tail}" if code else "passed"
+    return code == 0, detail, verdict.approval_id

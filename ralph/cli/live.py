@@ -160,6 +160,91 @@ class LiveView:
             self._print(f"[bold]ralph:[/] {_shown(f['stopped'])}")
 
 
+class LanesView:
+    """The live view of `ralph run --parallel`: a line for each lane that starts, ends and
+    merges (prefixed with the lane), and on a terminal one status line per running lane
+    (its turn, tokens and cost so far) below them."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self.lines = LiveView(self.console)  # the run's own lines: start, end, verify
+        self.status: dict[str, str] = {}
+        self._live: Any = None
+
+    def __call__(self, event: str, **f: Any) -> None:
+        show = getattr(self, f"_{event}", None)
+        if show is not None:
+            show(f)
+        elif event in ("run_start", "verify"):
+            self.lines(event, **f)
+
+    def __rich__(self) -> Text:
+        text = Text(style="dim")
+        for lane, status in self.status.items():
+            text.append(f"{'' if not text else chr(10)}  {lane}: {status}")
+        return text
+
+    def _say(self, lane: str, text: str) -> None:
+        self.lines._print(f"[cyan]{_shown(lane)}[/] {text}")
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if not self.console.is_terminal:
+            return
+        if self._live is None and self.status:
+            from rich.live import Live
+
+            self._live = Live(self, console=self.console, transient=True, refresh_per_second=4)
+            self._live.start()
+        elif self._live is not None:
+            self._live.refresh()
+
+    def _lane_start(self, f: dict[str, Any]) -> None:
+        self.status[f["lane"]] = "starting"
+        how = " (resumed)" if f.get("resumed") else ""
+        if f.get("done"):
+            how = " (done in its lane before the last run stopped: merging it)"
+        self._say(f["lane"], f"[bold]▶ line {f['line']}: {_shown(f['text'])}[/]{how}")
+
+    def _lane_turn(self, f: dict[str, Any]) -> None:
+        status = f"turn {f['turn']} · {f['tokens']:,} tok · {money(f.get('cost'), 3)}"
+        self.status[f["lane"]] = status
+        if self.console.is_terminal:
+            self._refresh()
+        else:
+            self._say(f["lane"], f"[dim]{status}[/]")
+
+    def _lane_end(self, f: dict[str, Any]) -> None:
+        self.status.pop(f["lane"], None)
+        style = _OUTCOME_STYLE.get(f["outcome"], "bold red")
+        if "turns" not in f:
+            self._say(f["lane"], f"[{style}]■ {f['outcome']}[/] · {_shown(f['summary'])}")
+            return
+        self._say(
+            f["lane"],
+            f"[{style}]■ {f['outcome']}[/] · {f['turns']} turns · {f['tokens']:,} tok · "
+            f"{money(f['cost_usd'], 3)} · {f['seconds']:.0f}s · {_shown(f['summary'])}",
+        )
+
+    def _merge(self, f: dict[str, Any]) -> None:
+        style = "green" if f["outcome"] in ("merged", "empty", "pushed") else "bold red"
+        self._say(f["lane"], f"[{style}]{f['outcome']}[/]: {_shown(f.get('detail'))}")
+
+    def _lane_kept(self, f: dict[str, Any]) -> None:
+        self.status.pop(f["lane"], None)
+        self._say(f["lane"], f"[yellow]kept[/] (branch {_shown(f['branch'])}): "
+                  f"{_shown(f['why'])}")  # fmt: skip
+
+    def _halt(self, f: dict[str, Any]) -> None:
+        self.lines._print(f"[bold red]stopping every lane:[/] {_shown(f['why'])}")
+
+    def _run_end(self, f: dict[str, Any]) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self.lines("run_end", **f)
+
+
 def _shown(value: object, limit: int | None = None) -> str:
     """A value from the run as markup: one line, redacted, control characters escaped."""
     return escape(one_line(value, limit))

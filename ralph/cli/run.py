@@ -87,6 +87,20 @@ def _model_options(f: Any) -> Any:
     metavar="LINE|TEXT",
     help="Take exactly this open step (its box's line, or its text), e.g. for a CI matrix.",
 )
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Run up to N independent steps at once, each in its own git worktree (with --all "
+    "or --steps), merged back in plan order.",
+)
+@click.option(
+    "--merge",
+    "merge_how",
+    type=click.Choice(["merge", "ff", "pr"]),
+    help="How --parallel lanes go back: a merge commit, fast-forward only, or a pull "
+    "request [merge].",
+)
 @click.option("--max-cost", type=float, help="USD for the whole run.")
 @click.option("--max-time", help="Wall time for the whole run, e.g. 8h.")
 @click.option("--max-failures", type=int, help="Failed attempts in a row that stop the run [3].")
@@ -123,9 +137,19 @@ def run(
         raise UsageError("give --steps N or --all, not both")
     if options.get("only_step") is not None and (all_steps or steps is not None):
         raise UsageError("give --step LINE alone: it takes exactly one step")
+    parallel, merge_how = options.pop("parallel"), options.pop("merge_how")
+    if parallel is not None and options.get("only_step") is not None:
+        raise UsageError("--parallel runs several steps; --step takes exactly one: give one")
+    if parallel is not None and not all_steps and steps is None:
+        raise UsageError("--parallel N needs --all or --steps N (how many steps to take)")
+    if parallel is not None and (options.get("commit") or options.get("skip_waiting")):
+        raise UsageError("--commit and --skip-waiting do not apply to --parallel: drop them")
+    if merge_how is not None and parallel is None:
+        raise UsageError("--merge is how --parallel lanes go back; give --parallel N too")
     mode = "unattended" if unattended or not sys.stdin.isatty() else "interactive"
     steps = None if all_steps else (steps or 1)
-    return _run(taskfile, mode, policy, steps, options)
+    lanes = None if parallel is None else (parallel, merge_how or "merge")
+    return _run(taskfile, mode, policy, steps, options, lanes=lanes)
 
 
 @cli.command()
@@ -211,27 +235,43 @@ def _run(
     options: dict[str, Any],
     *,
     audit: tuple[Path, str | None] | None = None,
+    lanes: tuple[int, str] | None = None,
 ) -> int:
-    """Shared by `run` and `audit`: validate everything, then hand over to the loop."""
+    """Shared by `run` and `audit`: validate everything, then hand over to the loop (or,
+    with `lanes` = (N, how to merge), to the parallel scheduler)."""
     import json
 
     from ralph.agent.run import run_task
-    from ralph.cli.live import LiveView
+    from ralph.cli.live import LanesView, LiveView
     from ralph.cli.signals import stop_signals
     from ralph.guard.gate import tty_prompt
 
     as_json = options.pop("as_json")
     prepared = _prepare(taskfile, mode, policy, steps, options, audit)
     timeout = prepared.config.confirm_timeout
-    with stop_signals() as stop:
-        report = run_task(
-            prepared.request,
-            prepared.make_provider,
-            emit=LiveView(),
-            stop=stop,
-            prompt=lambda text: tty_prompt(text, timeout=timeout),
-            on_end=prepared.notify,
-        )
+    if lanes is not None:
+        from ralph.lanes.checks import require_parallel_ok
+        from ralph.lanes.run import ParallelRequest, run_parallel
+
+        request = prepared.request
+        require_parallel_ok(request.workspace, request.task_path)  # exit 2 before any lane
+        with stop_signals() as stop:
+            report = run_parallel(
+                ParallelRequest(request, *lanes),
+                emit=LanesView(),
+                stop=stop,
+                on_end=prepared.notify,
+            )
+    else:
+        with stop_signals() as stop:
+            report = run_task(
+                prepared.request,
+                prepared.make_provider,
+                emit=LiveView(),
+                stop=stop,
+                prompt=lambda text: tty_prompt(text, timeout=timeout),
+                on_end=prepared.notify,
+            )
     summary = prepared.summary(report)
     if "report" in summary:
         click.echo(stamped(f"ralph: audit report: {summary['report']}"), err=True)

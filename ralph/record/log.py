@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import time
 from hmac import compare_digest
@@ -20,6 +21,8 @@ from ralph.gcpause import gc_paused
 from ralph.redact import clip, redact_all
 
 MAX_FIELD_CHARS = 2_000
+LANE_ENV = "RALPH_LANE"
+"""Set by `ralph run --parallel` for each lane's run: its events carry `lane`."""
 _PURPOSE = "run-record-v1"  # what the records' MACs are for (ralph.integrity)
 
 
@@ -39,21 +42,27 @@ def new_run_id() -> str:
 class RunLog:
     """Append-only JSONL record of one run. Each event is written and flushed immediately."""
 
-    def __init__(self, path: Path, run_id: str) -> None:
+    def __init__(self, path: Path, run_id: str, lane: str | None = None) -> None:
         self.path = path
         self.run_id = run_id
+        self.lane = lane
+        """The lane of a parallel run this run is (`RALPH_LANE`): a `lane` field on each event."""
         self._mac = ""  # the previous line's MAC: each line's MAC covers the one before
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     @classmethod
     def create(cls, runs_dir: Path) -> RunLog:
+        """A new record; a lane of `ralph run --parallel` (env RALPH_LANE) tags its events."""
         run_id = new_run_id()
-        return cls(runs_dir / f"{run_id}.jsonl", run_id)
+        lane = os.environ.get(LANE_ENV) or None
+        return cls(runs_dir / f"{run_id}.jsonl", run_id, lane)
 
     def emit(self, event: str, **fields: Any) -> None:
         record = {"ts": round(time.time(), 3), "event": event, **redact_all(fields, _cut)}
         record.pop("mac", None)
+        if self.lane is not None:
+            record["lane"] = redact_all(self.lane, _cut)
         body = json.dumps(record, ensure_ascii=False, default=str)
         self._mac = _line_mac(self.path.stem, self._mac, body)
         self._file.write(body[:-1] + f', "mac": "{self._mac}"}}\n')

@@ -21,6 +21,7 @@ import os
 import sys
 from dataclasses import fields
 from functools import cache
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,8 @@ def read(folder: Path, path: str | Path, tf_name: str, data: bytes, sha: str) ->
 def write(folder: Path, path: str | Path, tf: TaskFile) -> None:
     """Keep `tf` (the parse of the bytes of `path`) for the next process; errors are ignored."""
     try:
-        body = marshal.dumps(_encode(tf))
+        with gc_paused():
+            body = marshal.dumps(_encode(tf))
     except ValueError:
         return  # something marshal cannot keep: the next process parses
     head = f"{parser_key()} {tf.sha256} {_digest(body)}\n".encode()
@@ -98,7 +100,7 @@ def parser_key() -> str:
 def _encode(tf: TaskFile) -> tuple[Any, ...]:
     """The parse as plain tuples: marshal keeps tuples tuples, and shared objects (a
     section's headings) shared."""
-    steps = tuple(tuple(getattr(s, name) for name in _STEP_FIELDS) for s in tf.steps)
+    steps = tuple(map(attrgetter(*_STEP_FIELDS), tf.steps))
     warnings = tuple((w.line, w.message) for w in tf.warnings)
     return (FORMAT, tf.bom, tf.heading_title, tf.front_matter, tf.cuts, warnings, steps)
 
