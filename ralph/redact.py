@@ -122,6 +122,7 @@ _ALTERNATIVES: list[_Alternative] = [
     ("b", "password", 0, r"(?i:earer|asic)[ \t]+(?P<V>[A-Za-z0-9._~+/-]{12,}=*)"),
 ]
 _MIN_ENV_VALUE = 6
+_SHORTEST = 6  # no secret the regex finds is shorter (env values and values are 6 or more)
 
 
 def _pattern(env_values: list[str]) -> tuple[re.Pattern[str], list[int]]:
@@ -145,9 +146,11 @@ class Redactor:
         self.pattern, self._backs = _pattern(values)
 
     def __call__(self, text: str) -> str:
+        if len(text) < _SHORTEST or (m := self.pattern.search(text)) is None:
+            return text  # (the common case)
         out: list[str] = []
         done = pos = 0
-        while (m := self.pattern.search(text, pos)) is not None:
+        while m is not None:
             group = m.lastgroup or ""
             kind, _, index = group.partition("_")
             if kind == "whole":
@@ -160,6 +163,7 @@ class Redactor:
                 done = pos = end
             else:  # no secret: search again from the value on (it may start one)
                 pos = start
+            m = self.pattern.search(text, pos)
         if not out:
             return text
         out.append(text[done:])
@@ -289,7 +293,7 @@ def redactor() -> Redactor:
 
 def redact(text: str) -> str:
     """`text` with anything that looks like a credential replaced by `[REDACTED]`."""
-    return redactor()(text)
+    return (_CURRENT[0] if _CURRENT else refresh())(text)
 
 
 def redact_all(value: Any, cut: Callable[[str], str] = lambda s: s) -> Any:
