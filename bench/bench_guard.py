@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ralph.bash.walker import analyze, clear_cache, parser  # noqa: E402
-from ralph.guard.policy import check, load_policy_cached  # noqa: E402
+from ralph.guard.policy import check, clear_caches, load_policy_cached  # noqa: E402
 from tests.guard_workspace import DEFAULT_POLICY, corpus_rows, make_workspace  # noqa: E402
 
 
@@ -40,16 +40,18 @@ def rate(work: Callable[[Any], object], items: list[Any], seconds: float) -> flo
     return done / (time.perf_counter() - start)
 
 
-def median_us(work: Callable[[Any], object], items: list[Any], fresh: bool) -> float:
-    """Median CPU microseconds of `work(item)`; `fresh`: the analysis cache is emptied first.
+def median_us(
+    work: Callable[[Any], object], items: list[Any], forget: Callable[[], None] | None
+) -> float:
+    """Median CPU microseconds of `work(item)`; `forget` (if given) empties caches first.
 
     CPU time of this process (not wall time), so a busy shared machine does not inflate it.
     """
     times = []
     for _ in range(3):
         for item in items:
-            if fresh:
-                clear_cache()
+            if forget is not None:
+                forget()
             start = time.process_time()
             work(item)
             times.append(time.process_time() - start)
@@ -97,7 +99,7 @@ def big_policy(tmp: Path, ws: Path, calls: list[dict[str, Any]], n: int = 10_000
     start = time.perf_counter()
     policy = load_policy_cached(path)
     loaded = time.perf_counter() - start
-    check_us = median_us(lambda call: check(call, policy, ws, "interactive"), calls, False)
+    check_us = median_us(lambda call: check(call, policy, ws, "interactive"), calls, None)
     print(
         f"{len(policy.rules):,} rules ({n:,} without program conditions): load {loaded:.2f} s,"
         f" check {check_us:.1f} us median (target < 1 ms)"
@@ -136,10 +138,17 @@ def main() -> None:
     os.utime(policy_path, ns=(fresh, fresh))
     racy_rate = rate(load_policy_cached, [policy_path] * 100, min(args.seconds, 1.0))
 
-    new_analyze = median_us(analyze, commands, fresh=True)
-    hit_analyze = median_us(analyze, commands, fresh=False)
-    check_fresh = median_us(lambda call: check(call, policy, ws, "interactive"), calls, True)
-    check_hit = median_us(lambda call: check(call, policy, ws, "interactive"), calls, False)
+    new_analyze = median_us(analyze, commands, clear_cache)
+    for command in commands:
+        analyze(command)
+    hit_analyze = median_us(analyze, commands, None)
+    # a new command: no analysis, static command part or decision remembered for it
+    check_fresh = median_us(
+        lambda call: check(call, policy, ws, "interactive"), calls, clear_caches
+    )
+    for call in calls:  # a repeated command is one checked before
+        check(call, policy, ws, "interactive")
+    check_hit = median_us(lambda call: check(call, policy, ws, "interactive"), calls, None)
     check_us = 1e6 / check_rate
     print(f"corpus shell commands   : {len(commands)}  (default policy, {len(policy.rules)} rules)")
     print(f"bare tree-sitter parse  : {parse_rate:10,.0f} /s  {1e6 / parse_rate:8.1f} us")
@@ -148,10 +157,10 @@ def main() -> None:
         f"policy.check()          : {check_rate:10,.0f} /s  {check_us:8.1f} us  (target >= 2,000/s)"
     )
     print(f"check / bare parse cost : {parse_rate / check_rate:10.1f} x")
-    print(f"analyze, new command    : {new_analyze:10.1f} us median (target < 150 us)")
-    print(f"analyze, repeated       : {hit_analyze:10.1f} us median (target < 30 us)")
-    print(f"check, new command      : {check_fresh:10.1f} us median (target < 250 us)")
-    print(f"check, repeated command : {check_hit:10.1f} us median")
+    print(f"analyze, new command    : {new_analyze:10.1f} us median")
+    print(f"analyze, repeated       : {hit_analyze:10.1f} us median")
+    print(f"check, new command      : {check_fresh:10.1f} us median (target < 150 us)")
+    print(f"check, repeated command : {check_hit:10.1f} us median (target < 30 us)")
     print(f"reload + check          : {guard_rate:10,.0f} /s  {1e6 / guard_rate:8.1f} us")
     reload_us = 1e6 / reload_rate
     print(

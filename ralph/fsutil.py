@@ -7,11 +7,14 @@ that Python sees; only a kill -9 can leave one, and `--commit` never stages them
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import stat
 import tempfile
 from pathlib import Path
+
+from ralph.errors import EXIT_USAGE, storage_error
 
 TEMP_GLOB = ".*.tmp"
 """The names of atomic writes' temp files (a git pathspec glob, too)."""
@@ -92,3 +95,51 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> None:
     for stale in real.parent.glob(f".{glob.escape(real.name)}.{'?' * 8}.tmp"):
         with contextlib.suppress(OSError):
             stale.unlink()
+
+
+RESERVE_BYTES = 64 * 1024
+"""Space a run holds back so it can still close its record and note its step on a full disk."""
+
+
+class Reserve:
+    """A file of `size` bytes kept on a file system and given back when a write there fails
+    for lack of space, so the few writes that end a run (the step's note, `run_end`) can
+    still land. Random bytes, so a compressing file system cannot make it smaller."""
+
+    def __init__(self, path: Path, size: int = RESERVE_BYTES) -> None:
+        self.path = path
+        self.size = size
+        self.held = False
+
+    def hold(self) -> None:
+        """Take the space (again); OSError (disk full, read-only) if it cannot be had."""
+        if self.held:
+            return
+        atomic_write_bytes(self.path, os.urandom(self.size), durable=False, follow_symlinks=False)
+        self.held = True
+
+    def release(self) -> bool:
+        """Give the space back; True if there was any to give."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        was, self.held = self.held, False
+        return was
+
+
+def require_writable(path: Path, then: str = "the run did not start") -> None:
+    """StorageError (exit 2) unless ralph can write `path`: an existing file or folder
+    (a folder to make files in), else the nearest folder above that exists. No side
+    effects: nothing is opened or created."""
+    target = path
+    while not os.path.lexists(target) and target.parent != target:
+        target = target.parent
+    kind = os.W_OK | (os.X_OK if os.path.isdir(target) else 0)
+    if os.access(target, kind):
+        return
+    try:
+        read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    code = errno.EROFS if read_only else errno.EACCES
+    error = OSError(code, os.strerror(code), os.fspath(target))
+    raise storage_error(error, target, then, exit_code=EXIT_USAGE)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ralph.errors import LockHeld
+from ralph.errors import EXIT_USAGE, LockHeld, storage_error
 from ralph.fsutil import atomic_write_text
 from ralph.workspace import keep_out_of_git, locks_dir, plan_key, state_dir
 
@@ -29,18 +29,21 @@ def run_lock(taskfile: Path, workspace: Path) -> Iterator[Path]:
     from filelock import FileLock, Timeout
 
     path = lock_path(taskfile, workspace)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keep_out_of_git(state_dir(workspace))
     lock = FileLock(path, timeout=0)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keep_out_of_git(state_dir(workspace))
         lock.acquire()
     except Timeout:
         raise LockHeld(
             f"another ralph run ({_holder(path)}) is working on {taskfile}; try again later"
         ) from None
+    except OSError as e:
+        raise storage_error(e, path, "the run did not start", exit_code=EXIT_USAGE) from None
     pid_file = path.with_suffix(".pid")
     try:
-        atomic_write_text(pid_file, f"{os.getpid()}\n", durable=False)  # dies with the lock
+        with contextlib.suppress(OSError):  # only names the holder: a full disk skips it
+            atomic_write_text(pid_file, f"{os.getpid()}\n", durable=False)  # dies with the lock
         yield path
     finally:
         with contextlib.suppress(OSError):

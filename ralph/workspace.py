@@ -19,12 +19,13 @@ _chosen: Path | None = None
 
 def choose_state_dir(folder: str | os.PathLike[str] | None) -> None:
     """Keep every workspace's state in `folder` from now on (None: back to `.ralph/`). A
-    relative folder is taken from the current folder, `~` is the home folder."""
+    relative folder is taken from the current folder, `~` is the home folder; the person
+    named it, so a symlink in it is resolved now, once."""
     global _chosen
     if folder is None or not os.fspath(folder):
         _chosen = None
         return
-    _chosen = Path(os.path.abspath(os.path.expanduser(os.fspath(folder))))
+    _chosen = Path(os.path.realpath(os.path.expanduser(os.fspath(folder))))
 
 
 def chosen_state_dir() -> Path | None:
@@ -54,11 +55,31 @@ def workspace_for(option: Path | None, start: Path | None = None) -> Path:
     `start` (a task file; default: the current folder). A task file found that way must
     really be inside it (`require_inside`)."""
     if option is not None:
-        return option.resolve()
-    workspace = find_workspace(start or Path.cwd())
-    if start is not None:
-        require_inside(start, workspace)
+        workspace = option.resolve()
+    else:
+        workspace = find_workspace(start or Path.cwd())
+        if start is not None:
+            require_inside(start, workspace)
+    _require_state_apart(workspace)
     return workspace
+
+
+def _require_state_apart(workspace: Path) -> None:
+    """UsageError when the chosen state folder is the workspace or a folder above it (its
+    approvals and caches would be the agent's files), unless the workspace is a lane's
+    worktree under `<state>/worktrees/`."""
+    state = _chosen
+    if state is None or not workspace.is_relative_to(state):
+        return
+    lanes = worktrees_dir(workspace)
+    if workspace.is_relative_to(lanes) and workspace != lanes:
+        return
+    from ralph.errors import UsageError
+
+    raise UsageError(
+        f"the state folder {state} holds the workspace {workspace}: give --state-dir (or "
+        "RALPH_STATE_DIR) a folder outside it, or one inside it such as .ralph-state"
+    )
 
 
 def require_inside(task_file: Path, workspace: Path) -> None:
@@ -124,6 +145,15 @@ def package_cache_dir(workspace: Path) -> Path:
     """The one folder of the state a sandboxed command may write: package caches (npm, pip,
     uv, cargo, go). Never ralph's own caches: those the agent must not be able to forge."""
     return state_dir(workspace) / "package-cache"
+
+
+def run_writes(workspace: Path, taskfile: Path) -> tuple[Path, ...]:
+    """What a run must be able to write: the task file's folder (an atomic write makes a
+    temp file beside it), the task file, and ralph's state folders (locks, records,
+    approvals)."""
+    real = Path(os.path.realpath(taskfile))
+    state = (state_dir(workspace), locks_dir(workspace), runs_dir(workspace))
+    return (real.parent, real, *state, approvals_dir(workspace))
 
 
 def keep_out_of_git(folder: Path) -> None:

@@ -103,7 +103,8 @@ def test_workflow_shape_and_matrix(repo: Path) -> None:
     state = flow["env"]["RALPH_STATE_DIR"]  # ralph's state: outside the checkout, cached
     assert cache["with"]["path"] == state and state.startswith("~/")
     finish = "\n".join(s.get("run", "") for s in jobs["finish"]["steps"])
-    assert "git merge --no-ff" in finish and "gh pr create" in finish
+    assert 'ralph merge "$RALPH_PLAN" --json' in finish and "gh pr create" in finish
+    assert "git merge" not in finish  # the plan-aware merge, with verify, is ralph's
     # The matrix the plan job would print feeds this matrix: each entry has a line.
     m = json.loads(_ralph(repo, "matrix", "tasks/plan.md").stdout)
     assert [e["step"] for e in m["include"]] == ["Home page", "About page"]

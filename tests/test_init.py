@@ -212,3 +212,15 @@ def test_a_project_set_up_by_init_runs_its_plan_outside_git(
     record = (project / ".ralph" / "runs" / f"{run['run_id']}.jsonl").read_text()
     start = json.loads(record.splitlines()[0])
     assert start["policy"] == str((project / "policies" / "policy.toml").resolve())
+
+
+def test_the_state_folder_follows_ralph_state_dir(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RALPH_STATE_DIR", str(tmp_path / "cache" / "ralph-state"))
+    code, out, err = ralph(monkeypatch, capsys, "init", "proj")
+    assert code == 0, err
+    assert (tmp_path / "cache" / "ralph-state").is_dir()
+    assert not (tmp_path / "proj" / ".ralph").exists()
+    assert f"created  {tmp_path / 'cache' / 'ralph-state'}/" in out

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from ralph.lanes.merge import MergeResult, commit_lane, merge_lane
+from tests.gitrepo import git, make_repo
 
 PLAN = "plan.md"
 PLAN_TEXT = "# Plan\n\n- [ ] one\n- [ ] two\n"
 
 
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path, git_home: Path) -> Path:
-    ws = tmp_path / "repo"
-    ws.mkdir()
-    git(ws, "init", "-q", "-b", "main")
-    (ws / ".gitignore").write_text(".ralph/\nbuild/\n*.log\n")
-    (ws / "a.txt").write_text("one\ntwo\nthree\n")
-    (ws / PLAN).write_text(PLAN_TEXT)
-    git(ws, "add", "-A")
-    git(ws, "commit", "-qm", "base")
-    return ws
+    return make_repo(
+        tmp_path / "repo",
+        {".gitignore": ".ralph/\nbuild/\n*.log\n", "a.txt": "one\ntwo\nthree\n", PLAN: PLAN_TEXT},
+    )
 
 
 def lane(ws: Path, slug: str) -> Path:
@@ -48,8 +37,8 @@ def worked(ws: Path, slug: str, files: dict[str, str]) -> Path:
 
 
 def snapshot(ws: Path) -> dict[str, bytes]:
-    """Every file of the main checkout (tracked, untracked, ignored; .git and lanes aside)."""
-    skip = (ws / ".git", ws / ".ralph" / "worktrees")
+    """Every file of the main checkout (tracked, untracked, ignored; .git, .ralph aside)."""
+    skip = (ws / ".git", ws / ".ralph")
     return {
         str(p.relative_to(ws)): p.read_bytes()
         for p in sorted(ws.rglob("*"))
@@ -254,3 +243,47 @@ def test_wrong_branch_checked_out_or_missing_branch_is_a_usage_error(repo: Path)
         merge(repo, "one")
     with pytest.raises(UsageError, match="unknown merge mode"):
         merge(repo, "one", how="squash")
+
+
+def test_pr_mode_pushes_and_opens_a_pr_through_the_guard(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    from ralph.guard.approvals import ApprovalStore
+    from ralph.guard.gate import Guard
+    from ralph.lanes.merge import Publisher
+    from tests.guard_workspace import DEFAULT_POLICY
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    bin_dir, calls = tmp_path / "bin", tmp_path / "gh-calls"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\necho https://example.com/pull/7\n'
+    )
+    (bin_dir / "gh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    worked(repo, "one", {"one.txt": "1\n"})
+    tip, files = head(repo), snapshot(repo)
+    publish = Publisher(Guard(DEFAULT_POLICY, repo, "unattended"), title="ralph: one")
+    store = ApprovalStore(repo)
+
+    def approve(result: MergeResult, command: str) -> None:
+        assert result.outcome == "awaiting_approval", result
+        assert command in result.detail
+        found = re.search(r"awaiting approval (\S+):", result.detail)
+        assert found is not None and found.group(1) == result.approval_id
+        store.approve(result.approval_id)
+
+    first = merge(repo, "one", how="pr", publish=publish)
+    approve(first, "`git push origin ralph/plan/one`")  # the default policy asks first
+    assert git(repo, "ls-remote", str(remote)) == "" and not calls.exists()
+    second = merge(repo, "one", how="pr", publish=publish)
+    assert "ralph/plan/one" in git(repo, "ls-remote", str(remote))  # approved: pushed
+    approve(second, "`gh pr create --head ralph/plan/one --base main")
+    third = merge(repo, "one", how="pr", publish=publish)  # the push is not asked again
+    assert third.outcome == "pushed" and "https://example.com/pull/7" in third.detail
+    assert calls.read_text().startswith("pr create --head ralph/plan/one --base main")
+    assert head(repo) == tip and snapshot(repo) == files  # pr mode never changes the base

@@ -359,7 +359,11 @@ def test_one_budget_across_lanes_stops_them_all(
 
     dear = Usage(1_000_000, 0)  # $3 a turn on Sonnet: each lane alone stays under $5
     says = {
-        f"Say {w}": [Turn(tool_calls=[write(f"{w}.txt", "x\n")], usage=dear), held]
+        f"Say {w}": [
+            Turn(tool_calls=[write(f"{w}.txt", "x\n")]),
+            Turn(tool_calls=[("read_file", {"path": f"{w}.txt"})], usage=dear),
+            held,
+        ]
         for w in ("hello", "goodbye")
     }
     ralph_anthropic.server.add(*_resolved(lanes_script(says, together=2)))
@@ -379,3 +383,70 @@ def test_one_budget_across_lanes_stops_them_all(
         assert "its work is kept in .ralph/worktrees/" in note
     for w in ("hello", "goodbye"):
         assert (ws / ".ralph" / "worktrees" / f"plan-say-{w}" / f"{w}.txt").exists()
+
+
+def test_lanes_left_behind_are_merged_when_done_and_kept_when_their_step_is_gone(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    from ralph.lanes.lane import Lane
+    from ralph.worktrees import create_lane
+
+    ws = make_repo(tmp_path, WORDS)
+    head = git(ws, "rev-parse", "HEAD").strip()
+    tf = taskfile.load(ws / "plan.md")
+    hello = next(s for s in tf.steps if s.text == "Say hello")
+    done = create_lane(ws, "plan-say-hello", "ralph/plan/say-hello", head)
+    (done / "hello.txt").write_text("hello\n")  # the lane did its step, then the run died
+    (done / "plan.md").write_text(WORDS.replace("- [ ] Say hello", "- [x] Say hello"))
+    Lane("plan-say-hello", "ralph/plan/say-hello", done, "plan.md", hello).save(base=head)
+    gone = create_lane(ws, "plan-say-nothing", "ralph/plan/say-nothing", head)
+    (gone / "nothing.txt").write_text("work of a step no longer in the plan\n")
+    stale = Lane("plan-say-nothing", "ralph/plan/say-nothing", gone, "plan.md", hello)
+    stale.save(step="Say nothing", base=head)
+    ralph_anthropic.server.add(*lanes_script({"Say goodbye": [Turn(tool_calls=[finish()])]}))
+
+    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
+
+    assert code == 0, err
+    ralph_anthropic.server.assert_complete()  # no model call for the lane done before
+    assert (ws / "hello.txt").read_text() == "hello\n"
+    assert notes(ws)["Say hello"][:2] == (True, "done")
+    assert "done in its lane (resumed)" in (notes(ws)["Say hello"][2] or "")
+    assert (gone / "nothing.txt").exists()  # kept, never removed unmerged
+    assert git(ws, "branch", "--list", "ralph/plan/say-nothing").strip()
+    assert "plan-say-nothing" in err and "no longer in the plan" in err
+
+
+def test_the_circuit_breaker_stops_every_lane(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    says = "".join(f"  - [ ] Say {w}\n    - verify: `false`\n" for w in ("hello", "goodbye", "why"))
+    ws = make_repo(tmp_path, "# Words\n\n- [ ] Words\n  - parallel: yes\n" + says)
+    always = [Turn(tool_calls=[finish()])] * 9  # a failed step is tried again, up to 3 times
+    says = {f"Say {w}": always for w in ("hello", "goodbye", "why")}
+    ralph_anthropic.server.add(*lanes_script(says, together=3))
+
+    code, summary, err = ralph_anthropic.run(
+        ws / "plan.md", "--all", "--parallel", "3", "--max-failures", "2"
+    )
+
+    assert code == 1, err
+    assert summary["stopped"] == "2 failed attempts in a row"
+    # without the breaker, each step would fail three times and end blocked
+    assert len(summary["steps"]) < 9
+    assert not any(s.state == "blocked" for s in taskfile.load(ws / "plan.md").steps)
+    assert {s["outcome"] for s in summary["steps"]} <= {"failed", "interrupted"}
+
+
+def test_parallel_needs_a_repository_with_a_commit(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "plan.md").write_text(WORDS)
+    code, _, err = ralph_anthropic.run(bare / "plan.md", "--all", "--parallel", "2")
+    assert code == 2 and "--parallel needs a git repository" in err
+    git(bare, "init", "-q", "-b", "main")
+    code, _, err = ralph_anthropic.run(bare / "plan.md", "--all", "--parallel", "2")
+    assert code == 2 and "no commit yet" in err
+    assert ralph_anthropic.server.requests == []

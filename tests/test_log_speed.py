@@ -4,6 +4,7 @@ passes (against rich's reading, one tag at a time)."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import random
 from pathlib import Path
@@ -13,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.markup import RE_TAGS
 
+from ralph import integrity
 from ralph.cli.render import _plain_tag, from_markup
+from ralph.integrity import _hmac_sha256
 from ralph.record.log import RunLog, not_by_ralph, read_record, read_run
 
 _VALUES = st.recursive(
@@ -121,3 +124,18 @@ def test_markup_to_plain_text_with_escapes_on_some_lines() -> None:
     assert from_markup(text, False) == RE_TAGS.sub(_plain_tag, text) == plain
     spanning = text + " [x\ny]"  # a tag across a line end (rich reads it as one)
     assert from_markup(spanning, False) == "a [b] c\nd\n\\e[f]\n[1]  "
+
+
+@settings(max_examples=100, deadline=None)
+@given(key=st.binary(max_size=150), prefix=st.binary(max_size=20), data=st.binary(max_size=300))
+def test_the_signer_is_hmac_sha256(key: bytes, prefix: bytes, data: bytes) -> None:
+    assert _hmac_sha256(key, prefix)(data) == hmac.new(key, prefix + data, "sha256").hexdigest()
+
+
+def test_mac_and_signer_agree_with_the_secret() -> None:
+    data = b"run\0prev\0{}"
+    assert integrity.mac("run-record-v1", data) == integrity.signer("run-record-v1")(data)
+    assert (
+        integrity.mac("run-record-v1", data)
+        == hmac.new(integrity._key(), b"run-record-v1\0" + data, "sha256").hexdigest()
+    )

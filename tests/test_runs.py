@@ -286,3 +286,19 @@ def test_log_unknown_id_is_a_usage_error(ws: Path) -> None:
     with pytest.raises(UsageError) as info:
         _invoke("log", "zzz", "--workspace", str(ws))
     assert info.value.exit_code == 2
+
+
+def test_times_no_clock_can_show_are_unknown_not_a_crash(tmp_path: Path) -> None:
+    """An edited record with `Infinity`, `NaN` or a far-away time in `ts`."""
+    events = [
+        {**_start("r1", T0), "ts": float("inf")},
+        {"ts": 1e300, "event": "model", "turn": 1, "usage": {}, "cost": 0.1},
+        {"ts": float("nan"), "event": "step_end", "outcome": "done"},
+        {"ts": -1e20, "event": "wait", "seconds": 1, "reason": "x"},
+    ]
+    _write(tmp_path, "r1", events)
+    assert list_runs(tmp_path)[0].started is None
+    text = _invoke("log", "--workspace", str(tmp_path)).output
+    assert "time unknown" in text and "model  turn 1" in text and "waited 1s" in text
+    assert "time unknown" in _invoke("runs", "--workspace", str(tmp_path)).output
+    assert _invoke("runs", "--json", "--workspace", str(tmp_path)).exit_code == 0

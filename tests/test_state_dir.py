@@ -4,18 +4,20 @@ reach there as `.ralph/` is in the workspace."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ralph.errors import UsageError
 from ralph.guard.gate import Guard, shipped_policy
 from ralph.guard.pathclass import Places
 from ralph.messages import ToolCall
 from ralph.sandbox import confine
 from ralph.tools import Toolbox
-from ralph.workspace import choose_state_dir, state_dir
+from ralph.workspace import choose_state_dir, state_dir, workspace_for
 from tests.fakeserver import Turn
 from tests.harness import Ralph, cmd, finish
 from tests.test_overnight import make_project
@@ -193,3 +195,109 @@ def test_a_sandboxed_command_cannot_write_the_state_dir(
     assert not (state / "approvals" / "forged.json").exists() and not (state / "runs").exists()
     assert (state / "approvals" / "old.json").read_text() == "{}\n"
     assert code == 0 and cache.strip() == str(state.resolve() / "package-cache" / "pip")
+
+
+def test_a_state_dir_that_holds_the_workspace_is_a_usage_error(
+    ralph: Ralph, tmp_path: Path
+) -> None:
+    """Its approvals, caches and records would be files the agent may write."""
+    ws = make_project(tmp_path, "- [ ] one\n")
+    for state in (ws, tmp_path, ws / ".." / "proj"):
+        code, _, err = ralph("status", str(ws / "plan.md"), "--state-dir", str(state))
+        assert code == 2 and "holds the workspace" in err, (state, err)
+    code, _, err = ralph("status", str(ws / "plan.md"), "--state-dir", str(ws / ".ralph-state"))
+    assert code == 0, err
+
+
+def test_only_a_lane_under_worktrees_may_live_in_the_state_dir(chosen: Path) -> None:
+    lane = chosen / "worktrees" / "home-page"
+    other = chosen / "cache" / "x"
+    for ws in (lane, other):
+        ws.mkdir(parents=True)
+        (ws / "ralph.toml").write_text("")
+        (ws / "plan.md").write_text("- [ ] one\n")
+    assert workspace_for(None, lane / "plan.md") == lane.resolve()
+    assert Places.make(lane).classify(str(lane.resolve() / "src.py")) == "workspace"
+    with pytest.raises(UsageError, match="holds the workspace"):
+        workspace_for(None, other / "plan.md")
+    assert Places.make(other).classify(str(other.resolve() / "src.py")) == "protected"
+
+
+def test_a_state_dir_named_through_a_symlink_is_used_where_it_points(
+    ralph: Ralph, tmp_path: Path
+) -> None:
+    """The person named it (a CI cache mounted behind a link): resolved once, at the start;
+    ralph's refusal of a symlinked approvals folder is for links planted later."""
+    ws = make_project(tmp_path, "- [ ] deploy\n")
+    (tmp_path / "real-cache").mkdir()
+    (tmp_path / "cache").symlink_to(tmp_path / "real-cache")
+    ralph.server.add(
+        Turn(tool_calls=[cmd("git push --force origin main")]),
+        Turn(tool_calls=[finish("needs approval", "blocked")]),
+    )
+    code, summary, err = ralph.run(ws / "plan.md", "--state-dir", str(tmp_path / "cache"))
+    assert code == 3, err
+    approval_id = summary["steps"][0]["approval_ids"][0]
+    assert (tmp_path / "real-cache" / "approvals" / f"{approval_id}.json").is_file()
+
+
+def test_hooks_undo_and_replay_use_the_state_dir_too(
+    ralph: Ralph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = tmp_path / "proj"  # outside git: the snapshots live in the state, not in .git
+    ws.mkdir()
+    (ws / "ralph.toml").write_text("")
+    (ws / "plan.md").write_text("- [ ] one\n")
+    state = tmp_path / "state"
+    ralph.server.add(Turn(tool_calls=[finish()]))
+    code, _, err = ralph.run(ws / "plan.md", "--state-dir", str(state))
+    assert code == 0, err
+    assert (state / "snapshots.git").is_dir() and not (ws / ".ralph").exists()
+    code, out, err = ralph("undo", "--list", "--workspace", str(ws), "--state-dir", str(state))
+    assert code == 0 and "before step" in out, (out, err)
+    code, out, _ = ralph("undo", "--list", "--workspace", str(ws))
+    assert "before step" not in out  # .ralph/ has no snapshots
+    code, out, err = ralph(
+        "replay", "--all", "--json", "--workspace", str(ws), "--state-dir", str(state)
+    )
+    assert code == 0 and json.loads(out), err
+
+    event = {"tool_name": "Bash", "tool_input": {"command": "rm -rf src"}, "cwd": str(ws)}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(event)))
+    code, out, err = ralph("hook", "claude", "--headless", "--state-dir", str(state))
+    assert json.loads(out)["hookSpecificOutput"]["permissionDecision"] == "defer", err
+    assert len(list((state / "approvals").glob("*.json"))) == 1
+
+
+def test_an_audit_keeps_its_copy_and_report_in_the_state_dir(ralph: Ralph, tmp_path: Path) -> None:
+    ws = make_project(tmp_path, "# Audit\n\n- [ ] look for secrets\n")
+    state = tmp_path / "state"
+    ralph.server.add(Turn(tool_calls=[finish("nothing found")]))
+    code, out, err = ralph(
+        "audit", str(ws / "plan.md"), "--model", ralph.model, "--json", "--state-dir", str(state)
+    )
+    assert code == 0, err
+    report = Path(json.loads(out)["report"])
+    assert (
+        report.parent.parent == state.resolve() / "audits" and "nothing found" in report.read_text()
+    )
+    assert (ws / "plan.md").read_text() == "# Audit\n\n- [ ] look for secrets\n"
+    assert not (ws / ".ralph").exists()
+
+
+def test_file_listings_and_searches_leave_out_a_state_dir_inside_the_workspace(
+    tmp_path: Path,
+) -> None:
+    ws = tmp_path / "ws"
+    (ws / "ralph-state" / "approvals").mkdir(parents=True)
+    (ws / "ralph-state" / "approvals" / "ab12.json").write_text('{"needle": 1}')
+    (ws / "app.py").write_text("needle = 1\n")
+    choose_state_dir(ws / "ralph-state")
+    try:
+        tb = Toolbox(ws)
+        listed = tb.run(ToolCall("1", "list_files", {"path": "."})).content
+        found = tb.run(ToolCall("2", "search", {"pattern": "needle"})).content
+    finally:
+        choose_state_dir(None)
+    assert "app.py" in listed and "ralph-state" not in listed
+    assert "app.py" in found and "ralph-state" not in found

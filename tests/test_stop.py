@@ -209,6 +209,8 @@ def test_a_step_awaiting_approval_holds_the_steps_after_it(ralph: Ralph, tmp_pat
     assert status["next"] is None and status["waiting"]["approval_id"] == approval_id
     code, out, _ = ralph("next", str(ws / "plan.md"))
     assert f"waits for approval {approval_id}" in out
+    code, out, _ = ralph("next", str(ws / "plan.md"), "--prompt")  # what run would send: nothing
+    assert f"waits for approval {approval_id}" in out and "announce" not in out
     ralph.server.add(Turn(tool_calls=[finish("announced")]))
     code, summary, err = ralph.run(ws / "plan.md", "--skip-waiting")  # today's behaviour
     assert code == 0, err

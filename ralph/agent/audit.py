@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ralph.errors import UsageError
+from ralph.errors import UsageError, storage_error
 from ralph.fsutil import atomic_write_bytes, atomic_write_text
 from ralph.humanize import money
 from ralph.redact import for_display
@@ -82,5 +82,8 @@ def add_findings(
     head = "" if report.exists() else f"# {report_title(title)}\n\nTask file: {source}\n"
     entry = f"\n## {step}\n\n_{outcome} · {when} · {turns} turns · {money(cost)}_\n\n{findings}\n"
     old = report.read_text(encoding="utf-8") if report.exists() else ""
-    report.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(report, old + head + entry)
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(report, old + head + entry)
+    except OSError as e:
+        raise storage_error(e, report, "the step's findings are not in the report") from None

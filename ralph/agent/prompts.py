@@ -176,12 +176,14 @@ def first_request(task_path: Path, workspace: Path, *, as_json: bool = False) ->
     """The exact first request of the next step (system, tools, user message) and its token
     estimate, without calling a model."""
     from ralph import taskfile
+    from ralph.guard.approvals import ApprovalStore
     from ralph.tools import TOOL_SPECS
 
     tf = taskfile.load(task_path)
-    step = tf.next_step()
+    then = tf.what_next(ApprovalStore(workspace).status_of)  # as `ralph run` picks it
+    step = then.step
     if step is None:
-        return "Nothing to do: no open step can run."
+        return then.waiting_reason or "Nothing to do: no open step can run."
     prompt = build_prompt(tf, step, workspace, task_path)
     tokens = estimate_tokens(SYSTEM_PROMPT, prompt, TOOL_SPECS)
     if as_json:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ralph import __version__, humanize, redact, taskfile
+from ralph.agent import storage
 from ralph.agent.audit import add_findings
 from ralph.agent.prompts import AUDIT_PROMPT, SYSTEM_PROMPT, build_prompt
 from ralph.agent.session import (
@@ -29,9 +30,10 @@ from ralph.errors import (
     EXIT_OK,
     ProviderError,
     RalphError,
+    StorageError,
     WaitTooLong,
 )
-from ralph.fsutil import remove_stale_temps
+from ralph.fsutil import Reserve, remove_stale_temps
 from ralph.guard import Mode
 from ralph.guard.approvals import ApprovalStore
 from ralph.guard.gate import Guard
@@ -187,7 +189,11 @@ def run_task(
     group is left running, and `on_end(report)` is called (for notifications).
     """
     redact.refresh()  # the secret-looking env vars of this run, as it starts
-    with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
+    with (
+        run_lock(req.task_path, req.workspace) as lock,
+        storage.reserved(lock) as reserve,  # on a disk too full for it: no step starts
+        RunLog.create(runs_dir(req.workspace)) as log,
+    ):
 
         def record(event: str, **fields: Any) -> None:
             if event not in LIVE_ONLY:
@@ -215,13 +221,15 @@ def run_task(
             workspace=str(req.workspace),
             sandbox=req.confinement.record() if req.confinement else None,
         )
-        run = _Run(req, provider, report, record, stop or Stop(), prompt)
+        run = _Run(req, provider, report, record, stop or Stop(), prompt, reserve)
 
         def cleanup() -> None:
             taskfile.keep(req.task_path, cache_dir(req.workspace))  # for the next process
             stop_all()  # a server the agent left in the background ends with the run
 
-        drive(report, record, run.steps, run.started, cleanup=cleanup, on_end=on_end)
+        drive(
+            report, record, run.steps, run.started, cleanup=cleanup, on_end=on_end, reserve=reserve
+        )
         return report
 
 
@@ -233,10 +241,12 @@ def drive(
     *,
     cleanup: Callable[[], None],
     on_end: Callable[[RunReport], None] | None,
+    reserve: Reserve | None = None,
 ) -> None:
     """Run `steps()` (why it stopped, exit code) and end the run the same way however it
     ends (done, an error, a stop signal, a crash): the report's outcome and time, then
-    `cleanup()`, the record's `run_end` and `on_end(report)`. Also `ralph run --parallel`."""
+    `cleanup()`, the record's `run_end` and `on_end(report)`. Also `ralph run --parallel`.
+    On a full disk `run_end` goes into the space `reserve` held back (`agent.storage`)."""
     raised = False
     try:
         report.stopped, report.exit_code = steps()
@@ -249,17 +259,23 @@ def drive(
     finally:
         report.seconds = round(time.monotonic() - started, 1)
         cleanup()
-        record(
-            "run_end",
-            stopped=report.stopped,
-            exit_code=report.exit_code,
-            steps=len(report.steps),
-            cost_usd=report.cost_usd,
-            cache_read_share=report.cache_read_share,
-            raised=raised,
-        )
-        if on_end is not None:
-            on_end(report)
+        end = {
+            "stopped": report.stopped,
+            "exit_code": report.exit_code,
+            "steps": len(report.steps),
+            "cost_usd": report.cost_usd,
+            "cache_read_share": report.cache_read_share,
+            "raised": raised,
+        }
+        try:
+            storage.end_record(record, reserve, end, after_error=raised)
+        except RalphError as e:  # the record cannot be closed: the run ends in that error
+            report.stopped, report.exit_code = _failure(e)
+            report.end = _end_of(e)
+            raise
+        finally:
+            if on_end is not None:
+                on_end(report)
 
 
 def _failure(e: BaseException) -> tuple[str, int]:
@@ -303,6 +319,7 @@ class _Run:
     record: Callable[..., None]
     stop: Stop
     prompt: Callable[[str], str | None] | None
+    reserve: Reserve
     started: float = field(default_factory=time.monotonic)
     failures_in_a_row: int = 0
 
@@ -329,11 +346,18 @@ class _Run:
     def take(self, tf: TaskFile, step: Step) -> Attempt:
         """One step in a fresh session: attempt it, write the note back, commit if asked."""
         req, record, report = self.req, self.record, self.report
+        storage.hold(self.reserve)  # given back on a full disk: taken again, or no step
         session = self.session(step)
         snap = _snapshot(req, step, record)
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
-        attempt = _attempt(session, tf, step, req)
-        report.steps.append(_write_back(req, step, attempt, snap))
+        try:
+            attempt = _attempt(session, tf, step, req)
+        except StorageError as e:  # the record, an approval...: note the step, then stop
+            noted = self.write_back(step, Attempt("interrupted", f"stopped: {e}"), snap)
+            raise storage.cut_short(e, noted) from None
+        error, written = self.write_back(step, attempt, snap)
+        if error is not None:
+            raise storage.note_failed(error, req.task_path, attempt.outcome, written)
         if req.audit_report is not None:
             findings = attempt.full_summary or attempt.summary
             add_findings(
@@ -347,6 +371,22 @@ class _Run:
         failed = attempt.outcome in ("failed", "blocked")
         self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
         return attempt
+
+    def write_back(
+        self, step: Step, attempt: Attempt, snap: str | None
+    ) -> tuple[OSError | None, bool]:
+        """Note the attempt in the task file (on a full disk, in the reserve): the error the
+        write hit, or None; whether the note is written."""
+        req = self.req
+        report = _step_report(req, step, attempt, snap)
+        self.report.steps.append(report)
+        seconds = attempt.seconds
+        return storage.write_note(
+            lambda: write_note(
+                req.task_path, step, report, req.config.max_attempts, seconds=seconds
+            ),
+            self.reserve,
+        )
 
     def session(self, step: Step) -> Session:
         req, cfg, provider, record = self.req, self.req.config, self.provider, self.record
@@ -449,12 +489,10 @@ def step_verify(step: Step) -> str | None:
     return " && ".join(f"({c})" if len(step.verify) > 1 else c for c in step.verify) or None
 
 
-def _write_back(
-    req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None = None
-) -> StepReport:
-    """Check the box or record the failed attempt, with the receipt, in the task file."""
+def _step_report(req: RunRequest, step: Step, attempt: Attempt, snapshot: str | None) -> StepReport:
+    """The attempt as the run summary shows it."""
     share = attempt.usage.cache_read_share
-    report = StepReport(
+    return StepReport(
         step.line,
         step.text,
         attempt.outcome,
@@ -469,8 +507,6 @@ def _write_back(
         snapshot,
         req.confinement.label if req.confinement else "",
     )
-    write_note(req.task_path, step, report, req.config.max_attempts, seconds=attempt.seconds)
-    return report
 
 
 def write_note(

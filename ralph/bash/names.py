@@ -40,8 +40,11 @@ _VERSIONED = re.compile(
 )
 
 
+_VERSION_ENDS = frozenset("0123456789.")  # every name _VERSIONED matches ends so
+
+
 def canonical(program: str) -> str:
     """The one name of a program: python3.12 -> python, pip3 -> pip, podman -> docker."""
-    match = _VERSIONED.fullmatch(program)
+    match = _VERSIONED.fullmatch(program) if program[-1:] in _VERSION_ENDS else None
     name = match.group(1) if match else program
     return ALIASES.get(name, name)

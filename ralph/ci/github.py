@@ -2,9 +2,12 @@
 
 Jobs: `plan` prints the matrix (`ralph matrix`), `lane` runs one step per matrix entry
 (`ralph run --step LINE --unattended`) and pushes its branch `ralph/<plan>/<slug>`,
-`finish` merges the lane branches in plan order into `ralph/<plan>` (a merge commit
-each; a conflicting lane is left on its branch and named in the summary), opens or
-updates one pull request with `gh`, and lists pending approvals in the job summary.
+`finish` fetches the lane branches and runs `ralph merge` (in plan order: each lane's
+outcome read from its copy of the plan, its branch merged with a merge commit, the
+step's verify run again on the merged result, then the box and note written into the
+base's plan; a conflicting or failing lane is kept on its branch, its step left open with
+a note naming it), pushes `ralph-progress/<plan>`, opens or updates one pull request
+with `gh`, and lists the lanes in the job summary.
 
 ralph's state (runs, approvals) lives outside the checkout, in `RALPH_STATE_DIR`
 (`~/.ralph-state`), which is kept per lane in the Actions cache; the
@@ -148,15 +151,15 @@ SETUP      - name: Merge the lanes in plan order
           echo "## ralph: $RALPH_PLAN" >> "$GITHUB_STEP_SUMMARY"
           for slug in $(printf '%s' "$MATRIX" | jq -r '.include[].slug'); do
             lane="$RALPH_LANES/$slug"
-            if ! git fetch -q origin "$lane"; then
+            if ! git fetch -q origin "+refs/heads/$lane:refs/heads/$lane"; then
               echo "- $slug: no branch (the lane failed before pushing)" >> "$GITHUB_STEP_SUMMARY"
-            elif git merge --no-ff --no-edit -m "ralph: merge $lane" FETCH_HEAD; then
-              echo "- $slug: merged" >> "$GITHUB_STEP_SUMMARY"
-            else
-              git merge --abort
-              echo "- $slug: conflict; kept on branch \\`$lane\\`" >> "$GITHUB_STEP_SUMMARY"
             fi
           done
+          code=0
+          ralph merge "$RALPH_PLAN" --json > merged.json || code=$?
+          if [ "$code" -gt 1 ]; then exit "$code"; fi
+          jq -r '.lanes[] | "- line \\(.line) `\\(.branch)`: \\(.outcome): \\(.detail)"' \\
+            merged.json >> "$GITHUB_STEP_SUMMARY"
           git push origin "$RALPH_BRANCH"
       - name: Open or update the pull request
         env:

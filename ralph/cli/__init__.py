@@ -5,7 +5,7 @@ on it; the other modules render (status, check, approvals, runs, the live view) 
 a project up (`init`).
 """
 
-from ralph.cli import commands, hooks, run, undo  # noqa: F401  (registers the commands)
+from ralph.cli import commands, hooks, merge, run, undo  # noqa: F401  (registers the commands)
 from ralph.cli.app import cli, main
 
 __all__ = ["cli", "main"]

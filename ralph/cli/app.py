@@ -7,6 +7,7 @@ them, so `ralph --help`, `ralph --version` and `ralph status` start fast.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TypeVar
@@ -15,7 +16,7 @@ import click
 
 from ralph import __version__
 from ralph.config import debug
-from ralph.errors import RalphError
+from ralph.errors import EXIT_FAILED, RalphError, storage_error
 from ralph.guard import MODES
 from ralph.workspace import STATE_DIR_ENV
 
@@ -66,8 +67,10 @@ def cli() -> None:
     \b
     Exit codes:
       0   step done, or every step is done
-      1   the attempt failed, or only blocked steps are left
-      2   usage, input or configuration error
+      1   the attempt failed, or only blocked steps are left, or a write failed
+          during the run (disk full, I/O error; the message says which file)
+      2   usage, input or configuration error, or a task file or .ralph/ that
+          ralph cannot write (found before the run starts)
       3   stopped: a step waits for a person's approval
       75  another run holds the lock (try again later)
       130 interrupted with Ctrl-C (the running call finished; the attempt is noted)
@@ -111,10 +114,22 @@ def main() -> None:
     except RalphError as e:
         if debug():
             raise
-        click.echo(stamped(f"ralph: {e}"), err=True)
+        _say(f"ralph: {e}")
         sys.exit(e.exit_code)
+    except OSError as e:  # a write no one turned into a StorageError: still one line
+        if debug():
+            raise
+        _say(f"ralph: {storage_error(e, verb=None)}")
+        sys.exit(EXIT_FAILED)
     # Commands return their exit code (an int) or None for success.
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _say(line: str) -> None:
+    """The last word on stderr; if even stderr cannot be written (a full disk under
+    cron.log), the exit code says it alone."""
+    with contextlib.suppress(OSError):
+        click.echo(stamped(line), err=True)
 
 
 def stamped(line: str) -> str:

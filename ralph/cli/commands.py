@@ -326,8 +326,9 @@ def ci_github(taskfile: Path | None, force: bool) -> int:
     \b
     A `plan` job prints `ralph matrix`; one `lane` job per independent step runs
     `ralph run --step LINE --unattended` and pushes branch ralph/<plan>/<slug> (ralph's
-    state in RALPH_STATE_DIR, kept in the Actions cache); `finish` merges the lanes in
-    plan order into ralph-progress/<plan> and opens or updates one pull request with gh.
+    state in RALPH_STATE_DIR, kept in the Actions cache); `finish` runs `ralph merge` on
+    ralph-progress/<plan> (the lanes in plan order, each step's verify run again on the
+    merged result) and opens or updates one pull request with gh.
     Secrets: ANTHROPIC_API_KEY or OPENAI_API_KEY, and RALPH_SECRET_KEY (base64 of 32
     random bytes) so approvals made in one job are valid in the next. The model comes
     from the project config.

@@ -194,15 +194,16 @@ def _policy_text() -> str:
 
 def _state_dir(folder: Path) -> Action:
     """ralph's state folder, so `>> .ralph/cron.log` works before the first run."""
-    from ralph.workspace import STATE_DIR
+    from ralph.workspace import state_dir
 
-    path = folder / STATE_DIR
+    path = state_dir(folder)  # `.ralph/`, or the folder --state-dir / RALPH_STATE_DIR chose
+    shown = f"{path.relative_to(folder) if path.is_relative_to(folder) else path}/"
     if path.is_dir():
-        return Action("skipped", f"{STATE_DIR}/", "(exists)")
+        return Action("skipped", shown, "(exists)")
     if path.exists() or path.is_symlink():
-        return Action("skipped", f"{STATE_DIR}/", "(not a folder)")
-    path.mkdir()
-    return Action("created", f"{STATE_DIR}/", "(ralph's state: runs, approvals, cron.log)")
+        return Action("skipped", shown, "(not a folder)")
+    path.mkdir(parents=True)
+    return Action("created", shown, "(ralph's state: runs, approvals, cron.log)")
 
 
 def _ignore_state(folder: Path) -> Action:

@@ -9,6 +9,7 @@ starts with the time and the run id, so interleaved runs can be told apart.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -52,7 +53,8 @@ class LiveView:
     def __call__(self, event: str, **f: Any) -> None:
         show = getattr(self, f"_{event}", None)
         if show is not None:
-            show(f)
+            with contextlib.suppress(OSError):  # stderr on a full disk (cron.log): go on unseen
+                show(f)
 
     def _print(self, text: str) -> None:
         self._stop()
@@ -174,7 +176,8 @@ class LanesView:
     def __call__(self, event: str, **f: Any) -> None:
         show = getattr(self, f"_{event}", None)
         if show is not None:
-            show(f)
+            with contextlib.suppress(OSError):  # stderr on a full disk (cron.log): go on unseen
+                show(f)
         elif event in ("run_start", "verify"):
             self.lines(event, **f)
 

@@ -353,6 +353,7 @@ def _prepare(
     from ralph.checkpoint import preflight
     from ralph.config import find_policy, load_config, locate_plan, shipped_policy
     from ralph.errors import UsageError
+    from ralph.fsutil import require_writable
     from ralph.guard.gate import tty_prompt
     from ralph.guard.policy import load_policy_cached
     from ralph.notify import check_format, check_url
@@ -360,7 +361,7 @@ def _prepare(
     from ralph.providers.pricing import require_prices
     from ralph.sandbox.setup import for_run
     from ralph.trust import require_trust
-    from ralph.workspace import cache_dir
+    from ralph.workspace import cache_dir, run_writes
 
     ws_option = options.pop("workspace")
     commit = options.pop("commit", False)
@@ -369,6 +370,8 @@ def _prepare(
     taskfile, workspace = locate_plan(taskfile, ws_option)  # bad paths are exit 2, first
     config = load_config(workspace, options)
     tf = tasks.load(taskfile, cache=cache_dir(workspace))  # bad input is exit 2, first
+    for path in run_writes(workspace, taskfile):
+        require_writable(path)  # a read-only plan or .ralph/ is exit 2, before any work
     if only_step is not None:
         tf.find_step(only_step)  # a missing, done or ambiguous step is exit 2, now
     if not config.model:

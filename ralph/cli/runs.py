@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,15 @@ from ralph.cli.render import DECISION_STYLE, color, from_markup, model_words
 from ralph.errors import EXIT_OK
 from ralph.humanize import money
 from ralph.record.log import not_by_ralph, read_record
-from ralph.record.runs import UNFINISHED, RunInfo, _epoch, find_run, list_runs, summarize
+from ralph.record.runs import (
+    UNFINISHED,
+    RunInfo,
+    _epoch,
+    event_time,
+    find_run,
+    list_runs,
+    summarize,
+)
 from ralph.redact import one_line
 from ralph.workspace import runs_dir
 
@@ -240,16 +250,23 @@ def _plural(n: Any, noun: str) -> str:
 
 
 def _local(ts: Any, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
-    if not isinstance(ts, (int, float)):
+    ts = event_time({"ts": ts})
+    if ts is None:
         return "time unknown"
     return time.strftime(fmt, time.localtime(ts))
 
 
 def _clock(e: dict[str, Any]) -> str:
-    ts = e.get("ts")
-    if not isinstance(ts, (int, float)):
+    ts = event_time(e)
+    if ts is None:
         return "         "
-    return f"[dim]{time.strftime('%H:%M:%S', time.localtime(ts))}[/] "
+    return _clock_at(math.floor(ts))
+
+
+@lru_cache(maxsize=1024)
+def _clock_at(second: int) -> str:
+    """The clock column of an event in this second (the events of a step share seconds)."""
+    return f"[dim]{time.strftime('%H:%M:%S', time.localtime(second))}[/] "
 
 
 def _f(e: dict[str, Any], key: str) -> str:

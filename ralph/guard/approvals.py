@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ralph import integrity
-from ralph.errors import UsageError
+from ralph.errors import UsageError, storage_error
 from ralph.fsutil import atomic_write_text
 from ralph.redact import escape_controls
 from ralph.workspace import approvals_dir, state_dir
@@ -238,7 +238,11 @@ class ApprovalStore:
         data["mac"] = integrity.mac(_MAC_PURPOSE, self._signed_bytes(data))
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         self._ensure_index()  # fresh before the write, so the write can be added to it
-        atomic_write_text(self.folder / f"{approval.id}.json", text, follow_symlinks=False)
+        path = self.folder / f"{approval.id}.json"
+        try:
+            atomic_write_text(path, text, follow_symlinks=False)
+        except OSError as e:
+            raise storage_error(e, path, f"approval {approval.id} was not recorded") from None
         key = _key(approval.call)
         entries = self._entries(key, check=False)
         entries[approval.id] = _entry(approval)
@@ -371,10 +375,16 @@ class ApprovalStore:
             self._save_index(keys, meta | {"folder_mtime_ns": stamp})
 
     def _save_index(self, keys: dict[str, dict[str, list[str]]], meta: dict[str, Any]) -> None:
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        for key, entries in keys.items():
-            _write_hint(self.index_dir / f"{key}.json", entries)
-        _write_hint(self.index_dir / "meta.json", meta | {"version": INDEX_VERSION})
+        """Write index files; one that cannot be written (a full disk) only costs a scan:
+        without its `meta.json` the index is not trusted and is built again."""
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            for key, entries in keys.items():
+                _write_hint(self.index_dir / f"{key}.json", entries)
+            _write_hint(self.index_dir / "meta.json", meta | {"version": INDEX_VERSION})
+        except OSError:
+            with contextlib.suppress(OSError):
+                (self.index_dir / "meta.json").unlink()
 
     def _prune_if_due(self) -> None:
         """Archive used approvals older than the retention window (at most once a day)."""
@@ -383,9 +393,10 @@ class ApprovalStore:
             return
         cutoff = (now - timedelta(days=RETENTION_DAYS)).isoformat()
         old = [a.id for a in self.list() if a.status == "used" and (a.used_at or "") < cutoff]
-        self.archive(old)
-        self._ensure_index()
-        _write_hint(self.index_dir / "meta.json", self._meta() | {"pruned": now.isoformat()})
+        with contextlib.suppress(OSError):  # housekeeping: a full disk puts it off
+            self.archive(old)
+            self._ensure_index()
+            _write_hint(self.index_dir / "meta.json", self._meta() | {"pruned": now.isoformat()})
 
     def archive(self, approval_ids: Iterable[str]) -> int:
         """Move these approvals (valid ones) to the archive file; return how many moved."""

@@ -220,7 +220,7 @@ def base_program(program: str) -> str:
 def option_values(cmd: Command, *names: str) -> list[str]:
     """Values given to any of the options `names` (from the option table, else from argv)."""
     found = [value for opt, value in cmd.option_values if opt in names]
-    if found or not any(n in cmd.flags for n in names):
+    if found or cmd.flags.isdisjoint(names):
         return found
     argv = cmd.argv  # the option table does not know these options take a value
     for i, word in enumerate(argv[1:-1], 1):

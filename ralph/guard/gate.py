@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ralph.config import find_policy as find_policy  # re-exported: callers import it here
 from ralph.config import shipped_policy as shipped_policy
-from ralph.errors import PolicyError, UsageError
+from ralph.errors import PolicyError, StorageError, UsageError
 from ralph.guard import MODES, Mode
 from ralph.guard.approvals import ApprovalStore, describe_call
 from ralph.messages import ToolCall
@@ -50,8 +50,9 @@ class Verdict:
     """What the gate did: allowed, denied, pending, approval-used, approved-once, ..."""
     approval: str | None = None
     """The approval the call used, was refused by, or waits for (as the record shows it)."""
-    stop: PolicyError | None = None
-    """Set when the policy cannot be loaded: the run must stop."""
+    stop: PolicyError | StorageError | None = None
+    """Set when the policy cannot be loaded, or an approval or the record cannot be
+    written: the run must stop."""
 
     @property
     def approval_id(self) -> str | None:
@@ -92,12 +93,12 @@ class Guard:
         try:
             verdict = self._review(call, args)
         except Exception as e:
-            verdict = _failed(e, stop=e if isinstance(e, PolicyError) else None)
+            verdict = _failed(e, stop=e if isinstance(e, (PolicyError, StorageError)) else None)
         try:
             if self.log is not None:
                 self.log(_event(call, self.mode, verdict))
         except Exception as e:
-            verdict = _failed(e)
+            verdict = _failed(e, stop=e if isinstance(e, StorageError) else None)
         return verdict
 
     def _review(self, call: ToolCall, args: dict[str, Any] | None) -> Verdict:

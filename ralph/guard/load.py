@@ -430,10 +430,9 @@ def load_policy_cached(path: Path) -> Policy:
     except OSError as e:
         raise PolicyError(f"{name}: cannot read the policy file: {e.strerror or e}") from e
     key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-    with _cache_lock:
-        hit = _cache.get(name)
-    recent = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < _RACY_NS
-    if hit is not None and hit[0] == key and not recent:
+    hit = _cache.get(name)  # one dict read is atomic; the lock guards the writes
+    settled = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= _RACY_NS
+    if hit is not None and hit[0] == key and settled:
         return hit[1]
     data = _read(Path(name))
     if hit is not None and hashlib.sha256(data).hexdigest() == hit[1].sha256:

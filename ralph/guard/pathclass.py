@@ -117,6 +117,9 @@ NOT_SECRET = frozenset({".env.example", ".env.sample", ".env.template", ".env.di
 PROTECTED_NAMES = frozenset({".git", ".ralph"})
 
 
+_GLOB_TAIL = r"(?:/.*)?\Z"  # a pattern that matches a folder matches everything below it
+
+
 def compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
     """Compile one path glob to (anchor, regex). Anchors: name, workspace, home, absolute."""
     pattern = pattern.strip()
@@ -129,23 +132,58 @@ def compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
     else:
         anchor, body = "name", pattern
     body = body.rstrip("/")
-    return anchor, re.compile(glob_regex(body) + r"(?:/.*)?\Z", re.S)
+    return anchor, re.compile(glob_regex(body) + _GLOB_TAIL, re.S)
+
+
+def _merge(regexes: list[re.Pattern[str]], flags: int) -> re.Pattern[str]:
+    """One regex that matches where any of `regexes` (globs compiled alike) matches."""
+    return re.compile("|".join(f"(?:{r.pattern})" for r in regexes), flags)
 
 
 @dataclass(frozen=True)
 class GlobSet:
-    """A list of compiled path globs, matched against resolved absolute paths."""
+    """A list of compiled path globs, matched against resolved absolute paths.
+
+    For speed the globs are also kept merged: the literal names (`.env`, `.claude`) as a
+    set, and the rest as one regex per anchor; `matches` answers exactly as trying each
+    glob in turn would (a test compares the two)."""
 
     globs: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    _names: frozenset[str] = field(init=False, compare=False, repr=False)
+    _merged: tuple[tuple[str, re.Pattern[str]], ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names: set[str] = set()
+        bodies: dict[tuple[str, int], list[re.Pattern[str]]] = {}
+        kept: list[tuple[str, re.Pattern[str]]] = []
+        for anchor, regex in self.globs:
+            body = regex.pattern.removesuffix(_GLOB_TAIL)
+            literal = re.sub(r"\\(.)", r"\1", body, flags=re.S)
+            if body == regex.pattern:  # not made by compile_glob: tried on its own
+                kept.append((anchor, regex))
+            elif anchor == "name" and literal and re.escape(literal) == body:
+                names.add(literal)  # the regex matches exactly this name
+            else:
+                bodies.setdefault((anchor, regex.flags), []).append(regex)
+        merged = [
+            (anchor, group[0] if len(group) == 1 else _merge(group, flags))
+            for (anchor, flags), group in bodies.items()
+        ]
+        object.__setattr__(self, "_names", frozenset(names))
+        object.__setattr__(self, "_merged", (*merged, *kept))
 
     @classmethod
     def of(cls, patterns: Iterable[str]) -> GlobSet:
         return cls(tuple(compile_glob(p) for p in patterns))
 
     def matches(self, path: str, places: Places) -> bool:
-        for anchor, regex in self.globs:
+        parts = path.split("/") if self._names else ()
+        if parts and not self._names.isdisjoint(parts):
+            return True
+        for anchor, regex in self._merged:
             if anchor == "name":
-                if any(regex.match(part) for part in path.split("/") if part):
+                parts = parts or path.split("/")
+                if any(regex.match(part) for part in parts if part):
                     return True
                 continue
             base = {"workspace": places.workspace, "home": places.home, "absolute": "/"}[anchor]
@@ -168,6 +206,8 @@ class Places:
     protected_files: frozenset[str] = frozenset()
     state: str | None = None
     """ralph's state folder when it is not `.ralph/` in the workspace (`--state-dir`)."""
+    lanes: str | None = None
+    """Where lanes' worktrees live in that folder: a workspace there is not state."""
     extra_scratch: GlobSet = field(default_factory=GlobSet)
     extra_secret: GlobSet = field(default_factory=GlobSet)
     extra_protected: GlobSet = field(default_factory=GlobSet)
@@ -183,7 +223,7 @@ class Places:
     ) -> Places:
         """Places for one check. `home` defaults to the current $HOME (expanded `~`); the
         state folder is the one `ralph.workspace.state_dir` gives."""
-        from ralph.workspace import chosen_state_dir
+        from ralph.workspace import chosen_state_dir, worktrees_dir
 
         home_dir = home if home is not None else os.path.expanduser("~")
         ws = _real(os.path.abspath(os.fspath(workspace)))
@@ -195,6 +235,7 @@ class Places:
             temp_roots=_temp_roots(),
             protected_files=frozenset(_real(p) for p in protected_files),
             state=_real(os.fspath(state)) if state is not None else None,
+            lanes=_real(os.fspath(worktrees_dir(state))) if state is not None else None,
             extra_scratch=extra.get("scratch", GlobSet()),
             extra_secret=extra.get("secret", GlobSet()),
             extra_protected=extra.get("protected", GlobSet()),
@@ -260,11 +301,11 @@ class Places:
         return "outside"
 
     def in_state(self, path: str, rel: str | None) -> bool:
-        """True for a path in the chosen state folder. A workspace inside it (a lane's
-        worktree under `<state>/worktrees/`) is the workspace, not state."""
+        """True for a path in the chosen state folder, but for the workspace when it is a
+        lane's worktree there (under `<state>/worktrees/`)."""
         if self.state is None or _relative(path, self.state) is None:
             return False
-        return rel is None or _relative(self.workspace, self.state) is None
+        return rel is None or not _relative(self.workspace, self.lanes)
 
     def _beside_workspace(self, root: str, below: str) -> bool:
         """True for a temp path in the folder that holds a workspace living under the temp

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ralph.guard import MODES, Mode, families, programs
+from ralph.guard import MODES, Mode, families, programs, units
 from ralph.guard.load import example_call, lint, load_policy, load_policy_cached
 from ralph.guard.pathclass import Places
 from ralph.guard.rules import (
@@ -55,6 +55,7 @@ __all__ = [
     "Touch",
     "Unit",
     "check",
+    "clear_caches",
     "decide",
     "example_call",
     "lint",
@@ -90,7 +91,7 @@ def check(call: dict[str, Any], policy: Policy, workspace: Path, mode: Mode) -> 
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         places = _places(policy, workspace)
-        return decide(observe(call, places), policy, places, mode)
+        return _decide_remembered(observe(call, places), policy, places, mode)
     except Exception as exc:  # fail closed
         reason = f"the guard failed while checking this call ({type(exc).__name__}: {exc})"
         return Decision("deny", "guard:error", reason, (), (), sha, "exec")
@@ -100,6 +101,39 @@ def observe(call: dict[str, Any], places: Places) -> Observation:
     """The units of a call with their paths resolved and classed (this reads the disk)."""
     units, problems = units_for_call(call, places)
     return Observation(tuple(units), tuple(problems))
+
+
+_decided: dict[tuple[Any, ...], tuple[Policy, Decision]] = {}
+_DECIDED_MAX = 1024
+_DECIDED_MAX_UNITS = 64  # a bigger call is decided afresh each time (and not kept)
+
+
+def _decide_remembered(seen: Observation, policy: Policy, places: Places, mode: Mode) -> Decision:
+    """`decide`, remembered. It is pure, so the same observation (compared whole: every path
+    as resolved and classed right now, every git state, every script read) under the same
+    policy object, places and mode gets the same decision. Only deciding is skipped: the
+    observation is made afresh for every check, and a changed policy file is a new object."""
+    if len(seen.units) > _DECIDED_MAX_UNITS:
+        return decide(seen, policy, places, mode)
+    key = (seen, places, mode, id(policy))
+    hit = _decided.get(key)
+    if hit is not None and hit[0] is policy:  # the policy is kept, so its id stays its own
+        return hit[1]
+    decision = decide(seen, policy, places, mode)
+    if len(_decided) >= _DECIDED_MAX:
+        _decided.clear()
+    _decided[key] = (policy, decision)
+    return decision
+
+
+def clear_caches() -> None:
+    """Forget every remembered analysis, static command part and decision (benchmarks use
+    this to time a command the guard has never seen)."""
+    from ralph.bash import walker
+
+    walker.clear_cache()
+    units.clear_cache()
+    _decided.clear()
 
 
 def decide(seen: Observation, policy: Policy, places: Places, mode: Mode) -> Decision:

@@ -7,9 +7,11 @@ the rules and indexes them by program, so a check looks only at rules that can m
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -60,9 +62,15 @@ class ArgPattern:
     regex: re.Pattern[str] | None
 
     def matches(self, value: str) -> bool:
+        return self.test(value) is not None
+
+    @cached_property
+    def test(self) -> Callable[[str], re.Match[str] | None]:
+        """The compiled test (compiled on first use): regex search, or the glob's
+        `fnmatchcase` regex matched whole."""
         if self.regex is not None:
-            return self.regex.search(value) is not None
-        return fnmatchcase(value, self.text)
+            return self.regex.search
+        return re.compile(fnmatch.translate(self.text)).match
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,14 @@ class Names:
     def matches(self, name: str | None) -> bool:
         if name is None:
             return False
-        return name in self.exact or any(fnmatchcase(name, g) for g in self.globs)
+        return name in self.exact or (self._glob is not None and self._glob(name) is not None)
+
+    @cached_property
+    def _glob(self) -> Callable[[str], re.Match[str] | None] | None:
+        """The globs as one regex (`fnmatchcase` of any of them), compiled on first use."""
+        if not self.globs:
+            return None
+        return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in self.globs)).match
 
 
 @dataclass(frozen=True)
@@ -141,19 +156,34 @@ class Rule:
         object.__setattr__(self, "for_commands", any(v is not None for v in command_only))
 
     def could_match(
-        self, tool: str, program: str | None, effect: str, accesses: frozenset[str]
+        self,
+        tool: str,
+        program: str | None,
+        effect: str,
+        accesses: frozenset[str],
+        subcommand: str | None = None,
     ) -> bool:
-        """False if the tool, program, effect or access conditions alone rule a unit out."""
+        """False if the tool, program, subcommand, effect or access conditions alone rule a
+        unit out (`program` is None for a unit that is no shell command)."""
         if self.tools is not None and tool not in self.tools:
             return False
         if program is None:
             if self.for_commands:
                 return False
-        elif self.programs is not None and not self.programs.matches(program):
+        elif not self._names_match(program, subcommand):
             return False
         if self.effects is not None and effect not in self.effects:
             return False
         return self.access is None or bool(self.access & accesses)
+
+    def _names_match(self, program: str | None, subcommand: str | None) -> bool:
+        if self.programs is not None and not self.programs.matches(program):
+            return False
+        if self.not_programs is not None and self.not_programs.matches(program):
+            return False
+        if self.subcommands is not None and not self.subcommands.matches(subcommand):
+            return False
+        return self.not_subcommands is None or not self.not_subcommands.matches(subcommand)
 
     def matches(self, unit: Unit, places: Places) -> bool:
         """True if every condition of the rule holds for the unit."""
@@ -169,13 +199,7 @@ class Rule:
         return self._paths_match(unit, places)
 
     def _command_matches(self, unit: Unit) -> bool:
-        if self.programs is not None and not self.programs.matches(unit.program):
-            return False
-        if self.not_programs is not None and self.not_programs.matches(unit.program):
-            return False
-        if self.subcommands is not None and not self.subcommands.matches(unit.subcommand):
-            return False
-        if self.not_subcommands is not None and self.not_subcommands.matches(unit.subcommand):
+        if not self._names_match(unit.program, unit.subcommand):
             return False
         flags = unit.flags
         if self.flags_any is not None and not self.flags_any & flags:
@@ -223,7 +247,12 @@ class Rule:
 
 
 def _any_arg(patterns: tuple[ArgPattern, ...], args: tuple[str, ...]) -> bool:
-    return any(p.matches(a) for a in args for p in patterns)
+    for pattern in patterns:
+        test = pattern.test
+        for arg in args:
+            if test(arg) is not None:
+                return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -236,23 +265,28 @@ class Policy:
     description: str = ""
     extra_paths: dict[str, GlobSet] = field(default_factory=dict)
     _index: dict[tuple[Any, ...], tuple[Rule, ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+        default_factory=dict, init=False, compare=False, repr=False
+    )  # not an init field: a copy made with other rules (dataclasses.replace) starts empty
 
     def candidates(self, unit: Unit) -> tuple[Rule, ...]:
         """The rules that can match this unit, in file order.
 
-        An index by what every unit has (tool, program, effect, the kinds of access of its
-        paths): a rule whose tool, program, effect or access condition rules the unit out
-        is never looked at. The index holds one entry per distinct key, so a policy of
-        10,000 rules costs a scan once per kind of unit, not once per check."""
-        program = unit.program if unit.command is not None else None
+        An index by what every unit has (tool, program, subcommand, effect, the kinds of
+        access of its paths): a rule whose tool, program, subcommand, effect or access
+        condition rules the unit out is never looked at. The index holds one entry per
+        distinct key, so a policy of 10,000 rules costs a scan once per kind of unit, not
+        once per check."""
+        command = unit.command is not None
+        program = unit.program if command else None
+        subcommand = unit.subcommand if command else None
         accesses = frozenset(t.access for t in unit.touches)
-        key = (unit.tool, program, unit.effect, accesses)
+        key = (unit.tool, program, subcommand, unit.effect, accesses)
         hit = self._index.get(key)
         if hit is None:
             hit = tuple(
-                r for r in self.rules if r.could_match(unit.tool, program, unit.effect, accesses)
+                r
+                for r in self.rules
+                if r.could_match(unit.tool, program, unit.effect, accesses, subcommand)
             )
             if len(self._index) > 4096:
                 self._index.clear()

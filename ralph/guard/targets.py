@@ -110,6 +110,8 @@ def _main_access(program: str) -> str:
 
 def _redirect_targets(cmd: Command) -> list[Target]:
     out: list[Target] = []
+    if not cmd.redirects:
+        return out
     truncating = _outputs_nothing(cmd)
     for redirect in cmd.redirects:
         op = redirect.op.lstrip("0123456789")

@@ -98,19 +98,84 @@ def _ci_config_alias(touch: Touch, places: Places) -> list[Touch]:
 
 
 def _shell_units(source: str, places: Places, depth: int = 0) -> tuple[list[Unit], list[str]]:
-    from ralph.bash import analyze
+    from ralph.bash.walker import CACHE_MAX_CHARS, analyze
 
     analysis = analyze(source)
-    standalone = tuple(_assign_name(a) for a in analysis.assignments)
-    commands = analysis.commands
-    units = [_command_unit(cmd, places, standalone, commands, i) for i, cmd in enumerate(commands)]
+    plan = _plan(analysis, keep=len(source) <= CACHE_MAX_CHARS)  # kept as long as analyses
+    units = [_command_unit(part, places) for part in plan]
     problems = list(analysis.problems)
-    for cmd in commands:
-        more, trouble = _script_units(cmd, places, depth)
+    for part in plan:
+        more, trouble = _script_units(part.cmd, places, depth)
         units += more
         problems += trouble
     problems += _writes_then_runs(units)
     return units, problems
+
+
+@dataclass(frozen=True, eq=False)
+class _Static:
+    """What one command of an analysis gives its unit without looking at the disk: its
+    targets and every Unit field but the ones `_command_unit` fills from the disk."""
+
+    cmd: Command
+    targets: tuple[targets.Target, ...]
+    fields: dict[str, Any]
+    run: str | None  # the file it runs as a program, as written
+
+
+_STATIC_FIELDS = frozenset(
+    {"tool", "text", "command", "program", "subcommand", "flags", "words", "redirects"}
+    | {"assigns", "wrappers", "effect", "inline"}
+)
+_DISK_FIELDS = frozenset({"args", "touches", "unknown_paths", "runs", "concerns"})
+"""Every Unit field of a command is one or the other (a test holds this)."""
+_plans: dict[int, tuple[Any, tuple[_Static, ...]]] = {}
+_PLANS_MAX = 1024
+
+
+def _plan(analysis: Any, *, keep: bool = True) -> tuple[_Static, ...]:
+    """The static parts of an analysis's commands, computed once per analysis object (the
+    analysis cache hands back the same object for the same source)."""
+    hit = _plans.get(id(analysis))
+    if hit is not None and hit[0] is analysis:
+        return hit[1]
+    standalone = tuple(_assign_name(a) for a in analysis.assignments)
+    commands = analysis.commands
+    plan = tuple(_static(cmd, standalone, commands, i) for i, cmd in enumerate(commands))
+    if not keep:
+        return plan
+    if len(_plans) >= _PLANS_MAX:
+        _plans.clear()
+    _plans[id(analysis)] = (analysis, plan)  # the analysis is kept: its id stays its own
+    return plan
+
+
+def clear_cache() -> None:
+    """Forget the static parts kept per analysis."""
+    _plans.clear()
+
+
+def _static(
+    cmd: Command, standalone: tuple[str, ...], commands: tuple[Command, ...], index: int
+) -> _Static:
+    found = tuple(_targets_with_find(cmd, commands, index))
+    fields = {
+        "tool": "run_command",
+        "text": cmd.text,
+        "command": cmd,
+        "program": cmd.program,
+        "subcommand": cmd.subcommand,
+        "flags": cmd.flags,
+        "words": cmd.argv[1:],
+        "redirects": tuple(r.target for r in cmd.redirects if r.target is not None),
+        "assigns": tuple(_assign_name(a) for a in cmd.assignments)
+        + standalone
+        + effects.implied_assignments(cmd),
+        "wrappers": cmd.wrappers,
+        "effect": effects.effect(cmd, found),
+        "inline": programs.inline_code(cmd),
+    }
+    return _Static(cmd, found, fields, programs.run_path(cmd))
 
 
 _SCRIPT_DEPTH = 4
@@ -185,34 +250,17 @@ def _assign_name(assignment: str) -> str:
     return re.split(r"\+?=", assignment, maxsplit=1)[0]
 
 
-def _command_unit(
-    cmd: Command,
-    places: Places,
-    standalone: tuple[str, ...],
-    commands: tuple[Command, ...],
-    index: int,
-) -> Unit:
-    targets = _targets_with_find(cmd, commands, index)
-    touches, unknown = _resolve_targets(cmd, targets, places)
+def _command_unit(part: _Static, places: Places) -> Unit:
+    """A command's unit: its static part, and what the disk says now (paths resolved and
+    classed, the branch a push sends, a pushed-to remote, the file it runs)."""
+    cmd = part.cmd
+    touches, unknown = _resolve_targets(cmd, part.targets, places)
     return Unit(
-        tool="run_command",
-        text=cmd.text,
-        command=cmd,
-        program=cmd.program,
-        subcommand=cmd.subcommand,
-        flags=cmd.flags,
+        **part.fields,
         args=_git_push_args(cmd, places),
-        words=cmd.argv[1:],
-        redirects=tuple(r.target for r in cmd.redirects if r.target is not None),
-        assigns=tuple(_assign_name(a) for a in cmd.assignments)
-        + standalone
-        + effects.implied_assignments(cmd),
-        wrappers=cmd.wrappers,
         touches=tuple(touches) + tuple(_docker_copies(cmd, places)),
         unknown_paths=tuple(unknown),
-        effect=effects.effect(cmd, targets),
-        inline=programs.inline_code(cmd),
-        runs=_runs(cmd, places),
+        runs=_runs(part.run, cmd, places),
         concerns=_concerns(cmd, places),
     )
 
@@ -271,10 +319,11 @@ def _dockerignore(context: str) -> Callable[[str], bool]:
     return ignored
 
 
-def _runs(cmd: Command, places: Places) -> tuple[str, str] | None:
-    run = programs.run_path(cmd)
+def _runs(run: str | None, cmd: Command, places: Places) -> tuple[str, str] | None:
+    if run is None:
+        return None
     cwd = command_cwd(cmd, places)
-    if run is None or cwd is None:
+    if cwd is None:
         return None
     try:
         return run, places.resolve(run, cwd)
@@ -348,7 +397,7 @@ def _current_branch(workspace: str) -> str | None:
 
 
 def _resolve_targets(
-    cmd: Command, targets: list[targets.Target], places: Places
+    cmd: Command, targets: tuple[targets.Target, ...], places: Places
 ) -> tuple[list[Touch], list[str]]:
     touches: list[Touch] = []
     unknown: list[str] = []

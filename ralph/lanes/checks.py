@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from ralph.errors import UsageError
 from ralph.git import Git
-from ralph.worktrees import base_branch
 
 if TYPE_CHECKING:
     from ralph.agent.run import RunRequest
@@ -32,9 +31,6 @@ def require_clean(workspace: Path, plan_rel: str) -> None:
     """UsageError (exit 2) when tracked files have changes that are not committed, the plan
     aside (ralph's notes): lanes start from the last commit and would miss them. Untracked
     and ignored files are fine (and never touched)."""
-    from ralph.checkpoint import preflight
-
-    preflight(workspace, "--parallel")  # a repository, no merge or rebase, an identity
     out = Git(workspace).text("status", "--porcelain=v1", "-z", "--untracked-files=no")
     entries = iter(out.split("\0"))
     dirty = []
@@ -114,11 +110,25 @@ def verifier(req: RunRequest, record: Callable[..., None]) -> Callable[[Step], V
 
 
 def require_parallel_ok(workspace: Path, task_path: Path) -> None:
-    """--parallel needs the plan in a git repository with a branch checked out, and a
-    clean checkout (ralph's plan notes aside): UsageError (exit 2) otherwise."""
+    """--parallel needs the plan in a git repository (the workspace its top folder) with a
+    branch and a commit checked out, and a clean checkout (ralph's plan notes aside):
+    UsageError (exit 2) otherwise."""
+    from ralph.checkpoint import preflight
+
     rel = plan_in_repo(workspace, task_path)
+    preflight(workspace, "--parallel")  # a repository, no merge or rebase, an identity
     git = Git(workspace)
-    base_branch(git)
+    top = Path(git.text("rev-parse", "--show-toplevel").strip())
+    if top.resolve() != workspace.resolve():
+        raise UsageError(
+            f"--parallel needs the repository's top folder as the workspace ({top}), "
+            f"not {workspace}"
+        )
+    if not git.text("symbolic-ref", "--quiet", "HEAD", check=False).strip():
+        raise UsageError(
+            f"{workspace} has no branch checked out; --parallel merges its lanes into the "
+            "checked-out branch: check one out first"
+        )
     if git.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode:
         raise UsageError(f"{workspace} has no commit yet; --parallel lanes start from one")
     require_clean(workspace, rel)

@@ -73,6 +73,8 @@ class MergeResult:
     """The lane branch (kept unless merged)."""
     sha: str | None
     """The base's new tip when merged, else None."""
+    approval_id: str | None = None
+    """For "awaiting_approval": the approval the push or `gh pr create` waits for."""
 
     @property
     def merged(self) -> bool:
@@ -298,10 +300,12 @@ def _pull_request(
         return _kept(
             "conflict", f"conflict in {', '.join(conflicts[:3])}; not pushed", base, branch
         )
-    push = ["git", "push", publish.remote, branch]
-    stopped, _ = _guarded(publish, push, git.workspace, branch)
-    if stopped is not None:
-        return stopped
+    pushed = f"refs/remotes/{publish.remote}/{branch}"
+    if git.text("rev-parse", "--verify", "--quiet", pushed, check=False).strip() != tip:
+        push = ["git", "push", publish.remote, branch]  # not again after an approval of gh
+        stopped, _ = _guarded(publish, push, git.workspace, branch)
+        if stopped is not None:
+            return stopped
     title = publish.title or f"ralph: {branch}"
     pr = ["gh", "pr", "create", "--head", branch, "--base", base, "--title", title]
     pr += ["--body", publish.body or f"Work of the lane {branch}, made by ralph."]
@@ -325,7 +329,8 @@ def _guarded(
         raise verdict.stop
     if verdict.approval_id:
         why = f"awaiting approval {verdict.approval_id}: `{command}`; branch {branch} kept"
-        return MergeResult("awaiting_approval", _cut(why), branch, None), ""
+        result = MergeResult("awaiting_approval", _cut(why), branch, None, verdict.approval_id)
+        return result, ""
     if not verdict.allowed:
         why = f"`{command}` was refused: {verdict.ruling.reason}; branch {branch} kept"
         return MergeResult("refused", _cut(why), branch, None), ""

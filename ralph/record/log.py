@@ -17,6 +17,7 @@ from hmac import compare_digest
 from pathlib import Path
 from typing import Any
 
+from ralph.errors import storage_error
 from ralph.gcpause import gc_paused
 from ralph.redact import clip, redact_all
 
@@ -40,7 +41,13 @@ def new_run_id() -> str:
 
 
 class RunLog:
-    """Append-only JSONL record of one run. Each event is written and flushed immediately."""
+    """Append-only JSONL record of one run. Each event is written whole and at once.
+
+    A line is one `write` to the file (opened O_APPEND); if the disk fills halfway, what
+    was written of it is cut off again, so the record never ends in a torn line that
+    ralph made, and the next event (`run_end`, once space is freed) lands on a line of
+    its own. A failed write raises StorageError and the event is not in the record.
+    """
 
     def __init__(self, path: Path, run_id: str, lane: str | None = None) -> None:
         self.path = path
@@ -48,8 +55,12 @@ class RunLog:
         self.lane = lane
         """The lane of a parallel run this run is (`RALPH_LANE`): a `lane` field on each event."""
         self._mac = ""  # the previous line's MAC: each line's MAC covers the one before
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._size = os.fstat(self._fd).st_size
+        except OSError as e:
+            raise storage_error(e, path, "the run did not start") from None
 
     @classmethod
     def create(cls, runs_dir: Path) -> RunLog:
@@ -64,18 +75,33 @@ class RunLog:
         if self.lane is not None:
             record["lane"] = redact_all(self.lane, _cut)
         body = json.dumps(record, ensure_ascii=False, default=str)
-        self._mac = _line_mac(self.path.stem, self._mac, body)
-        self._file.write(body[:-1] + f', "mac": "{self._mac}"}}\n')
-        self._file.flush()  # survives a kill -9 of ralph; fsync per event would cost more
+        line_mac = _line_mac(self.path.stem, self._mac, body)
+        line = (body[:-1] + f', "mac": "{line_mac}"}}\n').encode("utf-8")
+        try:
+            _write_all(self._fd, line)
+        except OSError as e:
+            with contextlib.suppress(OSError):  # cut a part-written line off again
+                os.ftruncate(self._fd, self._size)
+            raise storage_error(e, self.path) from None
+        self._size += len(line)
+        self._mac = line_mac  # survives a kill -9 of ralph; fsync per event would cost more
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> RunLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _line_mac(run_id: str, previous: str, body: str) -> str:

@@ -55,7 +55,7 @@ def summarize(path: Path, events: list[dict[str, Any]], forged: list[int] | None
     start = _first(events, "run_start") or {}
     end = _first(events, "run_end")
     outcomes = [e.get("outcome") for e in events if e.get("event") == "step_end"]
-    stamps = [e["ts"] for e in events if isinstance(e.get("ts"), (int, float))]
+    stamps = [ts for ts in map(event_time, events) if ts is not None]
     usage = _usage(events)
     share = usage.cache_read_share
     return RunInfo(
@@ -115,12 +115,24 @@ def _record_paths(workspace: Path) -> list[Path]:
     return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
 
 
+_LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z: later than any record, and gmtime's range
+
+
+def event_time(event: dict[str, Any]) -> float | None:
+    """An event's `ts` as seconds since the epoch, or None when it is none a clock could
+    show (missing, not a number, infinite, or centuries away: an edited record)."""
+    ts = event.get("ts")
+    if isinstance(ts, (int, float)) and -_LATEST <= ts <= _LATEST:
+        return ts
+    return None
+
+
 def _first(events: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
     return next((e for e in events if e.get("event") == name), None)
 
 
 def _start_ts(events: list[dict[str, Any]], path: Path) -> float:
-    stamps = [e["ts"] for e in events if isinstance(e.get("ts"), (int, float))]
+    stamps = [ts for ts in map(event_time, events) if ts is not None]
     if stamps:
         return float(stamps[0])
     try:

@@ -128,6 +128,28 @@ def note_details(
     return NOTE_SEP.join(parts)
 
 
+def note_outcome(step: Step) -> tuple[Outcome, str | None, str | None] | None:
+    """What `step`'s box and note record, as `edit_bytes` writes it: (outcome, details,
+    approval id), so another copy of the plan can be given the same note (`ralph merge`
+    carries a lane's outcome over). None when nothing is recorded (open, no note)."""
+    note = step.note
+    if note is None:
+        return ("done", None, None) if step.checked else None
+    head, sep, details = note.partition(NOTE_SEP.strip())
+    outcome: Outcome
+    if step.checked:
+        if head.strip() != "done":
+            return "done", None, None  # checked by hand under an older note: the box only
+        outcome = "done"
+    elif step.state in ("failed", "blocked", "awaiting_approval"):
+        outcome = step.state
+    elif head.split()[:1] == ["interrupted"]:
+        outcome = "interrupted"
+    else:
+        return None  # not a note ralph wrote for an open step
+    return outcome, details.strip() if sep else None, step.approval_id
+
+
 def note_snapshot(note: str | None) -> str | None:
     """The snapshot id a note names (`... · snapshot 3a8ecbc8961f · ...`), or None."""
     for part in (note or "").split(NOTE_SEP.strip()):

@@ -25,6 +25,7 @@ from ralph.tools.process import (
     started,
 )
 from ralph.tools.specs import Out, ToolError, check_arguments
+from ralph.workspace import chosen_state_dir
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", ".ralph", "node_modules", "__pycache__", ".venv", "venv", ".tox"}
@@ -298,9 +299,10 @@ def _files(root: Path, glob: str | None, limit: int) -> tuple[list[Path], bool]:
         return ([root] if matches(root.name) else []), False
     found: list[Path] = []
     seen = 0
+    state = chosen_state_dir()  # ralph's own state, wherever --state-dir put it
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
         base = Path(folder)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and base / d != state)
         for name in sorted(names):
             seen += 1
             if seen > MAX_WALK_FILES:
