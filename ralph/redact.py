@@ -156,13 +156,13 @@ class Redactor:
             if kind == "whole":
                 out += (text[done : max(m.start() - self._backs[int(index)], done)], MARKER)
                 done = pos = m.end()
-                continue
-            start, end = m.span(group)
-            if self._secret(kind, text, m.start(), start, end):
-                out += (text[done:start], MARKER)
-                done = pos = end
-            else:  # no secret: search again from the value on (it may start one)
-                pos = start
+            else:
+                start, end = m.span(group)
+                if self._secret(kind, text, m.start(), start, end):
+                    out += (text[done:start], MARKER)
+                    done = pos = end
+                else:  # no secret: search again from the value on (it may start one)
+                    pos = start
             m = self.pattern.search(text, pos)
         if not out:
             return text
