@@ -99,10 +99,13 @@ def big_policy(tmp: Path, ws: Path, calls: list[dict[str, Any]], n: int = 10_000
     start = time.perf_counter()
     policy = load_policy_cached(path)
     loaded = time.perf_counter() - start
-    check_us = median_us(lambda call: check(call, policy, ws, "interactive"), calls, None)
+    new_us = median_us(lambda call: check(call, policy, ws, "interactive"), calls, clear_caches)
+    for call in calls:
+        check(call, policy, ws, "interactive")
+    hit_us = median_us(lambda call: check(call, policy, ws, "interactive"), calls, None)
     print(
         f"{len(policy.rules):,} rules ({n:,} without program conditions): load {loaded:.2f} s,"
-        f" check {check_us:.1f} us median (target < 1 ms)"
+        f" check {new_us:.1f} us median new, {hit_us:.1f} us repeated (target < 1 ms)"
     )
 
 

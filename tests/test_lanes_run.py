@@ -450,3 +450,28 @@ def test_parallel_needs_a_repository_with_a_commit(
     code, _, err = ralph_anthropic.run(bare / "plan.md", "--all", "--parallel", "2")
     assert code == 2 and "no commit yet" in err
     assert ralph_anthropic.server.requests == []
+
+
+def test_the_run_time_is_one_total_across_lanes(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    ws = make_repo(tmp_path, WORDS)
+    release = threading.Event()
+
+    def held(request: Request) -> Turn:
+        release.wait(60)  # the lanes never get an answer before the run's time is up
+        return Turn(tool_calls=[finish("too late")])
+
+    says = {f"Say {w}": [held] for w in ("hello", "goodbye")}
+    ralph_anthropic.server.add(*_resolved(lanes_script(says)))
+    try:
+        code, summary, err = ralph_anthropic.run(
+            ws / "plan.md", "--all", "--parallel", "2", "--max-time", "4s"
+        )
+    finally:
+        release.set()
+
+    assert code == 1, err
+    assert summary["stopped"] == "run time spent (4s)"
+    assert summary["end"] == "budget"
+    assert not any(s.checked for s in taskfile.load(ws / "plan.md").steps)

@@ -203,3 +203,16 @@ def test_ralph_merge_command(repo: Path) -> None:
 def test_note_outcome_reads_back_what_edit_bytes_wrote(lines: str, want: object) -> None:
     step = taskfile.parse(lines.encode()).steps[0]
     assert taskfile.note_outcome(step) == want
+
+
+def test_ff_lets_only_the_first_sibling_through(repo: Path) -> None:
+    ci_lane(repo, "add alpha", {"alpha.txt": "a\n"})
+    ci_lane(repo, "add beta", {"beta.txt": "b\n"})
+    alpha_tip = git(repo, "rev-parse", "ralph/plan/add-alpha").strip()
+    results = merge_plan(repo, repo / "plan.md", base="main", how="ff")
+    assert [r.outcome for r in results] == ["merged", "conflict"]
+    assert "not a fast-forward" in results[1].detail
+    # linear: the lane's tip, one commit putting main's plan back, then the two notes
+    assert git(repo, "rev-parse", "HEAD~3").strip() == alpha_tip
+    assert git(repo, "rev-list", "--min-parents=2", "HEAD") == ""
+    assert not (repo / "beta.txt").exists()

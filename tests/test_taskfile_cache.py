@@ -10,9 +10,12 @@ from unittest import mock
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ralph.taskfile import Step, TaskFile, cache, keep, load, reader, record_outcome
 from tests.test_taskfile import CASES
+from tests.test_taskfile_props import WILD_MARKERS, checklists
 
 PLAN = (
     "---\ntitle: x\n---\n# Launch\n\n## Build\n- [x] scaffold\n- [ ] add login\n"
@@ -77,8 +80,10 @@ def test_a_changed_byte_invalidates(plan: Path, tmp_path: Path) -> None:
     folder = tmp_path / "cache"
     cold_load(plan, folder)
     plan.write_bytes(plan.read_bytes().replace(b"- [ ] add login", b"- [x] add login"))
-    tf, n = cold_load(plan, folder)
-    assert n == 1 and tf.steps[1].checked
+    tf, _ = cold_load(plan, folder)
+    assert tf.steps[1].checked
+    reader._CACHE.clear()
+    same(tf, reader.parse(plan.read_bytes(), str(plan)))
     _, n = cold_load(plan, folder)  # and the new parse is what is kept now
     assert n == 0
 
@@ -118,7 +123,7 @@ def _row(body: tuple, k: int, **changes: object) -> tuple:
     names = [f.name for f in fields(Step)]
     rows = list(body[6])
     rows[k] = tuple(changes.get(n, v) for n, v in zip(names, rows[k], strict=True))
-    return (*body[:6], tuple(rows))
+    return (*body[:6], tuple(rows), *body[7:])
 
 
 @pytest.mark.parametrize(
@@ -130,9 +135,9 @@ def _row(body: tuple, k: int, **changes: object) -> tuple:
         lambda body: _row(body, 0, text="rm -rf ~"),
         lambda body: _row(body, 0, checked=not body[6][0][1]),
         lambda body: _row(body, 1, index=0),
-        lambda body: (*body[:6], (body[6][0][:5],)),  # a step with too few fields
+        lambda body: (*body[:6], (body[6][0][:5],), *body[7:]),  # a step with too few fields
         lambda body: (9, *body[1:]),  # another format
-        lambda body: (*body[:6], list(body[6])),
+        lambda body: (*body[:6], list(body[6]), *body[7:]),
         lambda body: body[:6],
         lambda body: "a string",
     ],
@@ -201,3 +206,82 @@ def test_an_unwritable_cache_folder_is_no_error(plan: Path, tmp_path: Path) -> N
     blocker.write_text("")
     tf, n = cold_load(plan, blocker / "cache")  # cannot be created: parse, keep nothing
     assert n == 1 and tf.steps
+
+
+def _human_edit(lines: list[str], pick: st.DataObject) -> list[str]:
+    """One edit a person makes between runs, at a line `pick` draws."""
+    out = list(lines)
+    i = pick.draw(st.integers(0, len(out) - 1))
+    line = out[i]
+    kind = pick.draw(st.sampled_from(EDITS))
+    if kind == "tick":
+        out[i] = line.replace("[ ]", "[x]", 1)
+    elif kind == "untick":
+        out[i] = line.replace("[x]", "[ ]", 1)
+    elif kind == "delete":
+        del out[i]
+    elif kind == "word":
+        out[i] = line.replace(" ", " new ", 1)
+    elif kind == "indent":
+        out[i] = "  " + line
+    else:
+        out.insert(i, kind)
+    return out
+
+
+EDITS = [
+    *("tick", "untick", "delete", "word", "indent"),
+    *("\n", "- [ ] a new step\n", "  - ralph: failed (attempt 1/3) · x\n", "## New part\n"),
+    *("```\n", "<div>\n", "> quote\n", "[ref]: /x\n", "---\n", "    - [ ] code\n"),
+]
+
+
+def _load_kept(path: Path, folder: Path) -> TaskFile:
+    reader._CACHE.clear()
+    return load(path, cache=folder, require_steps=False)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sections=st.lists(checklists(WILD_MARKERS), min_size=1, max_size=4),
+    glue=st.sampled_from(["\n", "\n\n", "\n## Part\n\n", "\n```\n", "\n> quote\n"]),
+    pick=st.data(),
+)
+def test_a_parse_updated_from_the_kept_one_is_the_full_parse(
+    tmp_path_factory: pytest.TempPathFactory, sections: list[bytes], glue: str, pick: st.DataObject
+) -> None:
+    """A person edits the plan between two commands: the parse built from the kept parse
+    of the old bytes (when the edit allows it) is the full parse of the new bytes."""
+    folder = tmp_path_factory.mktemp("c")
+    path = folder / "plan.md"
+    parts = [s.decode("utf-8").removeprefix("\ufeff") for s in sections]
+    path.write_bytes(glue.join(parts).encode())
+    _load_kept(path, folder / "cache")
+    lines = path.read_bytes().decode().splitlines(keepends=True)
+    path.write_bytes("".join(_human_edit(lines, pick)).encode())
+    got = _load_kept(path, folder / "cache")
+    reader._CACHE.clear()
+    same(got, reader.parse(path.read_bytes(), str(path)))
+
+
+def test_a_ticked_box_or_a_deleted_note_in_a_big_plan_is_no_full_parse(tmp_path: Path) -> None:
+    body = "".join(f"## Part {p}\n\n- [ ] step {p}.{i}\n" for p in range(300) for i in range(3))
+    note = "  - ralph: blocked after 3 attempts · no key\n"
+    path = tmp_path / "plan.md"
+    path.write_text("# Plan\n\n" + body.replace("step 9.2\n", "step 9.2\n" + note))
+    folder = tmp_path / "cache"
+    _load_kept(path, folder)
+    for edit in [
+        ("- [ ] step 7.1", "- [x] step 7.1"),
+        ("- [x] step 7.1", "- [ ] step 7.1"),
+        (note, ""),
+    ]:
+        path.write_text(path.read_text().replace(*edit))
+        reader._CACHE.clear()
+        updated = cache.update(folder, path, str(path), path.read_bytes())
+        assert updated is not None, edit
+        same(updated, reader.parse(path.read_bytes(), str(path)))
+        _load_kept(path, folder)
+    assert updated.steps[3 * 9 + 2].state == "todo"
+    path.write_text(path.read_text() + "- [ ] one more\n")  # a new step: parsed whole
+    assert cache.update(folder, path, str(path), path.read_bytes()) is None

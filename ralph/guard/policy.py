@@ -196,10 +196,11 @@ def _strictest(verdicts: list[_Verdict]) -> _Verdict | None:
 def _unit_verdicts(unit: Unit, policy: Policy, places: Places, mode: str) -> list[_Verdict]:
     """The strictest matching rule for one unit (or default:uncovered), plus built-in checks.
     Rules with `audit_in_sandbox` count in audit mode only."""
+    audit = mode == "audit"
     matched = [
         r
         for r in policy.candidates(unit)
-        if (mode == "audit" or not r.audit_in_sandbox) and r.matches(unit, places)
+        if (audit or not r.audit_in_sandbox) and r.matches_candidate(unit, places)
     ]
     best = max(matched, key=lambda r: _SEVERITY[r.decision], default=None)
     if best is None:

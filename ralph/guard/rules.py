@@ -135,13 +135,12 @@ class Rule:
 
     for_commands: bool = field(init=False, repr=False, compare=False)
     """True if the rule has conditions only shell commands can meet."""
+    _command_conditions: bool = field(init=False, repr=False, compare=False)
+    _path_conditions: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        command_only = (
-            self.programs,
-            self.not_programs,
-            self.subcommands,
-            self.not_subcommands,
+        names = (self.programs, self.not_programs, self.subcommands, self.not_subcommands)
+        command = (
             self.flags_any,
             self.flags_all,
             self.flags_none,
@@ -153,54 +152,66 @@ class Rule:
             self.wrappers,
             self.inline_code,
         )
-        object.__setattr__(self, "for_commands", any(v is not None for v in command_only))
+        paths = (self.access, self.path_class, self.path_glob, self.path_state)
+        object.__setattr__(self, "for_commands", any(v is not None for v in names + command))
+        object.__setattr__(self, "_command_conditions", any(v is not None for v in command))
+        object.__setattr__(self, "_path_conditions", any(v is not None for v in paths))
 
     def could_match(
-        self,
-        tool: str,
-        program: str | None,
-        effect: str,
-        accesses: frozenset[str],
-        subcommand: str | None = None,
+        self, tool: str, program: str | None, effect: str, accesses: frozenset[str]
     ) -> bool:
-        """False if the tool, program, subcommand, effect or access conditions alone rule a
-        unit out (`program` is None for a unit that is no shell command)."""
+        """False if the tool, program, effect or access conditions alone rule a unit out
+        (`program` is None for a unit that is no shell command)."""
         if self.tools is not None and tool not in self.tools:
             return False
         if program is None:
             if self.for_commands:
                 return False
-        elif not self._names_match(program, subcommand):
+        elif not self._program_matches(program):
             return False
         if self.effects is not None and effect not in self.effects:
             return False
         return self.access is None or bool(self.access & accesses)
 
-    def _names_match(self, program: str | None, subcommand: str | None) -> bool:
+    def _program_matches(self, program: str | None) -> bool:
         if self.programs is not None and not self.programs.matches(program):
             return False
-        if self.not_programs is not None and self.not_programs.matches(program):
-            return False
+        return self.not_programs is None or not self.not_programs.matches(program)
+
+    def subcommand_matches(self, subcommand: str | None) -> bool:
+        """False if the subcommand conditions rule this subcommand out."""
         if self.subcommands is not None and not self.subcommands.matches(subcommand):
             return False
         return self.not_subcommands is None or not self.not_subcommands.matches(subcommand)
+
+    def _names_match(self, program: str | None, subcommand: str | None) -> bool:
+        return self._program_matches(program) and self.subcommand_matches(subcommand)
 
     def matches(self, unit: Unit, places: Places) -> bool:
         """True if every condition of the rule holds for the unit."""
         if self.tools is not None and unit.tool not in self.tools:
             return False
-        if unit.command is None:
-            if self.for_commands:
-                return False
-        elif not self._command_matches(unit):
+        command = unit.command is not None
+        if not command and self.for_commands:
+            return False
+        if command and not self._names_match(unit.program, unit.subcommand):
+            return False
+        if command and not self._command_matches(unit):
             return False
         if self.effects is not None and unit.effect not in self.effects:
             return False
         return self._paths_match(unit, places)
 
-    def _command_matches(self, unit: Unit) -> bool:
-        if not self._names_match(unit.program, unit.subcommand):
+    def matches_candidate(self, unit: Unit, places: Places) -> bool:
+        """`matches` for a unit `could_match` and `subcommand_matches` let through (one of
+        `Policy.candidates`): the tool, program, subcommand, effect and access conditions
+        are known to hold."""
+        command = unit.command is not None and self._command_conditions
+        if command and not self._command_matches(unit):
             return False
+        return not self._path_conditions or self._paths_match(unit, places)
+
+    def _command_matches(self, unit: Unit) -> bool:
         flags = unit.flags
         if self.flags_any is not None and not self.flags_any & flags:
             return False
@@ -264,33 +275,48 @@ class Policy:
     rules: tuple[Rule, ...]
     description: str = ""
     extra_paths: dict[str, GlobSet] = field(default_factory=dict)
-    _index: dict[tuple[Any, ...], tuple[Rule, ...]] = field(
+    _index: dict[tuple[Any, ...], _Candidates] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )  # not an init field: a copy made with other rules (dataclasses.replace) starts empty
 
     def candidates(self, unit: Unit) -> tuple[Rule, ...]:
         """The rules that can match this unit, in file order.
 
-        An index by what every unit has (tool, program, subcommand, effect, the kinds of
-        access of its paths): a rule whose tool, program, subcommand, effect or access
+        An index by what every unit has (tool, program, effect, the kinds of access of its
+        paths), then by subcommand: a rule whose tool, program, subcommand, effect or access
         condition rules the unit out is never looked at. The index holds one entry per
         distinct key, so a policy of 10,000 rules costs a scan once per kind of unit, not
-        once per check."""
+        once per check (and a new subcommand only a scan of that kind's few rules)."""
         command = unit.command is not None
         program = unit.program if command else None
-        subcommand = unit.subcommand if command else None
         accesses = frozenset(t.access for t in unit.touches)
-        key = (unit.tool, program, subcommand, unit.effect, accesses)
+        key = (unit.tool, program, unit.effect, accesses)
         hit = self._index.get(key)
         if hit is None:
-            hit = tuple(
-                r
-                for r in self.rules
-                if r.could_match(unit.tool, program, unit.effect, accesses, subcommand)
+            rules = tuple(
+                r for r in self.rules if r.could_match(unit.tool, program, unit.effect, accesses)
             )
+            hit = _Candidates(rules, {})
             if len(self._index) > 4096:
                 self._index.clear()
             self._index[key] = hit
+        return hit.for_subcommand(unit.subcommand if command else None)
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """The rules one kind of unit can match, and those of them each subcommand can."""
+
+    rules: tuple[Rule, ...]
+    by_subcommand: dict[str | None, tuple[Rule, ...]]
+
+    def for_subcommand(self, subcommand: str | None) -> tuple[Rule, ...]:
+        hit = self.by_subcommand.get(subcommand)
+        if hit is None:
+            hit = tuple(r for r in self.rules if r.subcommand_matches(subcommand))
+            if len(self.by_subcommand) > 1024:
+                self.by_subcommand.clear()
+            self.by_subcommand[subcommand] = hit
         return hit
 
 

@@ -137,8 +137,7 @@ class _Scheduler:
             self.merge_ready()
             if self.halt is None:
                 self.fill()
-            unread = [lane for lane in self.lanes.values() if lane.proc is not None]
-            if not unread and not self.restarts and not self.queue:
+            if not self.unread() and not self.restarts and not self.queue:
                 break
             time.sleep(POLL_S)
         return self.why_stopped()
@@ -151,9 +150,15 @@ class _Scheduler:
     def running(self) -> list[Lane]:
         return [lane for lane in self.lanes.values() if lane.proc and lane.proc.poll() is None]
 
+    def unread(self) -> list[Lane]:
+        """Lanes with a process: running, or ended and not yet read by `poll`."""
+        return [lane for lane in self.lanes.values() if lane.proc is not None]
+
     def busy(self) -> set[str]:
+        """Lanes not to start now: with a process, waiting to merge or to start again, or
+        held for the rest of the run."""
         ended = {lane.name for lane in self.queue} | {lane.name for _, lane in self.restarts}
-        return {lane.name for lane in self.running()} | ended | set(self.held)
+        return {lane.name for lane in self.unread()} | ended | set(self.held)
 
     def why_stopped(self) -> tuple[str, int]:
         failed = any(s.outcome != "done" for s in self.report.steps)
@@ -213,7 +218,7 @@ class _Scheduler:
         store = ApprovalStore(self.ws)
         steps = tf.independent_steps(lambda i: store.status_of(i) not in (None, "pending"))
         for step in steps:
-            if len(self.running()) + len(self.restarts) >= self.preq.parallel:
+            if len(self.unread()) + len(self.restarts) >= self.preq.parallel:
                 return
             if limit is not None and self.launched >= limit:
                 return
@@ -271,7 +276,7 @@ class _Scheduler:
     # -- watching lanes ----------------------------------------------------------------
 
     def poll(self) -> None:
-        for lane in [lane for lane in self.lanes.values() if lane.proc is not None]:
+        for lane in self.unread():
             for event in lanes.read_events(lane, [*self.folders, lane.path / ".ralph" / "runs"]):
                 if event.get("event") == "model":
                     fields = {"turn": lane.turn, "tokens": lane.tokens, "cost": lane.cost}
@@ -302,8 +307,7 @@ class _Scheduler:
     def total_cost(self) -> float | None:
         """The run's cost so far: the lanes taken (merged or noted), plus the steps of the
         lanes that run or wait their turn (from their records)."""
-        waiting = [lane for lane in self.lanes.values() if lane.proc is not None] + self.queue
-        costs = [self.spent] + [lane.cost for lane in waiting]
+        costs = [self.spent] + [lane.cost for lane in self.unread() + self.queue]
         return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
 
     def deadline(self) -> float | None:
@@ -321,7 +325,7 @@ class _Scheduler:
         step has ended and been taken (a later lane that ends first waits)."""
         while self.queue:
             tf = taskfile.load(self.req.task_path, cache=cache_dir(self.ws))
-            waiting = self.running() + [lane for _, lane in self.restarts] + self.queue
+            waiting = self.unread() + [lane for _, lane in self.restarts] + self.queue
             first = min(waiting, key=lambda lane: _line(tf, lane))
             if first not in self.queue:
                 return

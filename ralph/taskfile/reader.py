@@ -65,7 +65,7 @@ def load(path: str | Path, *, require_steps: bool = True, cache: Path | None = N
 
         tf = disk.read(cache, path, name, data, sha)
         if tf is None:
-            tf = _parse(data, name, sha)
+            tf = disk.update(cache, path, name, data) or _parse(data, name, sha)
             disk.write(cache, path, tf)
         remember(tf)
     if tf is None:
