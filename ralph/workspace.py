@@ -12,6 +12,8 @@ from pathlib import Path
 
 STATE_DIR = ".ralph"
 STATE_DIR_ENV = "RALPH_STATE_DIR"
+LANE_HOME_ENV = "RALPH_LANE_HOME"
+"""The main checkout, as `ralph run --parallel` names it to its lanes (`lane_home`)."""
 
 _chosen: Path | None = None
 """The state folder `--state-dir`/`RALPH_STATE_DIR` chose for this process, if any."""
@@ -171,3 +173,16 @@ def keep_out_of_git(folder: Path) -> None:
 def worktrees_dir(workspace: Path) -> Path:
     """Where parallel lanes live: one git worktree per step (`<state>/worktrees/SLUG`)."""
     return state_dir(workspace) / "worktrees"
+
+
+def lane_home(workspace: Path) -> Path | None:
+    """The main checkout a lane's worktree belongs to (`RALPH_LANE_HOME`, which `ralph run
+    --parallel` sets for its lanes), when `workspace` really is a lane's worktree: a folder
+    right under `<state>/worktrees/` of the chosen state. Else None."""
+    home = os.environ.get(LANE_HOME_ENV, "")
+    if _chosen is None or not os.path.isabs(home):
+        return None
+    real = Path(os.path.realpath(workspace))
+    if real.parent != Path(os.path.realpath(worktrees_dir(real))):
+        return None
+    return Path(os.path.realpath(home))

@@ -282,3 +282,64 @@ def test_ralph_approvals_shows_targets_and_ignored_files(ws: Path, capsys) -> No
     shown = json.loads(capsys.readouterr().out)
     assert shown["approvals"][0]["paths"] == [f"{ws}/data/x (workspace)"]
     assert [Path(i["file"]).name for i in shown["ignored"]] == ["0000beef.json"]
+
+
+@pytest.fixture
+def lane(ws: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A lane's worktree of `ws` as `ralph run --parallel` sets one up: under the state's
+    `worktrees/`, with the main checkout's state chosen and named as the lane's home."""
+    from ralph.workspace import LANE_HOME_ENV, choose_state_dir
+
+    path = ws / ".ralph" / "worktrees" / "plan-tidy"
+    (path / "data" / "x").mkdir(parents=True)
+    (path / "keep" / "x").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    choose_state_dir(ws / ".ralph")
+    monkeypatch.setenv(LANE_HOME_ENV, str(ws))
+    try:
+        yield path
+    finally:
+        choose_state_dir(None)
+
+
+def test_a_lanes_approval_is_the_main_checkouts_bound_to_the_same_relative_paths(
+    ws: Path, lane: Path
+) -> None:
+    verdict = guard(lane).review(call(DELETE))
+    assert verdict.outcome == "pending"
+    main = ApprovalStore(ws)
+    (pending,) = main.list()  # signed for the main checkout: listed there, not "ignored"
+    assert main.problems() == []
+    assert pending.paths == (f"{ws / 'data' / 'x'} (workspace)",)
+    main.approve(pending.id)
+    assert guard(lane).review(call("rm -rf keep/x")).outcome == "pending"  # another call
+    assert guard(lane).review(call(DELETE)).outcome == "approval-used"
+    assert (lane / "data" / "x").exists()  # the guard only decides; nothing ran here
+
+    # approved in the main checkout: the same call on the same relative path in a lane
+    again = guard(ws).review(call(DELETE))
+    main.approve(again.approval or "")
+    assert guard(lane).review(call(DELETE)).outcome == "approval-used"
+
+
+def test_an_absolute_path_into_the_main_checkout_is_not_a_lanes_own_path(
+    ws: Path, lane: Path
+) -> None:
+    absolute = f"rm -rf {ws / 'data' / 'x'}"
+    made = guard(ws).review(call(absolute))  # in the main checkout: its own workspace
+    ApprovalStore(ws).approve(made.approval or "")
+    seen = guard(lane).review(call(absolute))  # from a lane: outside its workspace
+    assert seen.outcome != "approval-used"
+
+
+def test_the_lane_home_counts_only_for_a_lanes_worktree(
+    ws: Path, lane: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    (other / "data" / "x").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    assert ApprovalStore(other).identity == other.resolve()
+    assert ApprovalStore(lane).identity == ws.resolve()
+    pending = guard(other).review(call(DELETE))
+    main = ApprovalStore(ws)
+    assert pending.approval not in {a.id for a in main.list()}  # signed for `other`

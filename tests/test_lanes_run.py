@@ -376,6 +376,7 @@ def test_one_budget_across_lanes_stops_them_all(
 
     assert code == 1, err
     assert summary["stopped"] == "run budget spent ($6.00 of $5.00)"
+    assert summary["end"] == "budget"
     assert {s["outcome"] for s in summary["steps"]} == {"interrupted"}
     for text in ("Say hello", "Say goodbye"):
         checked, state, note = notes(ws)[text]
@@ -475,3 +476,112 @@ def test_the_run_time_is_one_total_across_lanes(
     assert summary["stopped"] == "run time spent (4s)"
     assert summary["end"] == "budget"
     assert not any(s.checked for s in taskfile.load(ws / "plan.md").steps)
+
+
+AWAIT = """\
+# Words
+
+- [ ] Words
+  - parallel: yes
+  - [ ] Say hello
+  - [ ] Say goodbye
+- [ ] Deploy
+"""
+
+
+def test_a_lane_waiting_for_approval_is_approved_from_the_main_checkout(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    from tests.harness import cmd
+
+    ws = make_repo(tmp_path, AWAIT, {"old.txt": "old\n"})
+    says = {
+        "Say hello": [
+            Turn(tool_calls=[cmd("rm -rf old.txt")]),
+            Turn(tool_calls=[finish("could not delete", "blocked")]),
+        ],
+        "Say goodbye": [Turn(tool_calls=[write("goodbye.txt", "bye\n"), finish()])],
+    }
+    ralph_anthropic.server.add(*lanes_script(says))
+    sent = tmp_path / "sent.json"
+
+    code, summary, err = ralph_anthropic.run(
+        ws / "plan.md", "--all", "--parallel", "2", "--notify-cmd", f"cat > '{sent}'"
+    )
+
+    assert code == 3, err
+    hello = next(s for s in summary["steps"] if s["text"] == "Say hello")
+    assert hello["outcome"] == "awaiting_approval"
+    approval = hello["approval_ids"][0]
+    checked, state, note = notes(ws)["Say hello"]
+    assert (checked, state) == (False, "awaiting_approval")
+    assert f"awaiting approval {approval}" in (note or "")
+    assert notes(ws)["Say goodbye"][:2] == (True, "done")
+    assert notes(ws)["Deploy"] == (False, "todo", None)  # held, as in a sequential run
+    assert (ws / "old.txt").exists()
+    assert f"ralph approvals approve {approval}" in sent.read_text()  # what the person is told
+
+    ralph_anthropic.monkeypatch.chdir(ws)
+    code, out, _ = ralph_anthropic("approvals")
+    assert code == 0 and f"{approval}  pending" in out and "ignored" not in out
+    assert f"{ws / 'old.txt'} (workspace)" in out  # the main checkout's path, not the lane's
+    code, out, err = ralph_anthropic("approvals", "approve", approval)
+    assert code == 0, err
+
+    again = {
+        "Say hello": [Turn(tool_calls=[cmd("rm -rf old.txt")]), Turn(tool_calls=[finish()])],
+        "Deploy": [Turn(tool_calls=[finish()])],
+    }
+    ralph_anthropic.server.add(*lanes_script(again))
+    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
+
+    assert code == 0, err
+    ralph_anthropic.server.assert_complete()
+    assert all(s.checked for s in taskfile.load(ws / "plan.md").steps)
+    assert not (ws / "old.txt").exists()
+    code, out, _ = ralph_anthropic("approvals", "--json")
+    (used,) = json.loads(out)["approvals"]
+    assert (used["id"], used["status"]) == (approval, "used")
+
+
+def test_a_push_held_for_approval_leaves_the_step_awaiting_it(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
+) -> None:
+    ws = make_repo(tmp_path, "# Words\n\n- [ ] Words\n  - parallel: yes\n  - [ ] Say hello\n")
+    with (ws / "plan.md").open("a") as f:
+        f.write("- [ ] Deploy\n")
+    git(ws, "commit", "-qam", "deploy")
+    says = {"Say hello": [Turn(tool_calls=[write("hello.txt", "hi\n"), finish()])]}
+    ralph_anthropic.server.add(*lanes_script(says))
+
+    code, summary, err = ralph_anthropic.run(
+        ws / "plan.md", "--all", "--parallel", "2", "--merge", "pr"
+    )
+
+    assert code == 3, err
+    (hello,) = summary["steps"]
+    assert hello["outcome"] == "awaiting_approval"
+    push = hello["approval_ids"][-1]
+    checked, state, note = notes(ws)["Say hello"]
+    assert (checked, state) == (False, "awaiting_approval")
+    assert note is not None and note.startswith(f"awaiting approval {push}")
+    assert "git push origin ralph/plan/say-hello" in note and "kept on branch" not in note
+    assert note.count(push) == 1
+    assert notes(ws)["Deploy"] == (False, "todo", None)
+    ralph_anthropic.monkeypatch.chdir(ws)
+    code, out, _ = ralph_anthropic("approvals", "approve", push)
+    assert code == 0
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(ws, "remote", "add", "origin", str(remote))
+    code, summary, err = ralph_anthropic.run(
+        ws / "plan.md", "--all", "--parallel", "2", "--merge", "pr"
+    )
+
+    assert code == 3, err  # pushed with the approval; now `gh pr create` waits for one
+    assert git(remote, "branch", "--list", "ralph/plan/say-hello").strip()
+    checked, state, note = notes(ws)["Say hello"]
+    assert (checked, state) == (False, "awaiting_approval")
+    assert note is not None and "gh pr create" in note and push not in note
+    assert len(ralph_anthropic.server.requests) == 1  # done in its lane: no model call again

@@ -61,6 +61,17 @@ def test_independent_steps_follow_plan_order_and_the_parallel_setting() -> None:
     ]
 
 
+def test_independent_steps_take_a_waiting_step_again_once_its_approval_is_decided() -> None:
+    waits = PLAN.replace("- [ ] Write the parser", "- [x] Write the parser").replace(
+        "  - [ ] Home page\n", "  - [ ] Home page\n    - ralph: awaiting approval 0a1b2c3d · rm\n"
+    )
+    tf = taskfile.parse(waits.encode(), "plan.md")
+    assert tf.independent_steps() == []  # it holds the steps after it, as `run` does
+    assert tf.independent_steps(lambda i: False) == []
+    decided = tf.independent_steps(lambda i: i == "0a1b2c3d")
+    assert [s.text for s in decided] == ["Home page", "About page"]
+
+
 def test_matrix_prints_a_github_matrix(ralph_anthropic: Ralph, project: Path) -> None:
     plan = project / "plan.md"
     plan.write_text(PLAN.replace("- [ ] Write the parser", "- [x] Write the parser"))

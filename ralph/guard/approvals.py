@@ -8,13 +8,18 @@ model makes it again (`used`). "Always" answers from interactive mode are stored
 and stay approved when used. Used approvals older than `RETENTION_DAYS` are moved to
 `.ralph/approvals-archive.jsonl`.
 
-Every record carries a MAC keyed with the per-user secret (`ralph.integrity`) and bound
-to the workspace. A file that is not a regular file, is hard-linked, or fails the check
-is never an approval: `problems()` reports it and nothing it says runs. Lookups go
-through an index by the call's key (`approvals-index.json` next to the folder), rebuilt
-from a full scan whenever the folder changed behind the store's back; the index is only
-a hint, so a damaged one can hide an approval but never grant one. Every write is
-atomic, never follows a symlink, and is made under a lock on the folder.
+Every record carries a MAC keyed with the per-user secret (`ralph.integrity`) and bound to
+the workspace. A lane of `ralph run --parallel` (a worktree under `<state>/worktrees/`)
+keeps its approvals as the main checkout's (`workspace.lane_home`): signed for the main
+checkout, with the targets in the lane's worktree written as the same paths in the main
+checkout, so a person lists and approves them there, and an approval binds a call in a
+lane only when it is the same exact call on the same paths relative to the checkout. A
+file that is not a regular file, is hard-linked, or fails the check is never an approval:
+`problems()` reports it and nothing it says runs. Lookups go through an index by the
+call's key (`approvals-index.json` next to the folder), rebuilt from a full scan whenever
+the folder changed behind the store's back; the index is only a hint, so a damaged one can
+hide an approval but never grant one. Every write is atomic, never follows a symlink, and
+is made under a lock on the folder.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from ralph import integrity
 from ralph.errors import UsageError, storage_error
 from ralph.fsutil import atomic_write_text
 from ralph.redact import escape_controls
-from ralph.workspace import approvals_dir, state_dir
+from ralph.workspace import approvals_dir, lane_home, state_dir
 
 Status = Literal["pending", "approved", "rejected", "used"]
 STATUSES = ("pending", "approved", "rejected", "used")
@@ -95,6 +100,8 @@ class ApprovalStore:
 
     def __init__(self, workspace: Path) -> None:
         self.workspace = Path(os.path.realpath(workspace))
+        self.identity = lane_home(self.workspace) or self.workspace
+        """The checkout the approvals are signed for and their targets written in."""
         self.folder = approvals_dir(self.workspace)
         self.index_dir = state_dir(self.workspace) / "approvals-index"
         self.archive_path = state_dir(self.workspace) / "approvals-archive.jsonl"
@@ -151,8 +158,24 @@ class ApprovalStore:
         self, call: dict[str, Any], rule: str | None = None, paths: Iterable[str] = ()
     ) -> Approval | None:
         """An approved approval of exactly this call, rule and targets, or None."""
-        paths = tuple(paths)
+        paths = self.targets(paths)
         return next((a for a in self.find(call, "approved") if a.binds(rule, paths)), None)
+
+    def targets(self, paths: Iterable[str]) -> tuple[str, ...]:
+        """The guard's resolved targets ("PATH (class)") as approvals bind them: in a lane,
+        a path in the lane's worktree is written as the same path in the main checkout (the
+        class stays the lane's; any other path, even one into the main checkout, is kept)."""
+        paths = tuple(paths)
+        if self.identity == self.workspace:
+            return paths
+        root, home = str(self.workspace), str(self.identity)
+        mapped = []
+        for target in paths:
+            path, sep, cls = target.rpartition(" (")
+            if sep and (path == root or path.startswith(root + "/")):
+                target = f"{home}{path[len(root) :]} ({cls}"
+            mapped.append(target)
+        return tuple(mapped)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -166,7 +189,7 @@ class ApprovalStore:
     ) -> Approval:
         """Record a refused call for a person to decide; reuse a pending/approved one that
         is bound to the same rule and targets."""
-        paths = tuple(paths)
+        paths = self.targets(paths)
         with self._locked():
             same = [a for a in self.find(call, "pending", "approved") if a.binds(rule, paths)]
             return same[0] if same else self._add(call, rule, reason, step, "pending", paths)
@@ -180,7 +203,7 @@ class ApprovalStore:
         paths: Iterable[str] = (),
     ) -> Approval:
         """Record an "always" answer: this exact call (rule, targets) stays approved."""
-        paths = tuple(paths)
+        paths = self.targets(paths)
         with self._locked():
             for a in self.find(call, "approved"):
                 if a.always and a.binds(rule, paths):
@@ -275,7 +298,7 @@ class ApprovalStore:
 
     def _signed_bytes(self, data: dict[str, Any]) -> bytes:
         body = {k: v for k, v in data.items() if k != "mac"}
-        return (str(self.workspace) + "\0" + _canonical(body)).encode("utf-8", "surrogatepass")
+        return (str(self.identity) + "\0" + _canonical(body)).encode("utf-8", "surrogatepass")
 
     def _read(self, path: Path) -> tuple[Approval | None, str]:
         """The approval in `path` if it is a valid, signed record of this store."""

@@ -124,7 +124,8 @@ class Guard:
         """An approval runs the call only if the fresh check resolves to the same rule and
         targets the person saw; otherwise it is a new question (or pending approval)."""
         approved = self.approvals.find(exact, "approved")
-        bound = next((a for a in approved if a.binds(decision.rule, decision.paths)), None)
+        targets = self.approvals.targets(decision.paths)
+        bound = next((a for a in approved if a.binds(decision.rule, targets)), None)
         if bound is not None:
             self.approvals.mark_used(bound.id)
             return Verdict(True, "", decision, "approval-used", bound.id)

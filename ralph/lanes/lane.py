@@ -31,7 +31,7 @@ from ralph.errors import RalphError
 from ralph.fsutil import atomic_write_bytes, atomic_write_text
 from ralph.record.log import LANE_ENV
 from ralph.taskfile import Step, TaskFile
-from ralph.workspace import STATE_DIR
+from ralph.workspace import LANE_HOME_ENV, STATE_DIR, STATE_DIR_ENV
 
 LANE_FILES = f"{STATE_DIR}/lane"
 """The lane's own files inside its worktree (ignored by git, like all of `.ralph/`)."""
@@ -110,13 +110,15 @@ def lane_env(
     policy: Path,
     lane: str,
     state: Path,
+    home: Path,
     *,
     max_cost: float | None,
     max_time: float | None,
 ) -> dict[str, str]:
     """The lane's environment: the parent's settings as `RALPH_*` variables (over the
     worktree's project config), what is left of the run's budgets, the shared state
-    folder, the lane's tag, and ralph's own code first on the import path."""
+    folder, the main checkout (the lane's approvals are its: `workspace.lane_home`), the
+    lane's tag, and ralph's own code first on the import path."""
     env = dict(os.environ)
     for f in fields(Config):
         name = f"RALPH_{f.name.upper()}"
@@ -130,7 +132,8 @@ def lane_env(
         env["RALPH_MAX_COST"] = repr(max(max_cost, 0.0))
     if max_time is not None:
         env["RALPH_MAX_TIME"] = repr(max(max_time, 0.001))
-    env["RALPH_STATE_DIR"] = str(state)
+    env[STATE_DIR_ENV] = str(state)
+    env[LANE_HOME_ENV] = str(home)
     env[LANE_ENV] = lane
     code = str(Path(__file__).resolve().parents[2])  # the ralph this parent runs
     env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH", "")) if p)

@@ -266,6 +266,7 @@ class _Scheduler:
             self.req.policy_path,
             lane.name,
             state_dir(self.ws),
+            self.ws,
             max_cost=None if self.cfg.max_cost is None else self.cfg.max_cost - (cost or 0.0),
             max_time=left,
         )
@@ -383,6 +384,9 @@ class _Scheduler:
             if result.outcome != "pushed" and remove_lane(self.ws, lane.path, self.base):
                 self.record("lane_removed", lane=lane.name, branch=lane.branch, why="merged")
             return
+        if result.outcome == "awaiting_approval" and result.approval_id:
+            self.awaits(lane, step, rep, result.approval_id, result.detail)
+            return
         detail = f"kept on branch {lane.branch}: {result.detail}"
         write_note(
             self.req.task_path, step, rep, self.cfg.max_attempts, outcome="failed", extra=detail
@@ -390,6 +394,15 @@ class _Scheduler:
         rep.outcome, rep.summary = "failed", f"{rep.summary} · {detail}"
         self.held[lane.name] = f"line {step.line}: {detail}"
         self.failed()
+
+    def awaits(self, lane: Lane, step: Step, rep: StepReport, approval: str, why: str) -> None:
+        """`--merge pr`: the push or `gh pr create` waits for a person. The step is noted
+        `awaiting approval ID` (it holds the steps after it); the next run merges again."""
+        rep.outcome, rep.approval_ids = "awaiting_approval", [*rep.approval_ids, approval]
+        extra = why.removeprefix(f"awaiting approval {approval}: ")
+        write_note(self.req.task_path, step, rep, self.cfg.max_attempts, extra=extra)
+        rep.summary = f"{rep.summary} · {why}"
+        self.held[lane.name] = f"line {step.line}: awaiting approval {approval}"
 
     def publisher(self, step: Step) -> Any:
         """What `--merge pr` needs: the guard (unattended) that reviews push and gh."""

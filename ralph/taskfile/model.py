@@ -218,7 +218,8 @@ class TaskFile:
     def independent_steps(self, decided: Callable[[str], bool] | None = None) -> list[Step]:
         """The open steps that may run at the same time, in plan order: the next step and,
         when its parent step says `parallel: yes`, the parent's other open sub-steps that are
-        ready too. Without that setting, just the next step (a plan is ordered)."""
+        ready too (a waiting one once `decided(approval_id)`). Without that setting, just the
+        next step (a plan is ordered)."""
         first = self.next_step(decided)
         if first is None:
             return []
@@ -226,10 +227,15 @@ class TaskFile:
         if parent is None or parent.settings.get("parallel", "").lower() not in PARALLEL_YES:
             return [first]
         steps = self.steps
+
+        def ready(s: Step) -> bool:  # a step whose approval was decided is tried again
+            again = s.state == "awaiting_approval" and decided and s.approval_id
+            return s.runnable or bool(again and decided(s.approval_id))
+
         return [
             steps[c]
             for c in parent.children
-            if steps[c].runnable and all(steps[g].checked for g in steps[c].children)
+            if ready(steps[c]) and all(steps[g].checked for g in steps[c].children)
         ]
 
     def locate(self, step: Step) -> Step | None:
