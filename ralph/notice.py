@@ -25,7 +25,7 @@ from ralph.errors import RalphError
 from ralph.fsutil import atomic_write_text
 from ralph.guard.approvals import Approval, ApprovalStore, describe_call
 from ralph.humanize import duration, money, tally
-from ralph.record.log import redact
+from ralph.redact import redact
 from ralph.taskfile import one_line
 from ralph.workspace import (
     cache_dir,

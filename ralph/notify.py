@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from ralph import __version__
 from ralph.errors import UsageError
+from ralph.redact import escape_controls, for_display, one_line, redact_all
 from ralph.tools.process import kill_group
 
 TIMEOUT_S = 10.0
@@ -37,13 +38,16 @@ def notify(
     """Send `summary` to `command` (stdin, via the shell) and/or `url` (a POST), as JSON or,
     with `form="text"`, as its `text` field.
 
-    Returns the problems, one line each (empty when all went well); never raises.
+    Returns the problems, one line each (empty when all went well); never raises. Every
+    string in `summary` is redacted first.
     """
     try:
+        summary = redact_all(summary)
         body = json.dumps(summary, ensure_ascii=False, default=str).encode("utf-8")
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         return [f"notify: the summary is not JSON: {e}"] * (bool(command) + bool(url))
-    title, text = str(summary.get("title", "")), str(summary.get("text", ""))
+    title = one_line(summary.get("title", ""))  # redacted, control characters escaped
+    text = escape_controls(str(summary.get("text", "")), "\n")
     content_type = "application/json"
     if form == "text":
         body, content_type = text.rstrip("\n").encode("utf-8"), "text/plain; charset=utf-8"
@@ -142,4 +146,4 @@ def _where(url: str) -> str:
 
 def _tail(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:_DETAIL_CHARS] if lines else ""
+    return for_display(lines[-1], _DETAIL_CHARS) if lines else ""

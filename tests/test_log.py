@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-from ralph.record.log import RunLog, not_by_ralph, read_run, redact
+from ralph.record.log import RunLog, not_by_ralph, read_run
+from ralph.redact import redact
 
 
 def test_events_are_flushed_and_redacted(tmp_path: Path) -> None:

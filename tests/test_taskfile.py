@@ -380,7 +380,7 @@ def test_note_text_is_one_line_and_capped() -> None:
     tf = parse(b"- [ ] a\n", "p")
     new = edit_bytes(tf, tf.steps[0], "failed", "line1\nline2\r\x00\u2028" + "y" * 1000)
     note = new.decode().splitlines()[1]
-    assert note.startswith("  - ralph: failed (attempt 1/3) · line1 line2 y")
+    assert note.startswith("  - ralph: failed (attempt 1/3) · line1 line2 \\x00 y")
     assert len(note) < taskfile.NOTE_MAX_CHARS + 50 and note.endswith("…")
 
 

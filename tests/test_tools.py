@@ -345,13 +345,18 @@ def test_run_command_removes_secrets_from_the_environment(
         "AWS_REGION": "eu-west-1",
         "DB_PASSWORD": "x",
         "DATABASE_URL": "postgres://me:hunter2@db/app",
+        "DEPLOY_PASS": "hunter2hunter2",
+        "DB_PWD": "hunter2hunter2",
+        "SESSION_COOKIE": "abc",
+        "HELPER": "ghp_" + "a1b2" * 9,  # a token under an innocent name
     }
-    for k, v in {**secret, "RALPH_TEST_PLAIN": "kept"}.items():
+    kept = {"RALPH_TEST_PLAIN": "kept", "GIT_AUTHOR_NAME": "Jane Doe"}  # AUTHOR is no AUTH
+    for k, v in {**secret, **kept}.items():
         monkeypatch.setenv(k, v)
     _, out = tb.run_command("env")
     names = {line.split("=", 1)[0] for line in out.splitlines()}
     assert not names & set(secret)
-    assert {"RALPH_TEST_PLAIN", "PATH", "GIT_TERMINAL_PROMPT"} <= names
+    assert {*kept, "PATH", "GIT_TERMINAL_PROMPT"} <= names
 
 
 def test_run_command_keeps_head_and_tail_of_big_output(tmp_path: Path) -> None:

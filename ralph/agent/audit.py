@@ -17,6 +17,7 @@ from pathlib import Path
 from ralph.errors import UsageError, storage_error
 from ralph.fsutil import atomic_write_bytes, atomic_write_text
 from ralph.humanize import money
+from ralph.redact import for_display
 from ralph.workspace import audits_dir
 
 PLAN_NAME = "plan.md"
@@ -74,7 +75,9 @@ def add_findings(
     report: Path, title: str, source: str, step: str, outcome: str, turns: int,
     cost: float | None, findings: str,
 ) -> None:  # fmt: skip
-    """Append one step's findings to the report (created with a heading on first use)."""
+    """Append one step's findings to the report (created with a heading on first use),
+    redacted, control characters escaped (line breaks kept)."""
+    findings = for_display(findings, newline="\n")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     head = "" if report.exists() else f"# {report_title(title)}\n\nTask file: {source}\n"
     entry = f"\n## {step}\n\n_{outcome} · {when} · {turns} turns · {money(cost)}_\n\n{findings}\n"

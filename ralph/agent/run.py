@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ralph import __version__, humanize, taskfile
+from ralph import __version__, humanize, redact, taskfile
 from ralph.agent import storage
 from ralph.agent.audit import add_findings
 from ralph.agent.prompts import AUDIT_PROMPT, SYSTEM_PROMPT, build_prompt
@@ -188,6 +188,7 @@ def run_task(
     an error, a stop signal, a crash), the record ends with `run_end`, no command's process
     group is left running, and `on_end(report)` is called (for notifications).
     """
+    redact.refresh()  # the secret-looking env vars of this run, as it starts
     with (
         run_lock(req.task_path, req.workspace) as lock,
         storage.reserved(lock) as reserve,  # on a disk too full for it: no step starts

@@ -14,6 +14,7 @@ from ralph.agent.prompts import REMINDER, SYSTEM_PROMPT
 from ralph.guard.gate import Guard
 from ralph.messages import Message, Reply, ToolCall, ToolResult, ToolSpec, Usage
 from ralph.providers import Provider
+from ralph.redact import clip, redact
 from ralph.sandbox import Grant
 from ralph.stop import DeadlinePassed, Stop, Stopped
 from ralph.taskfile import Outcome as NoteOutcome
@@ -28,6 +29,11 @@ MAX_NUDGES = 3
 
 
 VERIFY_TAIL_CHARS = 300
+"""How much of a failed verify command's output (its end, redacted) the note keeps."""
+
+
+TOOL_RESULT_CHARS = 300
+"""How much of a tool's result its `tool` event shows (the request event has all of it)."""
 
 
 @dataclass(frozen=True)
@@ -314,7 +320,7 @@ def call_tool(session: Session, tally: Tally, call: ToolCall) -> ToolResult:
         rule=verdict.ruling.rule,
         allowed=verdict.allowed,
         is_error=result.is_error,
-        result=result.content[:300],
+        result=clip(redact(result.content), TOOL_RESULT_CHARS),  # redacted first, then cut
     )
     return result
 
@@ -338,7 +344,7 @@ def _finish_problem(arguments: dict[str, Any] | None) -> str | None:
 
 
 def _finish(session: Session, tally: Tally, args: dict[str, Any], verify: str | None) -> Attempt:
-    full = args["summary"].strip()
+    full = redact(args["summary"].strip())  # it goes to the note, notifications, the report
     summary = " ".join(full.split())
     if args["outcome"] == "blocked":
         return tally.attempt("blocked", summary, full)
@@ -379,6 +385,6 @@ def verify_command(
         return False, f"`{command}` was refused: {verdict.message}", verdict.approval_id
     with timed():
         code, output = toolbox.run_command(command, grant=Grant.of(verdict.ruling))
-    tail = " ".join(output.split())[-VERIFY_TAIL_CHARS:]
+    tail = clip(" ".join(redact(output).split()), VERIFY_TAIL_CHARS, tail=True)
     detail = f"`{command}` exited {code}: {tail}" if code else "passed"
     return code == 0, detail, verdict.approval_id

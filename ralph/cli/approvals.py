@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from ralph.errors import EXIT_OK
-from ralph.guard.approvals import Approval, ApprovalStore, describe_call, printable
+from ralph.guard.approvals import Approval, ApprovalStore, describe_call
+from ralph.redact import escape_controls as printable
 
 
 def approval_json(a: Approval) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from ralph.cli.render import DECISION_STYLE, model_words
 from ralph.humanize import money
+from ralph.redact import for_display, one_line
 
 _OUTCOME_STYLE = {"done": "bold green", "awaiting_approval": "bold yellow"}
 
@@ -34,7 +35,7 @@ class _Elapsed:
     def __rich__(self) -> Text:
         text = Text(f"{self.label} {time.monotonic() - self.started:.0f}s", style="dim")
         if self.last_line:
-            text.append(f" · {self.last_line[:100]}", style="dim")
+            text.append(f" · {one_line(self.last_line, 100)}", style="dim")
         return text
 
 
@@ -59,7 +60,7 @@ class LiveView:
         self._stop()
         if self.run_id and not self.console.is_terminal:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            text = f"{stamp} {escape(self.run_id)} {text}"
+            text = f"{stamp} {_shown(self.run_id)} {text}"
         self.console.print(text, soft_wrap=True)
 
     # -- the spinner -----------------------------------------------------------------------
@@ -91,7 +92,7 @@ class LiveView:
         """A command's latest output line (from its reader thread; only the spinner shows it)."""
         activity = self._activity
         if activity is not None:
-            activity.last_line = " ".join(str(f.get("line", "")).split())
+            activity.last_line = str(f.get("line", ""))
 
     # -- events ----------------------------------------------------------------------------
 
@@ -101,7 +102,7 @@ class LiveView:
     def _step_start(self, f: dict[str, Any]) -> None:
         self.tokens, self.cost = 0, 0.0
         again = f" (attempt {f['attempts'] + 1})" if f.get("attempts") else ""
-        self._print(f"[bold]▶ line {f['line']}: {escape(f['text'])}[/]{again}")
+        self._print(f"[bold]▶ line {f['line']}: {_shown(f['text'])}[/]{again}")
 
     def _request(self, f: dict[str, Any]) -> None:
         self._start(f"thinking (turn {f.get('turn')})")
@@ -122,7 +123,7 @@ class LiveView:
 
     def _tool(self, f: dict[str, Any]) -> None:
         if "error" in f:
-            self._print(f"  [red]bad call[/] {f['name']}: {escape(f['error'][:160])}")
+            self._print(f"  [red]bad call[/] {_shown(f['name'])}: {_shown(f['error'], 160)}")
             return
         decision = f.get("decision") or "?"
         style = DECISION_STYLE.get(decision, "red")
@@ -132,19 +133,19 @@ class LiveView:
             shown = args.get("command") or args.get("path") or args.get("pattern") or ""
         else:
             shown = str(args)
-        shown = " ".join(str(shown).split())[:120]
         error = " [red](error)[/]" if f.get("allowed") and f.get("is_error") else ""
         self._print(
-            f"  [{style}]{decision:7}[/] {verb} {f['name']} {escape(shown)}{error}"
-            + (f" [dim]({escape(str(f.get('rule')))})[/]" if decision != "allow" else "")
+            f"  [{style}]{decision:7}[/] {verb} {_shown(f['name'])} {_shown(shown, 120)}{error}"
+            + (f" [dim]({_shown(f.get('rule'))})[/]" if decision != "allow" else "")
         )
 
     def _verify(self, f: dict[str, Any]) -> None:
         style = "green" if f["ok"] else "red"
-        self._print(f"  [{style}]verify[/] {escape(f['command'])}: {escape(f['output'][-200:])}")
+        output = escape(for_display(" ".join(str(f["output"]).split()), 200, tail=True))
+        self._print(f"  [{style}]verify[/] {_shown(f['command'])}: {output}")
 
     def _wait(self, f: dict[str, Any]) -> None:
-        self._print(f"  [yellow]waiting {f['seconds']:.0f}s[/]: {escape(f['reason'])}")
+        self._print(f"  [yellow]waiting {f['seconds']:.0f}s[/]: {_shown(f['reason'])}")
         self._start("waiting")
 
     def _step_end(self, f: dict[str, Any]) -> None:
@@ -152,13 +153,13 @@ class LiveView:
         cost = money(f["cost_usd"], 3)
         self._print(
             f"[{style}]■ {f['outcome']}[/] · {f['turns']} turns · {f['tokens']:,} tok · {cost}"
-            f" · {f['seconds']:.0f}s · {escape(f['summary'])}"
+            f" · {f['seconds']:.0f}s · {_shown(f['summary'])}"
         )
 
     def _run_end(self, f: dict[str, Any]) -> None:
         self._stop()
         if not f.get("raised"):  # an error or Ctrl-C is printed once, by the CLI
-            self._print(f"[bold]ralph:[/] {escape(f['stopped'])}")
+            self._print(f"[bold]ralph:[/] {_shown(f['stopped'])}")
 
 
 class LanesView:
@@ -187,7 +188,7 @@ class LanesView:
         return text
 
     def _say(self, lane: str, text: str) -> None:
-        self.lines._print(f"[cyan]{escape(lane)}[/] {text}")
+        self.lines._print(f"[cyan]{_shown(lane)}[/] {text}")
         self._refresh()
 
     def _refresh(self) -> None:
@@ -206,7 +207,7 @@ class LanesView:
         how = " (resumed)" if f.get("resumed") else ""
         if f.get("done"):
             how = " (done in its lane before the last run stopped: merging it)"
-        self._say(f["lane"], f"[bold]▶ line {f['line']}: {escape(f['text'])}[/]{how}")
+        self._say(f["lane"], f"[bold]▶ line {f['line']}: {_shown(f['text'])}[/]{how}")
 
     def _lane_turn(self, f: dict[str, Any]) -> None:
         status = f"turn {f['turn']} · {f['tokens']:,} tok · {money(f.get('cost'), 3)}"
@@ -220,28 +221,33 @@ class LanesView:
         self.status.pop(f["lane"], None)
         style = _OUTCOME_STYLE.get(f["outcome"], "bold red")
         if "turns" not in f:
-            self._say(f["lane"], f"[{style}]■ {f['outcome']}[/] · {escape(f['summary'])}")
+            self._say(f["lane"], f"[{style}]■ {f['outcome']}[/] · {_shown(f['summary'])}")
             return
         self._say(
             f["lane"],
             f"[{style}]■ {f['outcome']}[/] · {f['turns']} turns · {f['tokens']:,} tok · "
-            f"{money(f['cost_usd'], 3)} · {f['seconds']:.0f}s · {escape(f['summary'])}",
+            f"{money(f['cost_usd'], 3)} · {f['seconds']:.0f}s · {_shown(f['summary'])}",
         )
 
     def _merge(self, f: dict[str, Any]) -> None:
         style = "green" if f["outcome"] in ("merged", "empty", "pushed") else "bold red"
-        self._say(f["lane"], f"[{style}]{f['outcome']}[/]: {escape(str(f.get('detail')))}")
+        self._say(f["lane"], f"[{style}]{f['outcome']}[/]: {_shown(f.get('detail'))}")
 
     def _lane_kept(self, f: dict[str, Any]) -> None:
         self.status.pop(f["lane"], None)
-        self._say(f["lane"], f"[yellow]kept[/] (branch {escape(str(f['branch']))}): "
-                  f"{escape(f['why'])}")  # fmt: skip
+        self._say(f["lane"], f"[yellow]kept[/] (branch {_shown(f['branch'])}): "
+                  f"{_shown(f['why'])}")  # fmt: skip
 
     def _halt(self, f: dict[str, Any]) -> None:
-        self.lines._print(f"[bold red]stopping every lane:[/] {escape(f['why'])}")
+        self.lines._print(f"[bold red]stopping every lane:[/] {_shown(f['why'])}")
 
     def _run_end(self, f: dict[str, Any]) -> None:
         if self._live is not None:
             self._live.stop()
             self._live = None
         self.lines("run_end", **f)
+
+
+def _shown(value: object, limit: int | None = None) -> str:
+    """A value from the run as markup: one line, redacted, control characters escaped."""
+    return escape(one_line(value, limit))

@@ -2,6 +2,8 @@
 
 import re
 
+from ralph.redact import escape_controls, one_line
+
 DECISION_STYLE = {"allow": "green", "confirm": "yellow", "deny": "red"}
 """How a guard decision is coloured wherever one is shown (the live view, `ralph log`)."""
 
@@ -22,18 +24,13 @@ def model_words(text: object, limit: int = 600) -> str | None:
         return None  # (the common case: a turn with tool calls only)
     from rich.markup import escape
 
-    from ralph.record.log import redact
-
-    words = redact(" ".join(str(text or "").split()))
+    words = one_line(text or "", limit + 1)
     if not words:
         return None
-    if len(words) > limit:
-        words = words[:limit] + "…"
     return f"[dim]  │ {escape(words)}[/]"
 
 
 _SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "magenta": "35"}
-_CONTROLS = {c: " " for c in [*range(32), *range(127, 160)]}  # shown as spaces
 
 
 def color(stream: object | None = None) -> bool:
@@ -62,8 +59,9 @@ def _sgr(style: str) -> str:
 
 
 def printable(text: str) -> str:
-    """`text` on one line with control characters (escape sequences, newlines) as spaces."""
-    return text if text.isprintable() else text.translate(_CONTROLS)
+    """`text` on one line: newlines as spaces, other control characters (escape sequences,
+    CR) escaped (`\\x1b`), so that no text can fake or hide a line."""
+    return escape_controls(text, " ")
 
 
 def from_markup(text: str, on: bool) -> str:

@@ -25,6 +25,7 @@ from ralph.record.runs import (
     list_runs,
     summarize,
 )
+from ralph.redact import one_line
 from ralph.workspace import runs_dir
 
 if TYPE_CHECKING:
@@ -147,11 +148,11 @@ def _render_decision(e: dict[str, Any]) -> list[str]:
 def _render_tool(e: dict[str, Any]) -> list[str]:
     verb = "ran" if e.get("allowed") else "refused"
     error = " [red](error)[/]" if e.get("allowed") and e.get("is_error") else ""
-    result = " ".join(str(e.get("result") or "").split())[:160]
     style = DECISION_STYLE.get(str(e.get("decision")), "red")
+    shown = _esc(_shown_args(e), 160)
     return [
-        f"{_clock(e)}  [{style}]tool   {verb}[/] {_f(e, 'name')} {_esc(_shown_args(e))}{error}",
-        f"           [dim]→ {_esc(result)}[/]",
+        f"{_clock(e)}  [{style}]tool   {verb}[/] {_f(e, 'name')} {shown}{error}",
+        f"           [dim]→ {_esc(e.get('result') or '', 160)}[/]",
     ]
 
 
@@ -192,8 +193,8 @@ def _render_run_end(e: dict[str, Any]) -> list[str]:
 
 def _render_other(e: dict[str, Any]) -> list[str]:
     fields = {k: v for k, v in e.items() if k not in ("ts", "event")}
-    shown = json.dumps(fields, ensure_ascii=False, default=str)[:300]
-    return [f"{_clock(e)}  {_f(e, 'event')} {_esc(shown)}"]
+    shown = json.dumps(fields, ensure_ascii=False, default=str)
+    return [f"{_clock(e)}  {_f(e, 'event')} {_esc(shown, 300)}"]
 
 
 _RENDERERS = {
@@ -241,7 +242,7 @@ def _shown_args(e: dict[str, Any]) -> str:
         shown = shown or json.dumps(args, ensure_ascii=False)
     else:
         shown = str(args or "")
-    return " ".join(str(shown).split())[:160]
+    return str(shown)
 
 
 def _plural(n: Any, noun: str) -> str:
@@ -272,8 +273,10 @@ def _f(e: dict[str, Any], key: str) -> str:
     return _esc(e.get(key))
 
 
-def _esc(value: Any) -> str:
-    text = str(value)
+def _esc(value: Any, limit: int | None = None) -> str:
+    """A value from the record as markup: one line, redacted again (a record from an older
+    ralph, or edited), control characters escaped, cut to `limit` characters."""
+    text = one_line(value, limit)
     if "[" not in text and not text.endswith("\\"):
         return text  # nothing markup could read (most values): skip rich's escape
     from rich.markup import escape
@@ -303,10 +306,10 @@ def _runs_table(infos: list[RunInfo], workspace: Path) -> Any:
     table.add_column("stopped", overflow="fold", min_width=12)
     for i in infos:
         table.add_row(
-            f"{i.run_id}\n{_local(_epoch(i.started), '%Y-%m-%d %H:%M')}",
-            f"{_relative(i.task_file, workspace)}\n{i.model or '?'}",
+            Text(f"{one_line(i.run_id)}\n{_local(_epoch(i.started), '%Y-%m-%d %H:%M')}"),
+            Text(f"{one_line(_relative(i.task_file, workspace))}\n{one_line(i.model or '?')}"),
             f"{_steps_cell(i)}\n{money(i.cost_usd, 4)}{_cached(i.cache_read_share)}",
-            Text(i.stopped, style="" if i.finished else "bold red"),
+            Text(one_line(i.stopped), style="" if i.finished else "bold red"),
         )
     return table
 

@@ -41,6 +41,7 @@ from typing import Any, Literal
 from ralph import integrity
 from ralph.errors import UsageError, storage_error
 from ralph.fsutil import atomic_write_text
+from ralph.redact import escape_controls
 from ralph.workspace import approvals_dir, lane_home, state_dir
 
 Status = Literal["pending", "approved", "rejected", "used"]
@@ -461,24 +462,11 @@ def describe_call(call: dict[str, Any], newline: str = "\\n") -> str:
     """A person's view of an exact call: the command, or the tool and path with content sizes.
     Control characters are escaped so a command cannot hide itself (ANSI codes, \\r)."""
     if call.get("tool") == "run_command":
-        return printable(str(call.get("command", "")), newline)
+        return escape_controls(str(call.get("command", "")), newline)
     rest = [f"{k}: {len(str(v))} chars" for k, v in call.items() if k not in ("tool", "path")]
     path = f" {call['path']}" if "path" in call else ""
     text = f"{call.get('tool')}{path}" + (f" ({', '.join(rest)})" if rest else "")
-    return printable(text, newline)
-
-
-def printable(text: str, newline: str = "\\n") -> str:
-    """`text` with control characters escaped (`\\x1b`); newlines become `newline`."""
-    out = []
-    for c in text:
-        if c == "\n":
-            out.append(newline)
-        elif c.isprintable() or c == "\t":
-            out.append(c)
-        else:
-            out.append(f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
-    return "".join(out)
+    return escape_controls(text, newline)
 
 
 def _canonical(call: Any) -> str:

@@ -20,8 +20,9 @@ from ralph.config import find_policy as find_policy  # re-exported: callers impo
 from ralph.config import shipped_policy as shipped_policy
 from ralph.errors import PolicyError, StorageError, UsageError
 from ralph.guard import MODES, Mode
-from ralph.guard.approvals import ApprovalStore, describe_call, printable
+from ralph.guard.approvals import ApprovalStore, describe_call
 from ralph.messages import ToolCall
+from ralph.redact import escape_controls as printable
 from ralph.tools import ToolError, approval_call, check_arguments, guard_call
 
 if TYPE_CHECKING:

@@ -1,8 +1,9 @@
 """The run record: one JSON object per line in `.ralph/runs/<run-id>.jsonl`, flushed per event.
 
-Secrets are redacted before anything is written; long strings are shortened. Each line
-ends with `"mac"`: an HMAC (keyed with the per-user secret, `ralph.integrity`) over the run
-id, the previous line's MAC and the line, so `not_by_ralph` finds lines ralph did not write.
+Secrets are redacted (`ralph.redact`) before anything is written, then long strings are
+shortened. Each line ends with `"mac"`: an HMAC (keyed with the per-user secret,
+`ralph.integrity`) over the run id, the previous line's MAC and the line, so `not_by_ralph`
+finds lines ralph did not write.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import time
 from hmac import compare_digest
@@ -19,44 +19,20 @@ from typing import Any
 
 from ralph.errors import storage_error
 from ralph.gcpause import gc_paused
+from ralph.redact import clip, redact_all
 
-_SECRET_PATTERNS = [
-    re.compile(r"sk-(?:ant-)?[A-Za-z0-9_\-]{16,}"),  # Anthropic / OpenAI keys
-    re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}"),  # AWS access key ids
-    re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}"),  # GitHub tokens
-    re.compile(r"xox[abpr]-[A-Za-z0-9\-]{10,}"),  # Slack tokens
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{12,}"),
-    re.compile(
-        r"(?i)((?:api[_-]?key|secret|token|password|passwd)[\"']?\s*[:=]\s*[\"']?)[^\s\"']{6,}"
-    ),
-]
 MAX_FIELD_CHARS = 2_000
 LANE_ENV = "RALPH_LANE"
 """Set by `ralph run --parallel` for each lane's run: its events carry `lane`."""
 _PURPOSE = "run-record-v1"  # what the records' MACs are for (ralph.integrity)
 
 
-def redact(text: str) -> str:
-    """Replace anything that looks like a credential with `[REDACTED]`."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(
-            lambda m: (m.group(1) if m.re.groups else "") + "[REDACTED]",
-            text,
-        )
-    return text
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        value = redact(value)
-        if len(value) > MAX_FIELD_CHARS:
-            value = value[:MAX_FIELD_CHARS] + f"…[{len(value) - MAX_FIELD_CHARS} more chars]"
-        return value
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+def _cut(text: str) -> str:
+    """A long string shortened (after redaction: a cut never leaves part of a secret)."""
+    if len(text) <= MAX_FIELD_CHARS:
+        return text
+    mark = f"…[{len(text) - MAX_FIELD_CHARS} more chars]"
+    return clip(text, MAX_FIELD_CHARS + len(mark), mark=mark)
 
 
 def new_run_id() -> str:
@@ -94,10 +70,10 @@ class RunLog:
         return cls(runs_dir / f"{run_id}.jsonl", run_id, lane)
 
     def emit(self, event: str, **fields: Any) -> None:
-        record = {"ts": round(time.time(), 3), "event": event, **_clean(fields)}
+        record = {"ts": round(time.time(), 3), "event": event, **redact_all(fields, _cut)}
         record.pop("mac", None)
         if self.lane is not None:
-            record["lane"] = _clean(self.lane)
+            record["lane"] = redact_all(self.lane, _cut)
         body = json.dumps(record, ensure_ascii=False, default=str)
         line_mac = _line_mac(self.path.stem, self._mac, body)
         line = (body[:-1] + f', "mac": "{line_mac}"}}\n').encode("utf-8")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ralph.humanize import count, duration, money
+from ralph.redact import one_line
 
 if TYPE_CHECKING:
     pass
@@ -156,13 +157,6 @@ def note_snapshot(note: str | None) -> str | None:
         if m:
             return m.group(1)
     return None
-
-
-def one_line(text: str, limit: int) -> str:
-    """`text` as one line: control characters and runs of whitespace become one space, capped."""
-    clean = "".join(ch if ch.isprintable() else " " for ch in text)
-    flat = " ".join(clean.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def _short(text: str, limit: int = 60) -> str:

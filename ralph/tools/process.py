@@ -17,14 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Environment variables never passed to commands: API keys, tokens, passwords, cloud creds,
-# and SSH_AUTH_SOCK (the agent must not use the person's SSH keys).
-_SECRET_ENV = re.compile(
-    r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|^AWS_|^AZURE_|^GCP_|^GOOGLE_", re.I
-)
+from ralph.redact import redactor, secret_name
 
-
-_URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+_CLOUD_ENV = re.compile(r"^(?:AWS|AZURE|GCP|GOOGLE|CLOUDSDK)_", re.I)
+"""Cloud settings are not passed to commands either: they point at the person's accounts."""
 
 
 _QUIET_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
@@ -37,11 +33,15 @@ _DRAIN_S = 0.5  # how long output may keep coming after the command exits
 
 
 def command_env() -> dict[str, str]:
-    """The environment for commands: ours without secrets, with pagers and prompts off."""
+    """The environment for commands: ours with pagers and prompts off, without secrets:
+    no variable with a secret-looking name (`ralph.redact.secret_name`: API keys, tokens,
+    DEPLOY_PASS, SSH_AUTH_SOCK, ...), no cloud settings, and no value the redactor would
+    redact (a token under an innocent name, a URL with a password)."""
+    sub = redactor()
     env = {
         k: v
         for k, v in os.environ.items()
-        if not _SECRET_ENV.search(k) and not _URL_WITH_PASSWORD.search(v)
+        if not secret_name(k) and not _CLOUD_ENV.match(k) and sub(v) == v
     }
     return env | _QUIET_ENV
 
