@@ -293,6 +293,21 @@ def test_only_blocked_steps_left_is_exit_1(ralph_anthropic: Ralph, tmp_path: Pat
     assert ralph_anthropic.server.requests == []
 
 
+def test_the_stuck_count_leaves_out_the_open_parents(
+    ralph_anthropic: Ralph, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.md"
+    plan.write_text(
+        "- [ ] release\n  - [ ] build\n    - [ ] stuck\n"
+        "      - ralph: blocked after 3 attempts · verify failed\n"
+    )
+    code, summary, _ = ralph_anthropic.run(plan)
+    assert code == 1
+    assert summary["stopped"] == "no runnable step: 1 open step(s) are blocked"
+    code, out, _ = ralph_anthropic("next", str(plan))
+    assert "1 open step(s) wait for a person: line 3 (blocked)" in out
+
+
 def test_the_model_cannot_edit_the_plan_with_file_tools(
     ralph_anthropic: Ralph, project: Path
 ) -> None:

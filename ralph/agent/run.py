@@ -562,12 +562,12 @@ def _nothing_left(tf: TaskFile, then: Next, exit_code: int) -> tuple[str, int]:
     approval, 1 if steps are blocked, else the code so far (0 when the plan is done)."""
     if then.waiting is not None:
         return then.waiting_reason, EXIT_APPROVAL
-    waiting = [s for s in tf.steps if not s.checked]
-    if not waiting:
+    if all(s.checked for s in tf.steps):
         return "every step is done", exit_code
-    if any(s.state == "awaiting_approval" for s in waiting):
-        return f"no runnable step: {len(waiting)} open step(s) wait for approval", EXIT_APPROVAL
-    return f"no runnable step: {len(waiting)} open step(s) are blocked", EXIT_FAILED
+    stuck = tf.stuck() or [s for s in tf.steps if not s.checked]
+    if any(s.state == "awaiting_approval" for s in stuck):
+        return f"no runnable step: {len(stuck)} open step(s) wait for approval", EXIT_APPROVAL
+    return f"no runnable step: {len(stuck)} open step(s) are blocked", EXIT_FAILED
 
 
 def _sha256(path: Path) -> str | None:

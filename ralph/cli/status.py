@@ -122,9 +122,9 @@ def _next_text(tf: TaskFile, then: Next) -> tuple[str, str]:
         return f"next: line {step.line}: {printable(step.text)}", ""
     if then.waiting is not None:
         return f"Nothing ralph can run: {printable(then.waiting_reason)}.", "yellow"
-    waiting = [s for s in tf.steps if not s.checked]
-    if not waiting:
+    if all(s.checked for s in tf.steps):
         return f"Nothing left to do: all {len(tf.steps)} steps are done.", "green"
+    waiting = tf.stuck() or [s for s in tf.steps if not s.checked]
     lines = ", ".join(f"{s.line} ({s.state.replace('_', ' ')})" for s in waiting[:10])
     return (
         f"Nothing ralph can run: {len(waiting)} open step(s) wait for a person: line {lines}. "

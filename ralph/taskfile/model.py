@@ -215,6 +215,11 @@ class TaskFile:
             )
         return step
 
+    def stuck(self) -> list[Step]:
+        """Open steps a run does not take by itself: blocked, or awaiting approval (not the
+        open parents above them, which only wait for them)."""
+        return [s for s in self.steps if s.state in ("blocked", "awaiting_approval")]
+
     def independent_steps(self, decided: Callable[[str], bool] | None = None) -> list[Step]:
         """The open steps that may run at the same time, in plan order: the next step and,
         when its parent step says `parallel: yes`, the parent's other open sub-steps that are
