@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import json
 import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ralph.errors import EXIT_USAGE, storage_error
 
@@ -78,6 +80,16 @@ def atomic_write_text(
     atomic_write_bytes(
         path, text.encode("utf-8"), mode=mode, durable=durable, follow_symlinks=follow_symlinks
     )
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in the file at `path`; None when it is missing, unreadable, not JSON
+    or not an object (state ralph wrote itself, which it can always rebuild or ignore)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _fsync_dir(folder: Path) -> None:

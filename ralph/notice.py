@@ -22,7 +22,7 @@ from typing import Any
 
 from ralph import humanize
 from ralph.errors import RalphError
-from ralph.fsutil import atomic_write_text
+from ralph.fsutil import atomic_write_text, read_json_object
 from ralph.guard.approvals import Approval, ApprovalStore, describe_call
 from ralph.humanize import duration, money, tally
 from ralph.redact import redact
@@ -133,12 +133,9 @@ def _fingerprint(note: dict[str, Any]) -> dict[str, Any]:
 
 
 def _last_sent(workspace: Path, task_path: Path) -> dict[str, Any] | None:
-    try:
-        sent = json.loads(_memory(workspace, task_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    sent = read_json_object(_memory(workspace, task_path))
+    if sent is None:
         return None  # never sent, or unreadable: then it is news
-    if not isinstance(sent, dict):
-        return None
     return {k: sent.get(k) for k in ("schema", "end", "exit_code", "approvals")}
 
 

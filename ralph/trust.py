@@ -28,7 +28,7 @@ from typing import Any
 
 from ralph.config import project_settings, setting_name, shipped_policy
 from ralph.errors import UsageError
-from ralph.fsutil import atomic_write_text
+from ralph.fsutil import atomic_write_text, read_json_object
 from ralph.integrity import user_dir
 
 GUARD_SETTINGS = ("policy", "mode", "sandbox", "network", "notify_cmd", "notify_url", "base_url")
@@ -124,10 +124,7 @@ def _record_path(workspace: Path) -> Path:
 
 
 def _read(workspace: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads(_record_path(workspace).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("workspace") != str(_real(workspace)):
+    record = read_json_object(_record_path(workspace))
+    if record is None or record.get("workspace") != str(_real(workspace)):
         return None
     return record if isinstance(record.get("items"), dict) else None

@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from ralph import integrity
 from ralph.errors import UsageError, storage_error
-from ralph.fsutil import atomic_write_text
+from ralph.fsutil import atomic_write_text, read_json_object
 from ralph.redact import escape_controls
 from ralph.workspace import approvals_dir, lane_home, state_dir
 
@@ -356,11 +356,7 @@ class ApprovalStore:
     # `meta.json` with the folder's mtime when the index last matched it.
 
     def _meta(self) -> dict[str, Any]:
-        try:
-            meta = json.loads((self.index_dir / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return meta if isinstance(meta, dict) else {}
+        return read_json_object(self.index_dir / "meta.json") or {}
 
     def _fresh(self) -> bool:
         meta = self._meta()
@@ -371,13 +367,8 @@ class ApprovalStore:
     def _entries(self, key: str, *, check: bool = True) -> dict[str, list[str]]:
         if check:
             self._ensure_index()
-        try:
-            entries = json.loads((self.index_dir / f"{key}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        ok = isinstance(entries, dict) and all(
-            isinstance(v, list) and len(v) == 2 for v in entries.values()
-        )
+        entries = read_json_object(self.index_dir / f"{key}.json") or {}
+        ok = all(isinstance(v, list) and len(v) == 2 for v in entries.values())
         return entries if ok else {}
 
     def _ensure_index(self) -> None:

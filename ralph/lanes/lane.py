@@ -28,7 +28,7 @@ from ralph import taskfile
 from ralph.agent.run import StepReport
 from ralph.config import Config
 from ralph.errors import RalphError
-from ralph.fsutil import atomic_write_bytes, atomic_write_text
+from ralph.fsutil import atomic_write_bytes, atomic_write_text, read_json_object
 from ralph.record.log import LANE_ENV
 from ralph.taskfile import Step, TaskFile
 from ralph.workspace import LANE_HOME_ENV, STATE_DIR, STATE_DIR_ENV
@@ -70,11 +70,7 @@ class Lane:
         return self.path / LANE_FILES
 
     def info(self) -> dict[str, Any]:
-        try:
-            data = json.loads((self.files / "lane.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_json_object(self.files / "lane.json") or {}
 
     def save(self, **changes: Any) -> None:
         data = self.info() or {
@@ -89,11 +85,7 @@ class Lane:
 
     def summary(self) -> dict[str, Any] | None:
         """The lane's `--json` summary, or None when it ended without one (a crash)."""
-        try:
-            data = json.loads((self.files / "out.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return read_json_object(self.files / "out.json")
 
     def log_tail(self) -> str:
         """The last line the lane's process wrote on stderr (why it crashed)."""
