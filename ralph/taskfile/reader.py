@@ -8,7 +8,6 @@ import re
 import stat
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,17 +15,17 @@ from ralph.errors import TaskFileError
 from ralph.gcpause import gc_paused
 
 if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
-    from markdown_it.rules_block import StateBlock
     from markdown_it.token import Token
 from ralph.taskfile.lines import (
     _LINE_RE,
+    _LIST_LINE_RE,
     _MARKERS_RE,
     _dedent,
     _leading_ws,
     _strip_eol,
     _visual_col,
 )
+from ralph.taskfile.mdparse import MAX_NESTING, markdown
 from ralph.taskfile.model import BOM, ParseWarning, Step, TaskFile
 from ralph.taskfile.notes import NOTE_PREFIX, note_state
 
@@ -37,9 +36,6 @@ _SETTING_RE = re.compile(r"([a-z][a-z0-9_]*(?:-[a-z0-9_]+)*):[ \t]+(\S.*)")
 
 
 _CODE_SPAN_RE = re.compile(r"(`+)[ ]?(.*?)[ ]?\1")
-
-
-_LIST_LINE_RE = re.compile(r"([ \t]*)(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|\r|\n|$)")
 
 
 _FRONT_MATTER_RE = re.compile(r"---[ \t]*(?:\r\n|\r|\n)")
@@ -124,9 +120,6 @@ def remember(tf: TaskFile) -> None:
 
 MAX_BYTES = 20_000_000
 """Task files larger than this are refused (a plan, not a data file)."""
-MAX_NESTING = 100
-"""markdown-it's block nesting limit: a list item and its list are two levels. Past it,
-markdown-it silently drops the rest of the file, so a plan that deep is refused instead."""
 _DEEPEST = MAX_NESTING - 2  # a container this deep may have content markdown-it drops
 
 
@@ -180,33 +173,6 @@ def _no_steps_message(tf: TaskFile) -> str:
     return msg
 
 
-@cache
-def _markdown(front_matter: bool = True) -> MarkdownIt:
-    """The block parser; without the front-matter rule for text that does not start the file."""
-    from markdown_it import MarkdownIt
-    from mdit_py_plugins.front_matter import front_matter_plugin
-
-    md = MarkdownIt("commonmark").enable("table")
-    md.block.ruler.at("table", _table_rule, {"alt": ["paragraph", "reference"]})
-    md.options["maxNesting"] = MAX_NESTING  # commonmark's 20 is 10 nested lists
-    if front_matter:
-        md.use(front_matter_plugin)
-    # Only block structure and raw inline text are needed: skip inline parsing (2x faster).
-    md.disable(["inline", "text_join"])
-    return md
-
-
-def _table_rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    """markdown-it's table rule, except on a line that starts a list item: GitHub reads
-    `- [ ] a | b` as a list item first (with a table inside it only if the delimiter row is
-    indented into the item), where markdown-it would make the whole line a header row."""
-    from markdown_it.rules_block.table import table
-
-    if _LIST_LINE_RE.match(state.src, state.bMarks[start] + state.tShift[start]):
-        return False
-    return table(state, start, end, silent)
-
-
 @dataclass(slots=True)
 class _Frame:
     """An open container while walking the tokens: a list item or a blockquote."""
@@ -249,7 +215,7 @@ class _Builder:
 
     def __init__(self, src: str, *, front_matter: bool = True) -> None:
         self.lines = split_lines(src)
-        self.tokens: list[Token] = _markdown(front_matter).parse(src)
+        self.tokens: list[Token] = markdown(front_matter).parse(src)
         self.cuts: list[int] = []  # see TaskFile.cuts
         self.heads: list[tuple[int, int, str]] = []  # top-level headings: line, level, text
         self.stack: list[_Frame] = []
