@@ -16,6 +16,7 @@ called. Checked against markdown-it-py 3.0 to 4.3 and mdit-py-plugins' front mat
 from __future__ import annotations
 
 import re
+import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
     from markdown_it import MarkdownIt
     from markdown_it.rules_block import StateBlock
+    from markdown_it.token import Token
 
     Rule = Callable[[StateBlock, int, int, bool], bool]
 
@@ -33,6 +35,7 @@ MAX_NESTING = 100
 """markdown-it's block nesting limit: a list item and its list are two levels. Past it,
 markdown-it silently drops the rest of the file, so a plan that deep is refused instead."""
 
+_ROW_STARTS = frozenset("|-:")
 _DELIMITER_ROW = re.compile(r"(?!-[ \t])[-|:][-|: \t]+")
 _HR = {m: re.compile(rf"(?:{re.escape(m)}[ \t]*){{3,}}") for m in "*-_"}
 
@@ -72,8 +75,30 @@ def table_rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     return table(state, start, end, silent)
 
 
-def dispatch(md: MarkdownIt) -> None:
-    """Make `md`'s block rule chains dispatch on each line's first character."""
+def parse_until(src: str, front_matter: bool, stop: int) -> tuple[list[Token], int]:
+    """`markdown(front_matter).parse(src)` cut short where a top-level block starts at line
+    `stop` (0-based) or later: the tokens of the blocks above it, and the line where that
+    block starts (-1 if none does). Up to there it is the whole parse, step for step."""
+    md, cell = _stoppable(front_matter)
+    cell[:] = [stop, -1]
+    try:
+        tokens = md.parse(src)
+    finally:
+        cell[0] = sys.maxsize
+    return tokens, cell[1]
+
+
+@cache
+def _stoppable(front_matter: bool) -> tuple[MarkdownIt, list[int]]:
+    md, cell = configured(front_matter), [sys.maxsize, -1]
+    dispatch(md, cell)
+    return md, cell
+
+
+def dispatch(md: MarkdownIt, stop: list[int] | None = None) -> None:
+    """Make `md`'s block rule chains dispatch on each line's first character; with `stop`
+    ([line, -1]), its main chain ends the parse at the first top-level block at `line` or
+    later, and puts that block's line in `stop[1]`."""
     from markdown_it.ruler import Ruler
 
     class _Dispatching(Ruler):  # type: ignore[type-arg]
@@ -82,7 +107,8 @@ def dispatch(md: MarkdownIt) -> None:
             needs = _needs()
             chains: dict[str, list[Any]] = self.__cache__  # type: ignore[assignment]
             for name, fns in chains.items():
-                chains[name] = [_chain([(fn, needs.get(fn)) for fn in fns])]
+                fn = _chain([(fn, needs.get(fn)) for fn in fns])
+                chains[name] = [_stopping(fn, stop) if stop is not None and not name else fn]
 
     ruler = md.block.ruler
     ruler.__class__ = _Dispatching
@@ -93,7 +119,8 @@ def dispatch(md: MarkdownIt) -> None:
 def _needs() -> dict[Any, str]:
     """What each stock rule needs before it can match: the first characters it accepts at
     the line's first non-space position (`bMarks + tShift`, as each rule reads it), or a
-    test named by a word: "table" (its delimiter row below starts with `|`, `-` or `:`),
+    test named by a word: "table" (the line below is a delimiter row: `|`, `-`, `:` and
+    blanks, not starting `- `),
     "hr" (the line is three or more of one marker and blanks), "top" (the first line).
     Each mirrors the rule's own first test (markdown_it/rules_block/*.py)."""
     from markdown_it import rules_block as rb
@@ -112,15 +139,31 @@ def _needs() -> dict[Any, str]:
     }
 
 
+def _stopping(main: Rule, stop: list[int]) -> Rule:
+    """The main chain (the one tokenize() tries at the start of each block), ending the
+    parse at the first top-level block (level 0) that starts at line `stop[0]` or later."""
+
+    def chain(state: StateBlock, line: int, end: int, silent: bool) -> bool:
+        if line >= stop[0] and not state.level:
+            stop[1] = line
+            state.line = state.lineMax  # tokenize() ends: the lines left are not parsed
+            return True
+        return main(state, line, end, silent)
+
+    return chain
+
+
 def _chain(rules: list[tuple[Rule, str | None]]) -> Rule:
     """One function for a whole chain: the rules a line's first character leaves possible,
     tried in the chain's order, exactly as markdown-it's loops over a chain try them."""
     full = tuple(fn for fn, _ in rules)
-    keys = frozenset("".join(need for _, need in rules if need and need not in _TESTS))
-    picked: dict[tuple[str, bool, bool], tuple[Rule, ...]] = {}
+    needs = {need for _, need in rules}
+    keys = frozenset("".join(need for need in needs if need and need not in _TESTS))
+    has_table, has_hr = "table" in needs, "hr" in needs
+    picked: dict[str, tuple[Rule, ...]] = {}
 
-    def pick(key: tuple[str, bool, bool]) -> tuple[Rule, ...]:
-        c, table, hr = key
+    def pick(key: str) -> tuple[Rule, ...]:
+        c, table, hr = key[:1].strip("\0"), "\0t" in key, "\0h" in key
         fns = tuple(fn for fn, need in rules if _possible(need, c, table, hr))
         picked[key] = fns
         return fns
@@ -137,10 +180,15 @@ def _chain(rules: list[tuple[Rule, str | None]]) -> Rule:
             except IndexError:
                 fns = full  # let the rules meet the end of the text themselves
             else:
-                at = bmarks[line + 1] + tshift[line + 1]
-                table = _DELIMITER_ROW.fullmatch(src, at, state.eMarks[line + 1]) is not None
-                hr = c in "*-_" and _HR[c].fullmatch(src, pos, state.eMarks[line]) is not None
-                key = (c if c in keys else "", table, hr)
+                key = c if c in keys else ""  # markdown-it turned every NUL into U+FFFD
+                if has_table:
+                    at = bmarks[line + 1] + tshift[line + 1]
+                    if src[at : at + 1] in _ROW_STARTS and _DELIMITER_ROW.fullmatch(
+                        src, at, state.eMarks[line + 1]
+                    ):
+                        key += "\0t"
+                if has_hr and c in _HR and _HR[c].fullmatch(src, pos, state.eMarks[line]):
+                    key += "\0h"
                 fns = picked.get(key)
                 if fns is None:
                     fns = pick(key)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ralph.errors import TaskFileError
 from ralph.gcpause import gc_paused
+from ralph.taskfile import halves
 
 if TYPE_CHECKING:
     from markdown_it.token import Token
@@ -96,9 +97,12 @@ def _parse(data: bytes, name: str, sha: str) -> TaskFile:
     bom = text.startswith(BOM)
     with gc_paused():
         body = text[1:] if bom else text
-        tf = _Builder(body, front_matter=_FRONT_MATTER_RE.match(body) is not None).build(
-            name, data, sha, bom
-        )
+        front_matter = _FRONT_MATTER_RE.match(body) is not None
+        lines = split_lines(body)
+        who = (name, data, sha, bom)
+        tf = halves.parse(body, lines, front_matter, who)  # a big one, in two processes
+        if tf is None:
+            tf = _Builder(body, front_matter=front_matter, lines=lines).build(*who)
     remember(tf)
     return tf
 
@@ -213,9 +217,17 @@ class _Draft:
 class _Builder:
     """One pass over markdown-it's block tokens, collecting steps, context and warnings."""
 
-    def __init__(self, src: str, *, front_matter: bool = True) -> None:
-        self.lines = split_lines(src)
-        self.tokens: list[Token] = markdown(front_matter).parse(src)
+    def __init__(
+        self,
+        src: str,
+        *,
+        front_matter: bool = True,
+        lines: tuple[str, ...] | None = None,
+        tokens: list[Token] | None = None,
+    ) -> None:
+        """Parse `src` (or take its `lines` and `tokens` from the caller, who parsed it)."""
+        self.lines = split_lines(src) if lines is None else lines
+        self.tokens = markdown(front_matter).parse(src) if tokens is None else tokens
         self.cuts: list[int] = []  # see TaskFile.cuts
         self.heads: list[tuple[int, int, str]] = []  # top-level headings: line, level, text
         self.stack: list[_Frame] = []
