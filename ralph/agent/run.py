@@ -34,6 +34,7 @@ from ralph.errors import (
     WaitTooLong,
 )
 from ralph.fsutil import Reserve, remove_stale_temps
+from ralph.git import Git
 from ralph.guard import Mode
 from ralph.guard.approvals import ApprovalStore
 from ralph.guard.gate import Guard
@@ -45,7 +46,7 @@ from ralph.providers.pricing import pricer
 from ralph.record.log import RunLog
 from ralph.sandbox import Confinement
 from ralph.sandbox.setup import for_run
-from ralph.snapshot import take_snapshot
+from ralph.snapshot import PendingSnapshot
 from ralph.stop import Stop, Stopped, exit_code
 from ralph.taskfile import Next, Step, TaskFile
 from ralph.tools import TOOL_SPECS, Toolbox
@@ -348,13 +349,19 @@ class _Run:
         req, record, report = self.req, self.record, self.report
         storage.hold(self.reserve)  # given back on a full disk: taken again, or no step
         session = self.session(step)
-        snap = _snapshot(req, step, record)
+        prompt, pending = _begin(req, tf, step)
         record("step_start", line=step.line, text=step.text, attempts=step.attempts)
+        cut: StorageError | None = None
         try:
-            attempt = _attempt(session, tf, step, req)
+            attempt = _attempt(session, prompt, step)
         except StorageError as e:  # the record, an approval...: note the step, then stop
-            noted = self.write_back(step, Attempt("interrupted", f"stopped: {e}"), snap)
-            raise storage.cut_short(e, noted) from None
+            attempt, cut = Attempt("interrupted", f"stopped: {e}"), e
+        finally:
+            snap, taken = _snapshot_taken(pending)  # waited for even when cut short
+        if cut is not None:  # the record cannot take more: the note can, with the reserve
+            raise storage.cut_short(cut, self.write_back(step, attempt, snap)) from None
+        if taken is not None:
+            record("snapshot", **taken)
         error, written = self.write_back(step, attempt, snap)
         if error is not None:
             raise storage.note_failed(error, req.task_path, attempt.outcome, written)
@@ -451,18 +458,29 @@ def _toolbox(req: RunRequest, record: Callable[..., None]) -> Toolbox:
     return toolbox
 
 
-def _snapshot(req: RunRequest, step: Step, record: Callable[..., None]) -> str | None:
-    """Record the workspace before the step (not in audit mode, which changes nothing)."""
+def _begin(req: RunRequest, tf: TaskFile, step: Step) -> tuple[str, PendingSnapshot | None]:
+    """The step's prompt, built while the workspace is recorded (not in audit mode, which
+    changes nothing); returns once it is. StorageError if a full disk stops the snapshot:
+    then no step is started."""
     if req.mode == "audit":
-        return None
-    started = time.monotonic()
-    snap, why = take_snapshot(req.workspace, f"before step: {step.text}")
-    seconds = round(time.monotonic() - started, 3)
+        return build_prompt(tf, step, req.workspace, req.task_path), None
+    git = Git(req.workspace)  # one list of git's configured drivers for both
+    pending = PendingSnapshot(req.workspace, f"before step: {step.text}", git).start()
+    try:
+        return build_prompt(tf, step, req.workspace, req.task_path, git), pending
+    finally:
+        pending.captured()
+
+
+def _snapshot_taken(pending: PendingSnapshot | None) -> tuple[str | None, dict[str, Any] | None]:
+    """Wait for the step's snapshot: its short id (None without one) and its record event's
+    fields (None in audit mode)."""
+    if pending is None:
+        return None, None
+    snap, why = pending.result()
     if snap is None:
-        record("snapshot", id=None, error=why, seconds=seconds)
-        return None
-    record("snapshot", id=snap.short, commit=snap.id, seconds=seconds)
-    return snap.short
+        return None, {"id": None, "error": why, "seconds": pending.seconds}
+    return snap.short, {"id": snap.short, "commit": snap.id, "seconds": pending.seconds}
 
 
 def _confinement_args(req: RunRequest) -> tuple[Config, str, Path, Path, Path]:
@@ -476,8 +494,7 @@ def _fresh(confinement: Confinement | None) -> Confinement | None:
     return confinement
 
 
-def _attempt(session: Session, tf: TaskFile, step: Step, req: RunRequest) -> Attempt:
-    prompt = build_prompt(tf, step, req.workspace, req.task_path)
+def _attempt(session: Session, prompt: str, step: Step) -> Attempt:
     try:
         return run_step(session, prompt, step_verify(step))
     except WaitTooLong as e:
