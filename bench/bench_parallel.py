@@ -3,7 +3,7 @@
 1. Lanes at once: with a fake model that takes --latency seconds per turn (default 1 s),
    the wall time of `ralph run PLAN --all --parallel 4` on four independent five-turn
    steps, next to `ralph run` of one such step (both the real CLI, in a fresh process,
-   against the fake server). Target: at most 1.3x.
+   against the fake server; --repeat times each, alternating). Target: at most 1.3x.
 2. Overhead per lane on a repository of --files files (default 10k, committed): creating
    the lane's worktree (`create_lane`), committing its one-file change (`commit_lane`),
    merging it back with a merge commit (`merge_lane`, no verify) and removing the lane
@@ -98,17 +98,20 @@ def run_cli(server: FakeModelServer, root: Path, steps: tuple[str, ...], *args: 
     return seconds
 
 
-def lanes_at_once(latency: float) -> None:
-    with tempfile.TemporaryDirectory(prefix="ralph-bench-") as tmp:
-        root = Path(tmp)
-        with FakeModelServer(script(STEPS[:1], latency)) as server:
-            one = run_cli(server, root, STEPS[:1], "--all")
-        with FakeModelServer(script(STEPS, latency)) as server:
-            four = run_cli(server, root, STEPS, "--all", "--parallel", "4")
-    print(f"1. {TURNS}-turn steps, {latency:g} s a turn:")
-    print(f"   one step, ralph run --all:            {one:6.2f} s")
-    ratio = f"({four / one:.2f}x; target 1.3x)"
-    print(f"   four steps, ralph run --parallel 4:   {four:6.2f} s  {ratio}")
+def lanes_at_once(latency: float, repeat: int) -> None:
+    ones, fours = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="ralph-bench-") as tmp:
+            root = Path(tmp)
+            with FakeModelServer(script(STEPS[:1], latency)) as server:
+                ones.append(run_cli(server, root, STEPS[:1], "--all"))
+            with FakeModelServer(script(STEPS, latency)) as server:
+                fours.append(run_cli(server, root, STEPS, "--all", "--parallel", "4"))
+    one, four = statistics.median(ones), statistics.median(fours)
+    print(f"1. {TURNS}-turn steps, {latency:g} s a turn (median of {repeat}; min in brackets):")
+    print(f"   one step, ralph run --all:            {one:6.2f} s  [{min(ones):.2f}]")
+    ratio = f"({four / one:.2f}x, min/min {min(fours) / min(ones):.2f}x; target 1.3x)"
+    print(f"   four steps, ralph run --parallel 4:   {four:6.2f} s  [{min(fours):.2f}]  {ratio}")
 
 
 def overhead(files: int, repeat: int) -> None:
@@ -167,7 +170,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    lanes_at_once(args.latency)
+    lanes_at_once(args.latency, args.repeat)
     overhead(args.files, args.repeat)
 
 

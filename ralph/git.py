@@ -23,8 +23,10 @@ is in `.gitignore` (a literal `:(exclude).ralph` makes `git add` fail there).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -55,6 +57,9 @@ HARDENING = (
     "advice.addIgnoredFile=false",
 )
 _FILTER_KEYS = ("clean", "smudge", "process")
+_LIST_DRIVERS = ["git", "config", "-z", "--name-only", "--get-regexp", r"^(filter|merge)\."]
+_LIST_TIMEOUT_S = 30.0
+_LOCATE = ("--absolute-git-dir", "--git-common-dir", "--show-prefix")
 KEEP_ENV = frozenset(
     {
         "GIT_AUTHOR_NAME",
@@ -88,12 +93,31 @@ class Git:
         self.workspace = Path(workspace)
         self.extra_env = dict(env or {})
         self._neutral: tuple[str, ...] | None = None
+        self._listing: subprocess.Popen[bytes] | None = None
+        self._listing_lock = threading.Lock()  # the snapshot and the prompt share a runner
 
     def with_env(self, extra: Mapping[str, str]) -> Git:
         """The same runner with more environment (the filter list is shared)."""
         other = Git(self.workspace, self.extra_env | dict(extra))
-        other._neutral = self._neutral
+        other._neutral = self.neutral_filters() if self._listing is not None else self._neutral
         return other
+
+    def locate(self) -> subprocess.CompletedProcess[bytes]:
+        """`git rev-parse --absolute-git-dir --git-common-dir --show-prefix` (check=False),
+        while the configured drivers are listed at the same time for the commands after:
+        rev-parse runs no driver, so it need not wait for that list."""
+        if self._neutral is None and self._listing is None:
+            with contextlib.suppress(OSError):  # tried again, and said, by the next command
+                self._listing = subprocess.Popen(
+                    _LIST_DRIVERS,
+                    cwd=self.workspace,
+                    env=self.env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+        argv = ["git", "--no-pager", *HARDENING, "rev-parse", *_LOCATE]
+        return self._spawn(argv, None, GIT_TIMEOUT_S, "rev-parse")
 
     def env(self) -> dict[str, str]:
         """ralph's environment without GIT_* variables (but identity), plus our own."""
@@ -126,27 +150,37 @@ class Git:
     def neutral_filters(self) -> tuple[str, ...]:
         """`-c filter.NAME.KEY=` for every filter driver the configuration defines, and
         `-c merge.NAME.driver=false` for every merge driver."""
-        if self._neutral is None:
-            listed = self._spawn(
-                ["git", "config", "-z", "--name-only", "--get-regexp", r"^(filter|merge)\."],
-                None,
-                30,
-                "config",
-            )
-            filters, merges = set(), set()
-            for key in listed.stdout.decode("utf-8", "surrogateescape").split("\0"):
-                kind, _, rest = key.partition(".")
-                if "." in rest:
-                    (filters if kind == "filter" else merges).add(rest[: rest.rindex(".")])
-            self._neutral = tuple(
-                arg
-                for name in sorted(filters)
-                for k in (*_FILTER_KEYS, "required")
-                for arg in ("-c", f"filter.{name}.{k}=" + ("false" if k == "required" else ""))
-            ) + tuple(
-                arg for name in sorted(merges) for arg in ("-c", f"merge.{name}.driver=false")
-            )
+        with self._listing_lock:
+            if self._neutral is None:
+                self._neutral = self._drivers_off()
         return self._neutral
+
+    def _drivers_off(self) -> tuple[str, ...]:
+        filters, merges = set(), set()
+        for key in self._listed().decode("utf-8", "surrogateescape").split("\0"):
+            kind, _, rest = key.partition(".")
+            if "." in rest:
+                (filters if kind == "filter" else merges).add(rest[: rest.rindex(".")])
+        return tuple(
+            arg
+            for name in sorted(filters)
+            for k in (*_FILTER_KEYS, "required")
+            for arg in ("-c", f"filter.{name}.{k}=" + ("false" if k == "required" else ""))
+        ) + tuple(arg for name in sorted(merges) for arg in ("-c", f"merge.{name}.driver=false"))
+
+    def _listed(self) -> bytes:
+        """The configured filter and merge driver keys (NUL-separated), from the listing
+        `locate` started or from one run now."""
+        listing, self._listing = self._listing, None
+        if listing is not None:
+            try:
+                out, _ = listing.communicate(timeout=_LIST_TIMEOUT_S)
+                return out
+            except subprocess.TimeoutExpired:
+                listing.kill()
+                listing.wait()
+                raise GitFailed(f"git config took over {_LIST_TIMEOUT_S:g}s; gave up") from None
+        return self._spawn(_LIST_DRIVERS, None, _LIST_TIMEOUT_S, "config").stdout
 
     def _spawn(
         self, argv: list[str], input: bytes | None, timeout: float, what: str

@@ -20,7 +20,9 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,20 +78,26 @@ class RestorePlan:
 class Snapshots:
     """The snapshots of one workspace."""
 
-    def __init__(self, workspace: Path) -> None:
+    def __init__(self, workspace: Path, runner: Git | None = None) -> None:
+        """`runner`: a `Git` for the workspace to share (the step's prompt uses it too)."""
         self.workspace = Path(os.path.realpath(workspace))
         self.index = state_dir(self.workspace) / "snapshot.index"
+        self._runner = runner
         self._git: Git | None = None
         self._repo_index: Path | None = None
         self.ref = ""
 
     # -- recording -----------------------------------------------------------------------
 
-    def take(self, label: str) -> Snapshot:
-        """Record the workspace now; GitFailed or UsageError if git cannot."""
+    def take(self, label: str, captured: Callable[[], None] = lambda: None) -> Snapshot:
+        """Record the workspace now; GitFailed or UsageError if git cannot. `captured` is
+        called once the workspace's content is in git (the tree is written): from then on
+        the workspace may change; what is left is to put the commit on ralph's ref."""
         with self._locked():
             git = self.git()
-            tree = self._stage(git)
+            self._add(git)
+            captured()  # the content is in git's objects, its list in ralph's own index
+            tree = self._index(git).text("write-tree").strip()
             parent = self._head(git)
             message = f"ralph snapshot: {label}\n"
             args = ["commit-tree", tree, *(["-p", parent] if parent else []), "-m", message]
@@ -173,10 +181,8 @@ class Snapshots:
         """The hardened git for this workspace: its repository, or ralph's private one."""
         if self._git is not None:
             return self._git
-        plain = Git(self.workspace)
-        found = plain.run(
-            "rev-parse", "--absolute-git-dir", "--git-common-dir", "--show-prefix", check=False
-        )
+        plain = self._runner or Git(self.workspace)
+        found = plain.locate()
         where = ""  # which checkout of the repository: "" for the main one
         if found.returncode == 0:
             lines = [*found.stdout.decode("utf-8", "surrogateescape").split("\n"), "", ""]
@@ -189,7 +195,7 @@ class Snapshots:
             if not (private / "HEAD").is_file():
                 private.parent.mkdir(parents=True, exist_ok=True)
                 plain.run("init", "--bare", "-q", str(private))
-            plain = Git(self.workspace, {"GIT_DIR": str(private), "GIT_WORK_TREE": "."})
+            plain = plain.with_env({"GIT_DIR": str(private), "GIT_WORK_TREE": "."})
             prefix = ""
         key = f"{where}\0{prefix}"
         slug = hashlib.sha256(key.encode()).hexdigest()[:12] if where or prefix else "root"
@@ -199,12 +205,18 @@ class Snapshots:
 
     def _stage(self, git: Git) -> str:
         """Stage the workspace into the temporary index; return the tree's sha."""
+        self._add(git)
+        return self._index(git).text("write-tree").strip()
+
+    def _add(self, git: Git) -> None:
+        """Stage the workspace into the temporary index (seeded from the repository's)."""
         self.index.parent.mkdir(parents=True, exist_ok=True)
         if self._repo_index is not None and self._repo_index.is_file():
             shutil.copyfile(self._repo_index, self.index)
-        env = git.with_env({"GIT_INDEX_FILE": str(self.index)})
-        env.run("add", "--all", "--", ".", *RALPH_EXCLUDES)
-        return env.text("write-tree").strip()
+        self._index(git).run("add", "--all", "--", ".", *RALPH_EXCLUDES)
+
+    def _index(self, git: Git) -> Git:
+        return git.with_env({"GIT_INDEX_FILE": str(self.index)})
 
     def _head(self, git: Git) -> str | None:
         done = git.run("rev-parse", "-q", "--verify", f"{self.ref}^{{commit}}", check=False)
@@ -299,12 +311,64 @@ _NO_SPACE = os.strerror(errno.ENOSPC)
 def take_snapshot(workspace: Path, label: str) -> tuple[Snapshot | None, str]:
     """A snapshot for the run loop: (snapshot, "") or (None, why there is none).
     StorageError on a full disk: the step would not get far, and could not be undone."""
-    try:
-        return Snapshots(workspace).take(label), ""
-    except (GitFailed, UsageError, OSError) as e:
-        if is_full(e):
+    pending = PendingSnapshot(workspace, label)
+    pending.run()
+    pending.captured()
+    return pending.result()
+
+
+class PendingSnapshot:
+    """The snapshot before a step, taken in the background so the step's prompt is built
+    meanwhile: `captured()` returns once the workspace is recorded (nothing may change it
+    before: no model call, no tool), `result()` once the commit is on ralph's ref."""
+
+    def __init__(self, workspace: Path, label: str, runner: Git | None = None) -> None:
+        self.workspace, self.label, self.runner = workspace, label, runner
+        self.seconds = 0.0
+        self._snapshot: Snapshot | None = None
+        self._error: Exception | None = None
+        self._early = False
+        """Whether the error came before the workspace was recorded (then a full disk means
+        no step may start; after, it only means this step has no snapshot)."""
+        self._captured = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PendingSnapshot:
+        self._thread = threading.Thread(target=self.run, name="ralph-snapshot", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            snapshots = Snapshots(self.workspace, self.runner)
+            self._snapshot = snapshots.take(self.label, self._captured.set)
+        except Exception as e:  # handed to the run loop's thread by captured() and result()
+            self._error, self._early = e, not self._captured.is_set()
+        finally:
+            self.seconds = round(time.monotonic() - started, 3)
+            self._captured.set()
+
+    def captured(self) -> None:
+        """Wait until the workspace is recorded (or the snapshot failed). StorageError on a
+        full disk; any other failure only means the step has no snapshot (see `result`)."""
+        self._captured.wait()
+        if self._error is not None and self._early and is_full(self._error):
+            self.result()
+
+    def result(self) -> tuple[Snapshot | None, str]:
+        """Wait for the whole snapshot: (snapshot, "") or (None, why there is none);
+        StorageError on a full disk."""
+        if self._thread is not None:
+            self._thread.join()
+        e = self._error
+        if e is None:
+            return self._snapshot, ""
+        if self._early and is_full(e):
             full = e if isinstance(e, OSError) else OSError(errno.ENOSPC, _NO_SPACE)
             raise storage_error(
                 full, then="no step was started", verb="take", what="the snapshot before the step"
             ) from None
-        return None, str(e)
+        if isinstance(e, GitFailed | UsageError | OSError):
+            return None, str(e)
+        raise e

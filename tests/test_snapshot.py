@@ -10,7 +10,7 @@ import pytest
 from ralph import taskfile
 from ralph.config import shipped_policy
 from ralph.errors import UsageError
-from ralph.snapshot import REF_PREFIX, Snapshots
+from ralph.snapshot import REF_PREFIX, PendingSnapshot, Snapshots
 from tests.fakeserver import Turn
 from tests.harness import Ralph, cmd, finish
 
@@ -194,3 +194,59 @@ def test_linked_worktrees_keep_their_own_snapshots(repo: Path, tmp_path: Path) -
     assert Snapshots(repo).ref != lane.ref
     assert [s.id for s in lane.list()] == [lane_snap.id]
     assert [s.id for s in Snapshots(repo).list()] == [main_snap.id]
+
+
+def test_a_pending_snapshot_has_the_workspace_as_it_was_when_captured_returned(
+    repo: Path,
+) -> None:
+    """The run loop sends nothing to the model before `captured()`: from then on the agent
+    may change files, and the snapshot (finished in the background) still has the old ones."""
+    pending = PendingSnapshot(repo, "before step: edit").start()
+    pending.captured()
+    (repo / "tracked.txt").write_text("changed by the step\n")
+    (repo / "untracked.txt").unlink()
+    (repo / "new.txt").write_text("made by the step\n")
+    snap, why = pending.result()
+    assert snap is not None, why
+    assert git(repo, "rev-parse", REF_PREFIX + "root") == snap.id
+    assert git(repo, "show", f"{snap.id}:tracked.txt") == "tracked"
+    assert git(repo, "show", f"{snap.id}:untracked.txt") == "untracked"
+    assert "new.txt" not in git(repo, "ls-tree", "-r", "--name-only", snap.id).split()
+    assert pending.result() == (snap, "")  # asked again: the same answer
+
+
+def test_a_snapshot_that_fails_after_the_capture_leaves_the_step_without_one(
+    repo: Path,
+) -> None:
+    """git cannot move ralph's ref (another git holds its lock): the step goes on, with no
+    snapshot and the reason in the record, and nothing is raised."""
+    lock = repo / ".git" / "refs" / "ralph" / "snapshots" / "root.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")
+    pending = PendingSnapshot(repo, "before step: locked").start()
+    pending.captured()  # the content is in git; only the ref could not be moved
+    snap, why = pending.result()
+    assert snap is None and "update-ref" in why and "root.lock" in why
+
+
+def test_the_step_prompt_and_its_snapshot_share_one_list_of_drivers_and_run_none(
+    ralph_anthropic: Ralph, repo: Path
+) -> None:
+    """The prompt's `git status` and the snapshot run at once with one listing of the
+    configured drivers: a filter the tree picks runs for neither, in a real run."""
+    marker = repo.parent / "ran"
+    for key in ("clean", "smudge"):
+        git(repo, "config", f"filter.evil.{key}", f"sh -c 'echo {key} >> {marker}; cat'")
+    git(repo, "config", "filter.other.process", f"sh -c 'echo process >> {marker}'")
+    (repo / ".gitattributes").write_text("* filter=evil\n*.py filter=other\n")
+    (repo / "src" / "app.py").write_text("print('stat-dirty: status must read it')\n")
+    plan = repo / "plan.md"
+    plan.write_text("# Plan\n\n- [ ] Look around\n")
+    ralph_anthropic.server.add(Turn(tool_calls=[finish("looked")]))
+    code, summary, err = ralph_anthropic.run(plan, "--unattended")
+    assert code == 0, err
+    assert not marker.exists(), marker.read_text()
+    first = ralph_anthropic.server.requests[0]
+    assert "src/app.py" in str(first)  # the status was in the prompt
+    snap = summary["steps"][0]["snapshot"]
+    assert snap and "stat-dirty" in git(repo, "show", f"{snap}:src/app.py")

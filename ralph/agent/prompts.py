@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ralph.errors import RalphError
 from ralph.messages import ToolSpec
 from ralph.taskfile import Step, TaskFile, one_line
+
+if TYPE_CHECKING:
+    from ralph.git import Git
 
 SYSTEM_PROMPT = """\
 You are a careful software engineer working on exactly one step of a plan, in a fresh session.
@@ -88,8 +92,11 @@ AGENT_DOC_CHARS = 4_000
 AGENT_DOCS = ("AGENTS.md", "CLAUDE.md")
 
 
-def build_prompt(tf: TaskFile, step: Step, workspace: Path, task_path: Path) -> str:
-    """The first user message for `step`: where it sits, what it asks, and the workspace."""
+def build_prompt(
+    tf: TaskFile, step: Step, workspace: Path, task_path: Path, git: Git | None = None
+) -> str:
+    """The first user message for `step`: where it sits, what it asks, and the workspace
+    (`git`: the workspace's runner to share, else one of its own)."""
     parts = [f"# Plan: {tf.title}", f"Task file: {_rel(task_path, workspace)}"]
     if step.headings:
         parts.append("Section: " + " › ".join(step.headings))
@@ -110,7 +117,7 @@ def build_prompt(tf: TaskFile, step: Step, workspace: Path, task_path: Path) -> 
     recent = recent_notes(tf, step)
     if recent:
         parts += ["", "## Recent progress", *recent]
-    parts += ["", "## Workspace", *workspace_facts(workspace)]
+    parts += ["", "## Workspace", *workspace_facts(workspace, git)]
     return "\n".join(parts).strip() + "\n"
 
 
@@ -123,10 +130,10 @@ def recent_notes(tf: TaskFile, step: Step, limit: int = RECENT_NOTES) -> list[st
     ]
 
 
-def workspace_facts(workspace: Path) -> list[str]:
+def workspace_facts(workspace: Path, git: Git | None = None) -> list[str]:
     """Root, a short git status, and the project's agent notes (AGENTS.md / CLAUDE.md)."""
     facts = [f"Root: {workspace}"]
-    status = _git_status(workspace)
+    status = _git_status(workspace, git)
     if status is not None:
         facts.append("git status --short:" + ("\n" + status if status else " clean"))
     for name in AGENT_DOCS:
@@ -147,11 +154,11 @@ def estimate_tokens(system: str, prompt: str, tools: list[ToolSpec]) -> int:
     return (len(system) + len(prompt) + len(schema)) // 4
 
 
-def _git_status(workspace: Path) -> str | None:
+def _git_status(workspace: Path, git: Git | None = None) -> str | None:
     from ralph.git import Git
 
     try:
-        done = Git(workspace).run(
+        done = (git or Git(workspace)).run(
             "status", "--short", "--ignore-submodules=all", check=False, timeout=10
         )
     except RalphError:

@@ -238,6 +238,9 @@ class LanesView:
         self._say(f["lane"], f"[yellow]kept[/] (branch {_shown(f['branch'])}): "
                   f"{_shown(f['why'])}")  # fmt: skip
 
+    def _lane_launcher(self, f: dict[str, Any]) -> None:
+        self.lines._print(f"[yellow]lanes start as fresh processes (slower):[/] {_shown(f['why'])}")
+
     def _halt(self, f: dict[str, Any]) -> None:
         self.lines._print(f"[bold red]stopping every lane:[/] {_shown(f['why'])}")
 

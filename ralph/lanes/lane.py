@@ -1,10 +1,12 @@
 """One lane of `ralph run --parallel`: a step run by its own `ralph run --step` process in
 its own worktree, and what the parent reads back from it.
 
-A lane is a subprocess (the same stateless CLI call CI makes), so it has its own main
-thread for the deadlines (SIGALRM), its own sandbox confined to its worktree, and a crash
-in one lane cannot take the others down. It dies with the parent (PR_SET_PDEATHSIG): a
-kill -9 of the parent stops the lanes as SIGTERM does (their work stays in the worktrees).
+A lane is a process of its own (the same stateless CLI call CI makes), so it has its own
+main thread for the deadlines (SIGALRM), its own sandbox confined to its worktree, and a
+crash in one lane cannot take the others down. It is forked from the run's fork server
+(`ralph.lanes.forkserver`: the SDK already imported), or started as a fresh `python -m
+ralph` when there is none. It dies with the parent (PR_SET_PDEATHSIG, through the server):
+a kill -9 of the parent stops the lanes as SIGTERM does (their work stays in the worktrees).
 
 What the parent keeps about a lane lives in the lane's worktree, under `.ralph/lane/`:
 `lane.json` (the plan, the step, the branch, and `done` once the step was done there),
@@ -25,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from ralph import taskfile
-from ralph.agent.run import StepReport
+from ralph.agent.report import StepReport
 from ralph.config import Config
 from ralph.errors import RalphError
 from ralph.fsutil import atomic_write_bytes, atomic_write_text, read_json_object
+from ralph.lanes.forkserver import Forked, ForkServer, die_with_parent
 from ralph.record.log import LANE_ENV
 from ralph.taskfile import Step, TaskFile
 from ralph.workspace import LANE_HOME_ENV, STATE_DIR, STATE_DIR_ENV
@@ -38,7 +41,6 @@ LANE_FILES = f"{STATE_DIR}/lane"
 _NOT_PASSED = frozenset({"pricing", "plan", "max_cost", "max_time", "notify_cmd", "notify_url"})
 """Settings the parent does not hand to its lanes: budgets are the parent's (each lane gets
 what is left), notifications are sent once, by the parent."""
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Lane:
     path: Path  # the worktree
     plan_rel: str  # the plan, relative to the workspace (the same inside the worktree)
     step: Step  # the step, as read from the main checkout's plan when the lane started
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | Forked | None = None
     started: float = 0.0  # time.time() of the launch
     record: Path | None = None  # the lane run's JSONL record, once found
     offset: int = 0  # how far the record has been read
@@ -127,47 +129,51 @@ def lane_env(
     env[STATE_DIR_ENV] = str(state)
     env[LANE_HOME_ENV] = str(home)
     env[LANE_ENV] = lane
-    code = str(Path(__file__).resolve().parents[2])  # the ralph this parent runs
+    return with_ralph_on_path(env)
+
+
+def with_ralph_on_path(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the ralph this parent runs first on PYTHONPATH (for a lane, the server)."""
+    code = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH", "")) if p)
     return env
 
 
-def start(lane: Lane, plan_bytes: bytes, env: dict[str, str]) -> None:
+def start(
+    lane: Lane, plan_bytes: bytes, env: dict[str, str], server: ForkServer | None = None
+) -> None:
     """Put the main checkout's plan (with its notes) into the worktree and start the lane's
-    `ralph run --step LINE` there."""
+    `ralph run --step LINE` there: forked by `server` (warm: the SDK is imported), else as
+    a fresh process. Raises OSError when the server is gone (the caller may start the
+    lane again without it)."""
     atomic_write_bytes(lane.plan, plan_bytes)
     lane.files.mkdir(parents=True, exist_ok=True)
     (lane.files / "out.json").unlink(missing_ok=True)
-    argv = [
-        sys.executable, "-m", "ralph", "run", str(lane.plan),
+    args = [
+        "run", str(lane.plan),
         "--step", str(lane.step.line), "--workspace", str(lane.path),
         "--unattended", "--json", "--notify-cmd", "", "--notify-url", "",
     ]  # fmt: skip
-    with (
-        open(lane.files / "out.json", "wb") as out,
-        open(lane.files / "lane.log", "ab") as log,
-    ):
-        lane.proc = subprocess.Popen(
-            argv,
-            cwd=lane.path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=log,
-            start_new_session=True,  # the terminal's Ctrl-C goes to the parent, which stops lanes
-            preexec_fn=_die_with_parent,
+    out, log = lane.files / "out.json", lane.files / "lane.log"
+    if server is not None:  # what `python -m ralph ARGS` runs, as it would see it
+        argv = [str(Path(__file__).resolve().parents[1] / "__main__.py"), *args]
+        lane.proc = server.spawn(
+            "ralph.cli:main", argv, cwd=lane.path, env=env, stdout=out, stderr=log
         )
+    else:
+        with open(out, "wb") as stdout, open(log, "ab") as stderr:
+            lane.proc = subprocess.Popen(
+                [sys.executable, "-m", "ralph", *args],
+                cwd=lane.path,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,  # the terminal's Ctrl-C is the parent's: it stops lanes
+                preexec_fn=die_with_parent,
+            )
     lane.started = time.time()
     lane.record, lane.offset, lane.cost, lane.turn, lane.tokens = None, 0, 0.0, 0, 0
-
-
-def _die_with_parent() -> None:
-    """In the lane's process before exec: SIGTERM when the parent dies (even by kill -9)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def stop(lanes: list[Lane], grace_s: float = 30.0) -> None:
@@ -181,8 +187,9 @@ def stop(lanes: list[Lane], grace_s: float = 30.0) -> None:
         try:
             proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            if proc.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 

@@ -13,6 +13,7 @@ it in the same worktree (or merges it, when its step was done there) or reports 
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -21,22 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from ralph import __version__, taskfile
-from ralph.agent.run import (
-    RunReport,
-    RunRequest,
-    StepReport,
-    _attempted,
-    _nothing_left,
-    drive,
-    write_note,
-)
+from ralph.agent.report import RunReport, StepReport, attempted, drive, nothing_left
+from ralph.agent.run import RunRequest, write_note
 from ralph.agent.session import RunBudget
 from ralph.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from ralph.git import Git
 from ralph.guard.approvals import ApprovalStore
 from ralph.lanes import lane as lanes
 from ralph.lanes.checks import plan_in_repo, trust_like, verifier
-from ralph.lanes.lane import Lane, done_in_copy, find_step, same_step, step_report
+from ralph.lanes.forkserver import Forked, ForkServer, preload_for
+from ralph.lanes.lane import (
+    Lane,
+    done_in_copy,
+    find_step,
+    same_step,
+    step_report,
+    with_ralph_on_path,
+)
 from ralph.lock import run_lock
 from ralph.record.log import RunLog
 from ralph.stop import Stop, exit_code
@@ -95,6 +97,7 @@ def run_parallel(
 
         def cleanup() -> None:
             lanes.stop(sched.running())
+            sched.close_server()
             taskfile.keep(req.task_path, cache_dir(req.workspace))
 
         drive(report, record, sched.run, sched.started, cleanup=cleanup, on_end=on_end)
@@ -115,6 +118,7 @@ class _Scheduler:
     failures_in_a_row: int = 0
     launched: int = 0
     halt: tuple[str, int] | None = None
+    server: ForkServer | None = None  # what lanes are forked from (None: fresh processes)
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -124,6 +128,30 @@ class _Scheduler:
         self.base = base_branch(Git(req.workspace))
         self.folders = [runs_dir(req.workspace)]
         self.verify = verifier(req, self.record)
+        self.server = self.start_server()
+
+    # -- the fork server lanes start from ------------------------------------------------
+
+    def start_server(self) -> ForkServer | None:
+        """The fork server (it imports the SDK while the first lanes are made); without
+        one, lanes start as fresh processes, slower, and the record says why."""
+        try:
+            return ForkServer.start(
+                preload_for(self.cfg.model), with_ralph_on_path(dict(os.environ))
+            )
+        except OSError as e:
+            self.without_server(f"the fork server did not start: {e}")
+            return None
+
+    def without_server(self, why: str) -> None:
+        if self.server is not None:
+            self.server.close()
+        self.server = None
+        self.record("lane_launcher", how="subprocess", why=why)
+
+    def close_server(self) -> None:
+        if self.server is not None:
+            self.server.close()
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -167,14 +195,14 @@ class _Scheduler:
             return self.halt
         limit = self.req.max_steps
         if limit is not None and self.launched >= limit and not self.held:
-            return _attempted(self.report.steps), code
+            return attempted(self.report.steps), code
         tf = taskfile.load(self.req.task_path, cache=cache_dir(self.ws))
         store = ApprovalStore(self.ws)
         then = tf.what_next(store.status_of)
         kept = list(self.held.values())
         if kept and (then.step is not None or (limit is not None and self.launched >= limit)):
             return f"{len(kept)} step(s) left open this run: " + "; ".join(kept), EXIT_FAILED
-        return _nothing_left(tf, then, code)
+        return nothing_left(tf, then, code)
 
     def held_errors(self) -> bool:
         return any(why.startswith("lane error") for why in self.held.values())
@@ -270,7 +298,13 @@ class _Scheduler:
             max_cost=None if self.cfg.max_cost is None else self.cfg.max_cost - (cost or 0.0),
             max_time=left,
         )
-        lanes.start(lane, tf.data, env)
+        try:
+            lanes.start(lane, tf.data, env, self.server)
+        except OSError as e:
+            if self.server is None:
+                raise
+            self.without_server(str(e))
+            lanes.start(lane, tf.data, env)
         self.launched += 1
         self.record("lane_start", **_lane_fields(lane), resumed=lane.resumed, done=False)
 
@@ -289,6 +323,11 @@ class _Scheduler:
     def ended(self, lane: Lane) -> None:
         proc, lane.proc = lane.proc, None
         assert proc is not None
+        if isinstance(proc, Forked) and proc.error is not None:  # the server never forked it
+            self.without_server(proc.error)
+            self.launched -= 1
+            self.launch(lane, taskfile.load(self.req.task_path))
+            return
         if proc.returncode == EXIT_LOCKED and lane.resumed and lane.lock_retries < LOCK_RETRIES:
             lane.lock_retries += 1  # its old process (of a killed run) is still ending
             self.restarts.append((time.monotonic() + 0.2, lane))

@@ -15,11 +15,14 @@ import secrets
 import time
 from hmac import compare_digest
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ralph.errors import storage_error
 from ralph.gcpause import gc_paused
 from ralph.redact import clip, redact_all
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAX_FIELD_CHARS = 2_000
 LANE_ENV = "RALPH_LANE"
@@ -55,6 +58,7 @@ class RunLog:
         self.lane = lane
         """The lane of a parallel run this run is (`RALPH_LANE`): a `lane` field on each event."""
         self._mac = ""  # the previous line's MAC: each line's MAC covers the one before
+        self._sign: Callable[[bytes], str] | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -75,7 +79,11 @@ class RunLog:
         if self.lane is not None:
             record["lane"] = redact_all(self.lane, _cut)
         body = json.dumps(record, ensure_ascii=False, default=str)
-        line_mac = _line_mac(self.path.stem, self._mac, body)
+        if self._sign is None:  # the secret read and the HMAC keyed once per record
+            from ralph.integrity import signer
+
+            self._sign = signer(_PURPOSE)
+        line_mac = self._sign(_signed(self.path.stem, self._mac, body))
         line = (body[:-1] + f', "mac": "{line_mac}"}}\n').encode("utf-8")
         try:
             _write_all(self._fd, line)
@@ -102,12 +110,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _line_mac(run_id: str, previous: str, body: str) -> str:
-    from ralph.integrity import mac
-
-    return mac(_PURPOSE, _signed(run_id, previous, body))
 
 
 def _signed(run_id: str, previous: str, body: str) -> bytes:
