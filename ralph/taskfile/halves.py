@@ -26,6 +26,7 @@ every possible cut of the corpora.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import signal
@@ -113,14 +114,18 @@ def _forked(
             return None  # no top-level block starts at the cut: parse the file alone
         with os.fdopen(read_end, "rb", closefd=False) as pipe:
             payload = pipe.read()
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped by someone else: how it ended is unknown
+            status = -1
         pid = 0
         return join(tf, stack, payload) if status == 0 and payload else None
     finally:
         os.close(read_end)
         if pid:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
 
 
 def _child(lines: tuple[str, ...], cut: int, read_end: int, write_end: int, mask: Any) -> None:
