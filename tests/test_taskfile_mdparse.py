@@ -46,6 +46,8 @@ def test_the_fast_chains_are_installed() -> None:
     ruler = mdparse.markdown().block.ruler
     assert all(len(ruler.getRules(name)) == 1 for name in ("", "paragraph", "list"))
     assert len(mdparse.configured().block.ruler.getRules("")) > 5
+    assert "parse" in vars(mdparse.markdown().block)  # tokens built by quick_tokens' state
+    assert "parse" not in vars(mdparse.configured().block)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
