@@ -336,9 +336,9 @@ def _confinement_args(req: RunRequest) -> tuple[Config, str, Path, Path, Path]:
 
 
 def _fresh(confinement: Confinement | None) -> Confinement | None:
-    """The run's confinement with the workspace scanned again for this step."""
+    """The run's confinement, its layout to be walked again by the step's first command."""
     if confinement is not None and confinement.sandbox is not None:
-        confinement.sandbox.rescan()
+        confinement.sandbox.forget()
     return confinement
 
 
