@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 MIN_LINES = 16_384
 """Below this a second process does not pay for itself."""
 _SHARE = 0.52  # of the lines this process parses (the child also moves and sends its steps)
+_REACH = 2_000  # lines searched either way for a cut (a flat list has none: not split)
 _FIELDS = tuple(f.name for f in fields(Step))
 Who = tuple[str, bytes, str, bool]  # name, data, sha256, bom: as _Builder.build takes them
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -61,9 +62,9 @@ def parse(body: str, lines: tuple[str, ...], front_matter: bool, who: Who) -> Ta
 
 def cut_line(lines: Sequence[str], share: float = _SHARE) -> int | None:
     """A line near `share` of the way down that follows a blank line and starts at column 0
-    (where a top-level block most likely starts), or None."""
+    (where a top-level block most likely starts), or None if none is near."""
     target = int(len(lines) * share)
-    for k in range(len(lines) // 10):
+    for k in range(min(len(lines) // 10, _REACH)):
         for at in (target + k, target - k):
             if 0 < at < len(lines) and _may_cut(lines, at):
                 return at
