@@ -85,6 +85,23 @@ def test_a_forked_lane_gets_its_cwd_environment_fds_and_session(
     assert (tmp_path / "log.txt").read_text() == "earlier log\na line on stderr\n"
 
 
+def test_the_server_imports_what_it_is_asked_to_and_says_what_failed(
+    server: ForkServer, tmp_path: Path
+) -> None:
+    server.preload(["tests.gitrepo", "tests.no_such_module"])
+    assert spawn(server, tmp_path, "report").wait(30) == 0
+    report = json.loads((tmp_path / "out.txt").read_text())
+    assert "tests.gitrepo" in report["modules"]  # imported before the lane was forked
+    assert server.ready == {"ready": True, "failed": []}
+
+    other = ForkServer.start(["tests.no_such_module"], with_ralph_on_path(dict(os.environ)))
+    try:
+        wait_for(lambda: other.pump(0.1) or other.ready is not None)
+        assert other.ready == {"ready": True, "failed": ["tests.no_such_module"]}
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize(
     ("args", "code", "stderr"),
     [

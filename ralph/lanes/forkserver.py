@@ -16,10 +16,10 @@ lane dies with the server, so a kill -9 of the parent still stops every lane wit
 The server only imports modules: it reads no setting, opens no connection, starts no
 thread, so a lane forked from it is as fresh as a new process, apart from the imports.
 
-Protocol, one JSON object per line: the parent writes `{"seq", "argv", "cwd", "env",
-"stdout", "stderr"}`; the server answers `{"ready", "failed"}` once, after the imports, then
-`{"seq", "pid"}` (or `{"seq", "error"}`) per request, and `{"pid", "code"}` when a lane
-ends.
+Protocol, one JSON object per line: the parent writes `{"seq", "entry", "argv", "cwd",
+"env", "stdout", "stderr"}` for a lane, or `{"preload": [module...]}` for more imports;
+the server answers `{"ready", "failed"}` once, after its first imports, then `{"seq",
+"pid"}` (or `{"seq", "error"}`) per lane asked for, and `{"pid", "code"}` when one ends.
 """
 
 from __future__ import annotations
@@ -126,8 +126,6 @@ class ForkServer:
         """Ask for a process that runs `entry` ("module:function", as a program's main:
         its SystemExit is the exit code) with `argv` as sys.argv; its stdout is truncated,
         its stderr appended to. Raises OSError when the server is gone."""
-        if self.lost:
-            raise OSError("the lanes' fork server has ended")
         self._seq += 1
         request = {
             "seq": self._seq,
@@ -138,16 +136,25 @@ class ForkServer:
             "stdout": str(stdout),
             "stderr": str(stderr),
         }
+        self._send(request)
+        forked = Forked(self, list(argv))
+        self._waiting[self._seq] = forked
+        return forked
+
+    def preload(self, modules: Sequence[str]) -> None:
+        """Have the server import these too, before the lanes asked for after this."""
+        self._send({"preload": list(modules)})
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        if self.lost:
+            raise OSError("the lanes' fork server has ended")
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.write(json.dumps(msg).encode() + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, ValueError) as e:
             self.lost = True
             raise OSError(f"the lanes' fork server has ended: {e}") from None
-        forked = Forked(self, list(argv))
-        self._waiting[self._seq] = forked
-        return forked
 
     def pump(self, timeout: float = 0.0) -> None:
         """Read what the server said (waiting up to `timeout` for a first line)."""
@@ -198,7 +205,9 @@ class ForkServer:
             forked.orphaned = time.monotonic()
 
     def close(self) -> None:
-        """End the server (any lane still running gets SIGTERM) and reap it."""
+        """End the server (any lane still running gets SIGTERM) and reap it. Once is
+        enough; again does nothing."""
+        self.lost = True
         with contextlib.suppress(OSError, ValueError):
             assert self.proc.stdin is not None
             self.proc.stdin.close()
@@ -316,7 +325,11 @@ def serve() -> None:
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
-            _fork(json.loads(line), (wake_r, wake_w))
+            request = json.loads(line)
+            if "preload" in request:
+                _preload(request["preload"])
+            else:
+                _fork(request, (wake_r, wake_w))
 
 
 def _preload(modules: list[str]) -> list[str]:

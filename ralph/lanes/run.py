@@ -75,10 +75,12 @@ def run_parallel(
     emit: Callable[..., None] = lambda event, **fields: None,
     stop: Stop | None = None,
     on_end: Callable[[RunReport], None] | None = None,
+    server: ForkServer | None = None,
 ) -> RunReport:
     """Run the plan's steps in lanes until done or a stop condition; the record (the
     parent's own, in the main checkout) ends with `run_end` however the run ends, no lane
-    is left running, and `on_end(report)` is called."""
+    is left running, the fork server (`server`, started early by the caller, else here)
+    is closed, and `on_end(report)` is called."""
     req = preq.run
     with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
 
@@ -100,7 +102,7 @@ def run_parallel(
             parallel=preq.parallel,
             merge=preq.merge,
         )
-        sched = _Scheduler(preq, report, record, stop or Stop())
+        sched = _Scheduler(preq, report, record, stop or Stop(), server=server)
 
         def cleanup() -> None:
             lanes.stop(sched.running())
@@ -109,6 +111,12 @@ def run_parallel(
 
         drive(report, record, sched.run, sched.started, cleanup=cleanup, on_end=on_end)
         return report
+
+
+def start_server(model: str | None) -> ForkServer:
+    """Start the lanes' fork server for `model` (it imports while the caller goes on; pass
+    it to `run_parallel`). Raises OSError when it cannot be started."""
+    return ForkServer.start(preload_for(model), with_ralph_on_path(dict(os.environ)))
 
 
 @dataclass
@@ -140,12 +148,14 @@ class _Scheduler:
     # -- the fork server lanes start from ------------------------------------------------
 
     def start_server(self) -> ForkServer | None:
-        """The fork server (it imports the SDK while the first lanes are made); without
-        one, lanes start as fresh processes, slower, and the record says why."""
+        """The fork server (it imports the SDK while the first lanes are made), the one
+        the CLI started if any; without one, lanes start as fresh processes, slower, and
+        the record says why."""
         try:
-            return ForkServer.start(
-                preload_for(self.cfg.model), with_ralph_on_path(dict(os.environ))
-            )
+            if self.server is None:
+                return start_server(self.cfg.model)
+            self.server.preload(preload_for(self.cfg.model))  # the model the config says
+            return self.server
         except OSError as e:
             self.without_server(f"the fork server did not start: {e}")
             return None
