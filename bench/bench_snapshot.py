@@ -9,6 +9,8 @@ files. Times (median of --repeat) of `Snapshots.take` (copy the index, hardened 
   unchanged  nothing changed since the last snapshot
   10 edited  10 files changed and 1 new since the last snapshot
   1% edited  100 files changed
+  captured   10 files changed, as the run loop takes it (`PendingSnapshot`): how long the
+             step waits (until `git add` has the content), next to the whole snapshot
 and of `plan_restore` + `restore` after a step that edited 10 files (undo). The target:
 a snapshot when little changed under 0.5 s.
 """
@@ -23,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ralph.snapshot import Snapshots
+from ralph.snapshot import PendingSnapshot, Snapshots
 
 
 def make_repo(root: Path, files: int) -> None:
@@ -74,6 +76,15 @@ def main() -> None:
         hundred = timed(
             lambda: snaps.take("1%"), args.repeat, lambda r: edit(root, args.files // 100, 100 + r)
         )
+        waits, wholes = [], []
+        for r in range(args.repeat):
+            edit(root, 10, 200 + r)
+            t = time.perf_counter()
+            pending = PendingSnapshot(root, "pending").start()
+            pending.captured()
+            waits.append(time.perf_counter() - t)
+            assert pending.result()[0] is not None
+            wholes.append(time.perf_counter() - t)
         target = snaps.take("before the step")
         edit(root, 10, 999)
         t = time.perf_counter()
@@ -86,6 +97,8 @@ def main() -> None:
         ("unchanged", unchanged),
         ("10 edited", ten),
         ("1% edited", hundred),
+        ("captured", statistics.median(waits)),
+        ("(whole)", statistics.median(wholes)),
         ("undo 10", undo),
     ):
         print(f"  {label:<10} {seconds * 1000:8.1f} ms")

@@ -102,10 +102,11 @@ class Git:
         other._neutral = self.neutral_filters() if self._listing is not None else self._neutral
         return other
 
-    def locate(self) -> subprocess.CompletedProcess[bytes]:
+    def locate(self, *revs: str) -> subprocess.CompletedProcess[bytes]:
         """`git rev-parse --absolute-git-dir --git-common-dir --show-prefix` (check=False),
-        while the configured drivers are listed at the same time for the commands after:
-        rev-parse runs no driver, so it need not wait for that list."""
+        then the object name of each of `revs` that names one (`--revs-only`: none for
+        one that does not). Meanwhile the configured drivers are listed for the commands
+        after: rev-parse runs no driver, so it need not wait for that list."""
         if self._neutral is None and self._listing is None:
             with contextlib.suppress(OSError):  # tried again, and said, by the next command
                 self._listing = subprocess.Popen(
@@ -117,6 +118,7 @@ class Git:
                     stderr=subprocess.DEVNULL,
                 )
         argv = ["git", "--no-pager", *HARDENING, "rev-parse", *_LOCATE]
+        argv += ["--revs-only", "--end-of-options", *revs] if revs else []
         return self._spawn(argv, None, GIT_TIMEOUT_S, "rev-parse")
 
     def env(self) -> dict[str, str]:

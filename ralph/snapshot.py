@@ -32,6 +32,7 @@ from ralph.git import RALPH_EXCLUDES, Git, GitFailed
 from ralph.workspace import locks_dir, state_dir
 
 REF_PREFIX = "refs/ralph/snapshots/"
+_ASK = object()  # no tip known: ask git
 SHORT = 12
 """Characters of a snapshot id shown in notes and accepted by `ralph undo`."""
 _IDENT = {
@@ -84,6 +85,7 @@ class Snapshots:
         self.index = state_dir(self.workspace) / "snapshot.index"
         self._runner = runner
         self._git: Git | None = None
+        self._head_hint: str | object | None = _ASK
         self._repo_index: Path | None = None
         self.ref = ""
 
@@ -182,14 +184,16 @@ class Snapshots:
         if self._git is not None:
             return self._git
         plain = self._runner or Git(self.workspace)
-        found = plain.locate()
+        found = plain.locate(f"{REF_PREFIX}root^{{commit}}")  # the main checkout's chain
         where = ""  # which checkout of the repository: "" for the main one
         if found.returncode == 0:
-            lines = [*found.stdout.decode("utf-8", "surrogateescape").split("\n"), "", ""]
-            git_dir, common, prefix = lines[0], lines[1], lines[2]
+            lines = [*found.stdout.decode("utf-8", "surrogateescape").split("\n"), "", "", ""]
+            git_dir, common, prefix, root_head = lines[0], lines[1], lines[2], lines[3]
             self._repo_index = Path(git_dir) / "index"
             if Path(self.workspace, common).resolve() != Path(git_dir).resolve():
                 where = git_dir  # a linked worktree: refs are shared, so its own chain
+            elif not prefix:  # the main checkout's chain: its tip is known (under the lock)
+                self._head_hint = root_head.strip() or None
         else:
             private = state_dir(self.workspace) / "snapshots.git"
             if not (private / "HEAD").is_file():
@@ -219,6 +223,11 @@ class Snapshots:
         return git.with_env({"GIT_INDEX_FILE": str(self.index)})
 
     def _head(self, git: Git) -> str | None:
+        """The tip of this workspace's chain (None before the first snapshot): as `git()`
+        found it, once, while the lock is held; else asked of git."""
+        hint, self._head_hint = self._head_hint, _ASK
+        if hint is not _ASK:
+            return hint
         done = git.run("rev-parse", "-q", "--verify", f"{self.ref}^{{commit}}", check=False)
         if done.returncode != 0:
             return None
@@ -296,6 +305,7 @@ class Snapshots:
 
         locks_dir(self.workspace).mkdir(parents=True, exist_ok=True)
         with FileLock(locks_dir(self.workspace) / "snapshot.lock", timeout=60):
+            self._head_hint = _ASK  # a tip seen before the lock was taken may have moved
             yield
 
 

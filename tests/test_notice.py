@@ -361,7 +361,7 @@ def test_a_real_notification_matches_the_documented_schema(ralph: Ralph, tmp_pat
 
 
 def _ends_documented() -> set[str]:
-    from ralph.agent.run import END_KINDS
+    from ralph.agent.report import END_KINDS
 
     section = README.read_text(encoding="utf-8").split("### Notifications", 1)[1]
     row = next(line for line in section.splitlines() if line.startswith("| `end` |"))

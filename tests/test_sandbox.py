@@ -362,3 +362,21 @@ def test_environment_keys_never_reach_a_sandboxed_command(project: Path, monkeyp
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     code, out = _toolbox(project).run_command("env")
     assert code == 0 and SECRET not in out and os.environ["HOME"] in out
+
+
+def test_each_step_walks_the_workspace_again_at_its_first_command(project: Path) -> None:
+    """A secret that appears after the layout was walked is hidden from the next step's
+    commands: the run forgets the layout as each step starts, and the step's first
+    command walks the workspace again (a step that runs no command walks nothing)."""
+    tb = _toolbox(project)
+    box = tb.confinement.sandbox
+    assert box is not None
+    assert tb.run_command("true", grant=Grant())[0] == 0  # the layout is walked now
+    (project / "deploy").mkdir()
+    (project / "deploy" / ".env.production").write_text(f"TOKEN={SECRET}\n")
+    secret = os.path.realpath(project / "deploy" / ".env.production")
+    assert secret not in box.layout.hidden  # walked before the secret was there
+    box.forget()  # what the run does as the next step starts
+    assert box._layout is None  # nothing walked until a command needs it
+    code, out = tb.run_command("cat deploy/.env.production", grant=Grant())
+    assert code != 0 and SECRET not in out

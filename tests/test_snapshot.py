@@ -250,3 +250,17 @@ def test_the_step_prompt_and_its_snapshot_share_one_list_of_drivers_and_run_none
     assert "src/app.py" in str(first)  # the status was in the prompt
     snap = summary["steps"][0]["snapshot"]
     assert snap and "stat-dirty" in git(repo, "show", f"{snap}:src/app.py")
+
+
+def test_the_chain_holds_when_each_snapshot_is_taken_by_a_fresh_runner(repo: Path) -> None:
+    """The run loop makes a new `Snapshots` per step, which learns the chain's tip along
+    with the repository; one that looked before another moved the tip asks again."""
+    early = Snapshots(repo)
+    early.git()  # the tip as it was then: stale once `b` is taken
+    a = Snapshots(repo).take("one")
+    b = Snapshots(repo).take("two")
+    c = early.take("three")
+    assert git(repo, "rev-parse", f"{b.id}^") == a.id
+    assert git(repo, "rev-parse", f"{c.id}^") == b.id
+    assert git(repo, "rev-parse", REF_PREFIX + "root") == c.id
+    assert [s.label for s in Snapshots(repo).list()] == ["three", "two", "one"]

@@ -14,7 +14,8 @@ from ralph.cli.app import cli, stamped, state_dir_option, task_workspace_option
 from ralph.humanize import money
 
 if TYPE_CHECKING:
-    from ralph.agent.run import RunReport, RunRequest
+    from ralph.agent.report import RunReport
+    from ralph.agent.run import RunRequest
     from ralph.config import Config
     from ralph.lanes.forkserver import ForkServer
     from ralph.providers import Provider

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ralph import taskfile
-from ralph.agent.run import StepReport
+from ralph.agent.report import StepReport
 from ralph.config import Config
 from ralph.errors import RalphError
 from ralph.fsutil import atomic_write_bytes, atomic_write_text, read_json_object

@@ -22,15 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ralph import __version__, taskfile
-from ralph.agent.run import (
-    RunReport,
-    RunRequest,
-    StepReport,
-    _attempted,
-    _nothing_left,
-    drive,
-    write_note,
-)
+from ralph.agent.report import RunReport, StepReport, attempted, drive, nothing_left
+from ralph.agent.run import RunRequest, write_note
 from ralph.agent.session import RunBudget
 from ralph.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from ralph.git import Git
@@ -212,14 +205,14 @@ class _Scheduler:
             return self.halt
         limit = self.req.max_steps
         if limit is not None and self.launched >= limit and not self.held:
-            return _attempted(self.report.steps), code
+            return attempted(self.report.steps), code
         tf = taskfile.load(self.req.task_path, cache=cache_dir(self.ws))
         store = ApprovalStore(self.ws)
         then = tf.what_next(store.status_of)
         kept = list(self.held.values())
         if kept and (then.step is not None or (limit is not None and self.launched >= limit)):
             return f"{len(kept)} step(s) left open this run: " + "; ".join(kept), EXIT_FAILED
-        return _nothing_left(tf, then, code)
+        return nothing_left(tf, then, code)
 
     def held_errors(self) -> bool:
         return any(why.startswith("lane error") for why in self.held.values())

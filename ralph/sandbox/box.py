@@ -38,7 +38,8 @@ _TEMP = ("/tmp", "/var/tmp")
 
 
 class Sandbox:
-    """Wraps one workspace's commands in bwrap; the layout is scanned again by `rescan()`."""
+    """Wraps one workspace's commands in bwrap; the layout is scanned again by `rescan()`
+    (or by the next command after `forget()`)."""
 
     def __init__(
         self,
@@ -60,8 +61,13 @@ class Sandbox:
         self.read_only_workspace = read_only_workspace
         self._layout: Layout | None = None
 
+    def forget(self) -> None:
+        """Drop the layout (at the start of each step): the step's first command walks the
+        workspace and home again, so a step that runs no command walks nothing."""
+        self._layout = None
+
     def rescan(self) -> Layout:
-        """Walk the workspace and home again (at the start of each step)."""
+        """Walk the workspace and home again now."""
         self._layout = scan(
             self.workspace, protect=self.protect, extra=self.extra, git_writable=self.git_writable
         )

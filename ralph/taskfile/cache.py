@@ -168,7 +168,10 @@ def parser_key() -> str:
     python = f"{sys.version_info[:3]} {sys.implementation.name} {marshal.version}"
     digest = hashlib.sha256(f"{FORMAT} {__version__} {python}".encode())
     here = Path(__file__).parent
-    sources = [here / f"{m}.py" for m in ("reader", "model", "notes", "lines", "cache")]
+    sources = [
+        here / f"{m}.py"
+        for m in ("reader", "mdparse", "halves", "model", "notes", "lines", "cache")
+    ]
     for package in ("markdown_it", "mdit_py_plugins"):
         spec = find_spec(package)
         if spec is not None and spec.origin:

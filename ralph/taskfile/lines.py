@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # markdown-it's line model
 
 
+# a line that starts a list item (its indent is group 1)
+_LIST_LINE_RE = re.compile(r"([ \t]*)(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|\r|\n|$)")
+
+
 _MARKERS_RE = re.compile(r"(?:[ \t]*(?:[-+*]|[0-9]{1,9}[.)])[ \t]+)+")  # "- ", "1. - ", "-\t"
 
 

@@ -8,25 +8,25 @@ import re
 import stat
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ralph.errors import TaskFileError
 from ralph.gcpause import gc_paused
+from ralph.taskfile import halves
 
 if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
-    from markdown_it.rules_block import StateBlock
     from markdown_it.token import Token
 from ralph.taskfile.lines import (
     _LINE_RE,
+    _LIST_LINE_RE,
     _MARKERS_RE,
     _dedent,
     _leading_ws,
     _strip_eol,
     _visual_col,
 )
+from ralph.taskfile.mdparse import MAX_NESTING, markdown
 from ralph.taskfile.model import BOM, ParseWarning, Step, TaskFile
 from ralph.taskfile.notes import NOTE_PREFIX, note_state
 
@@ -37,9 +37,6 @@ _SETTING_RE = re.compile(r"([a-z][a-z0-9_]*(?:-[a-z0-9_]+)*):[ \t]+(\S.*)")
 
 
 _CODE_SPAN_RE = re.compile(r"(`+)[ ]?(.*?)[ ]?\1")
-
-
-_LIST_LINE_RE = re.compile(r"([ \t]*)(?:[-+*]|[0-9]{1,9}[.)])(?:[ \t]|\r|\n|$)")
 
 
 _FRONT_MATTER_RE = re.compile(r"---[ \t]*(?:\r\n|\r|\n)")
@@ -100,9 +97,12 @@ def _parse(data: bytes, name: str, sha: str) -> TaskFile:
     bom = text.startswith(BOM)
     with gc_paused():
         body = text[1:] if bom else text
-        tf = _Builder(body, front_matter=_FRONT_MATTER_RE.match(body) is not None).build(
-            name, data, sha, bom
-        )
+        front_matter = _FRONT_MATTER_RE.match(body) is not None
+        lines = split_lines(body)
+        who = (name, data, sha, bom)
+        tf = halves.parse(body, lines, front_matter, who)  # a big one, in two processes
+        if tf is None:
+            tf = _Builder(body, front_matter=front_matter, lines=lines).build(*who)
     remember(tf)
     return tf
 
@@ -124,9 +124,6 @@ def remember(tf: TaskFile) -> None:
 
 MAX_BYTES = 20_000_000
 """Task files larger than this are refused (a plan, not a data file)."""
-MAX_NESTING = 100
-"""markdown-it's block nesting limit: a list item and its list are two levels. Past it,
-markdown-it silently drops the rest of the file, so a plan that deep is refused instead."""
 _DEEPEST = MAX_NESTING - 2  # a container this deep may have content markdown-it drops
 
 
@@ -180,33 +177,6 @@ def _no_steps_message(tf: TaskFile) -> str:
     return msg
 
 
-@cache
-def _markdown(front_matter: bool = True) -> MarkdownIt:
-    """The block parser; without the front-matter rule for text that does not start the file."""
-    from markdown_it import MarkdownIt
-    from mdit_py_plugins.front_matter import front_matter_plugin
-
-    md = MarkdownIt("commonmark").enable("table")
-    md.block.ruler.at("table", _table_rule, {"alt": ["paragraph", "reference"]})
-    md.options["maxNesting"] = MAX_NESTING  # commonmark's 20 is 10 nested lists
-    if front_matter:
-        md.use(front_matter_plugin)
-    # Only block structure and raw inline text are needed: skip inline parsing (2x faster).
-    md.disable(["inline", "text_join"])
-    return md
-
-
-def _table_rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
-    """markdown-it's table rule, except on a line that starts a list item: GitHub reads
-    `- [ ] a | b` as a list item first (with a table inside it only if the delimiter row is
-    indented into the item), where markdown-it would make the whole line a header row."""
-    from markdown_it.rules_block.table import table
-
-    if _LIST_LINE_RE.match(state.src, state.bMarks[start] + state.tShift[start]):
-        return False
-    return table(state, start, end, silent)
-
-
 @dataclass(slots=True)
 class _Frame:
     """An open container while walking the tokens: a list item or a blockquote."""
@@ -247,9 +217,17 @@ class _Draft:
 class _Builder:
     """One pass over markdown-it's block tokens, collecting steps, context and warnings."""
 
-    def __init__(self, src: str, *, front_matter: bool = True) -> None:
-        self.lines = split_lines(src)
-        self.tokens: list[Token] = _markdown(front_matter).parse(src)
+    def __init__(
+        self,
+        src: str,
+        *,
+        front_matter: bool = True,
+        lines: tuple[str, ...] | None = None,
+        tokens: list[Token] | None = None,
+    ) -> None:
+        """Parse `src` (or take its `lines` and `tokens` from the caller, who parsed it)."""
+        self.lines = split_lines(src) if lines is None else lines
+        self.tokens = markdown(front_matter).parse(src) if tokens is None else tokens
         self.cuts: list[int] = []  # see TaskFile.cuts
         self.heads: list[tuple[int, int, str]] = []  # top-level headings: line, level, text
         self.stack: list[_Frame] = []

@@ -1,0 +1,215 @@
+"""markdown-it-py set up for task files, with rule chains that skip the rules a line rules out.
+
+markdown-it's block parser tries each rule of a chain in turn on a line (every rule of the
+main chain at the start of each block, the terminator rules of a paragraph, list or quote
+on each line after its first) until one matches. Most rules first look at one character
+and give up at once: a fence needs `` ` `` or `~` at the line's first non-space position, a
+quote `>`, a heading `#`. Trying them costs a Python call each, tens of millions on a big
+plan. Here each chain is one function that looks at that character once and calls, in the
+chain's order, only the rules that character leaves possible: the same rules, called the
+same way, so the tokens are the same (tests/test_taskfile_mdparse.py checks that against
+stock markdown-it-py). A rule is skipped only where its own first test, which has no side
+effect, would make it return False; any other rule (a plugin's, a replaced one) is always
+called. Checked against markdown-it-py 3.0 to 4.3 and mdit-py-plugins' front matter.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from ralph.taskfile.lines import _LIST_LINE_RE
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_block import StateBlock
+    from markdown_it.token import Token
+
+    Rule = Callable[[StateBlock, int, int, bool], bool]
+
+MAX_NESTING = 100
+"""markdown-it's block nesting limit: a list item and its list are two levels. Past it,
+markdown-it silently drops the rest of the file, so a plan that deep is refused instead."""
+
+_ROW_STARTS = frozenset("|-:")
+_DELIMITER_ROW = re.compile(r"(?!-[ \t])[-|:][-|: \t]+")
+_HR = {m: re.compile(rf"(?:{re.escape(m)}[ \t]*){{3,}}") for m in "*-_"}
+
+
+@cache
+def markdown(front_matter: bool = True) -> MarkdownIt:
+    """The block parser; without the front-matter rule for text that does not start the file."""
+    md = configured(front_matter)
+    dispatch(md)
+    return md
+
+
+def configured(front_matter: bool = True) -> MarkdownIt:
+    """markdown-it-py as ralph configures it, with stock rule chains (what `markdown` must
+    parse exactly like)."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.front_matter import front_matter_plugin
+
+    md = MarkdownIt("commonmark").enable("table")
+    md.block.ruler.at("table", table_rule, {"alt": ["paragraph", "reference"]})
+    md.options["maxNesting"] = MAX_NESTING  # commonmark's 20 is 10 nested lists
+    if front_matter:
+        md.use(front_matter_plugin)
+    # Only block structure and raw inline text are needed: skip inline parsing (2x faster).
+    md.disable(["inline", "text_join"])
+    return md
+
+
+def table_rule(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """markdown-it's table rule, except on a line that starts a list item: GitHub reads
+    `- [ ] a | b` as a list item first (with a table inside it only if the delimiter row is
+    indented into the item), where markdown-it would make the whole line a header row."""
+    from markdown_it.rules_block.table import table
+
+    if _LIST_LINE_RE.match(state.src, state.bMarks[start] + state.tShift[start]):
+        return False
+    return table(state, start, end, silent)
+
+
+def parse_until(src: str, front_matter: bool, stop: int) -> tuple[list[Token], int]:
+    """`markdown(front_matter).parse(src)` cut short where a top-level block starts at line
+    `stop` (0-based) or later: the tokens of the blocks above it, and the line where that
+    block starts (-1 if none does). Up to there it is the whole parse, step for step."""
+    md, cell = _stoppable(front_matter)
+    cell[:] = [stop, -1]
+    try:
+        tokens = md.parse(src)
+    finally:
+        cell[0] = sys.maxsize
+    return tokens, cell[1]
+
+
+@cache
+def _stoppable(front_matter: bool) -> tuple[MarkdownIt, list[int]]:
+    md, cell = configured(front_matter), [sys.maxsize, -1]
+    dispatch(md, cell)
+    return md, cell
+
+
+def dispatch(md: MarkdownIt, stop: list[int] | None = None) -> None:
+    """Make `md`'s block rule chains dispatch on each line's first character; with `stop`
+    ([line, -1]), its main chain ends the parse at the first top-level block at `line` or
+    later, and puts that block's line in `stop[1]`."""
+    from markdown_it.ruler import Ruler
+
+    class _Dispatching(Ruler):  # type: ignore[type-arg]
+        def __compile__(self) -> None:
+            super().__compile__()
+            needs = _needs()
+            chains: dict[str, list[Any]] = self.__cache__  # type: ignore[assignment]
+            for name, fns in chains.items():
+                fn = _chain([(fn, needs.get(fn)) for fn in fns])
+                chains[name] = [_stopping(fn, stop) if stop is not None and not name else fn]
+
+    ruler = md.block.ruler
+    ruler.__class__ = _Dispatching
+    ruler.__cache__ = None  # compiled again on first use
+
+
+@cache
+def _needs() -> dict[Any, str]:
+    """What each stock rule needs before it can match: the first characters it accepts at
+    the line's first non-space position (`bMarks + tShift`, as each rule reads it), or a
+    test named by a word: "table" (the line below is a delimiter row: `|`, `-`, `:` and
+    blanks, not starting `- `),
+    "hr" (the line is three or more of one marker and blanks), "top" (the first line).
+    Each mirrors the rule's own first test (markdown_it/rules_block/*.py)."""
+    from markdown_it import rules_block as rb
+    from mdit_py_plugins.front_matter.index import _front_matter_rule
+
+    return {
+        rb.fence: "`~",  # fence(): `marker not in markers`
+        rb.blockquote: ">",  # blockquote(): `state.src[pos] != ">"`
+        rb.hr: "hr",  # hr(): `marker not in ("*", "-", "_")`, then the rest of the line
+        rb.list_block: "*-+0123456789",  # skipOrderedListMarker / skipBulletListMarker
+        rb.reference: "[",  # reference(): `state.src[pos] != "["`
+        rb.html_block: "<",  # html_block(): `state.src[pos] != "<"`
+        rb.heading: "#",  # heading(): `ch != "#"`
+        table_rule: "table",  # table(): the checks of first_ch, second_ch, ch on startLine + 1
+        _front_matter_rule: "top",  # _front_matter_rule(): `startLine != 0`
+    }
+
+
+def _stopping(main: Rule, stop: list[int]) -> Rule:
+    """The main chain (the one tokenize() tries at the start of each block), ending the
+    parse at the first top-level block (level 0) that starts at line `stop[0]` or later."""
+
+    def chain(state: StateBlock, line: int, end: int, silent: bool) -> bool:
+        if line >= stop[0] and not state.level:
+            stop[1] = line
+            state.line = state.lineMax  # tokenize() ends: the lines left are not parsed
+            return True
+        return main(state, line, end, silent)
+
+    return chain
+
+
+def _chain(rules: list[tuple[Rule, str | None]]) -> Rule:
+    """One function for a whole chain: the rules a line's first character leaves possible,
+    tried in the chain's order, exactly as markdown-it's loops over a chain try them."""
+    full = tuple(fn for fn, _ in rules)
+    needs = {need for _, need in rules}
+    keys = frozenset("".join(need for need in needs if need and need not in _TESTS))
+    has_table, has_hr = "table" in needs, "hr" in needs
+    picked: dict[str, tuple[Rule, ...]] = {}
+
+    def pick(key: str) -> tuple[Rule, ...]:
+        c, table, hr = key[:1].strip("\0"), "\0t" in key, "\0h" in key
+        fns = tuple(fn for fn, need in rules if _possible(need, c, table, hr))
+        picked[key] = fns
+        return fns
+
+    def chain(state: StateBlock, line: int, end: int, silent: bool) -> bool:
+        if not line:
+            fns = full  # the front matter rule's line: no shortcuts
+        else:
+            src = state.src
+            bmarks, tshift = state.bMarks, state.tShift
+            try:
+                pos = bmarks[line] + tshift[line]
+                c = src[pos]
+            except IndexError:
+                fns = full  # let the rules meet the end of the text themselves
+            else:
+                key = c if c in keys else ""  # markdown-it turned every NUL into U+FFFD
+                if has_table:
+                    at = bmarks[line + 1] + tshift[line + 1]
+                    if src[at : at + 1] in _ROW_STARTS and _DELIMITER_ROW.fullmatch(
+                        src, at, state.eMarks[line + 1]
+                    ):
+                        key += "\0t"
+                if has_hr and c in _HR and _HR[c].fullmatch(src, pos, state.eMarks[line]):
+                    key += "\0h"
+                fns = picked.get(key)
+                if fns is None:
+                    fns = pick(key)
+        for fn in fns:  # noqa: SIM110 (a generator in any() costs more, on every line)
+            if fn(state, line, end, silent):
+                return True
+        return False
+
+    return chain
+
+
+_TESTS = ("table", "hr", "top")
+
+
+def _possible(need: str | None, c: str, table: bool, hr: bool) -> bool:
+    if need is None:
+        return True
+    if need == "table":
+        return table
+    if need == "hr":
+        return hr
+    if need == "top":
+        return False  # `chain` takes the full chain on line 0
+    return c != "" and c in need
