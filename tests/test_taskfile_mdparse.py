@@ -46,6 +46,8 @@ def test_the_fast_chains_are_installed() -> None:
     ruler = mdparse.markdown().block.ruler
     assert all(len(ruler.getRules(name)) == 1 for name in ("", "paragraph", "list"))
     assert len(mdparse.configured().block.ruler.getRules("")) > 5
+    assert "parse" in vars(mdparse.markdown().block)  # tokens built by quick_tokens' state
+    assert "parse" not in vars(mdparse.configured().block)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
@@ -107,6 +109,9 @@ EDGE_CASES = [
     "- [ ] a\n-\n\n  foo\n",
     "- [ ] a\n  | b |\n  |---|\n",
     "\r\n\r\n- [ ] \r\n\r- x\n",
+    "\n[a\\]]: /u\n[a]b]: /u\n[a\\\n b]: /u\n[[a]]: /u\n[a]:\n/u\n[a] : /u\n\\[a]: /u\n",
+    "\n[a]:/u\n[ ]: /u\n[]: /u\n[a]\n: /u\n- [r]: /u\n  [s]: /v\n> [q]: /w\n[x\\",
+    "- item\n      code in item\n  - sub\n          code\n    not code\n\t\tcode\n",
 ]
 
 
@@ -120,7 +125,7 @@ _PIECES = [
     "#", "```", "~~~", "    ", "  ", "\t", " ", "---", "***", "___", "- - -", "===", "|",
     "| a | b |", "|---|", "-|-", ":-:", "--- | ---", "[r]: /u", "[r]:", "<div>", "</div>",
     "<!--", "-->", "<pre>", "<x>", "text", "a | b", "`code`", "\\", "\u00a0", "é", "\x00",
-    "[", "]", ":", "'t'", "(", "<", "0", "9", "_", "=",
+    "[", "]", ":", "'t'", "(", "<", "0", "9", "_", "=", "[a]", "]:", "\\]", "[a\\]", "[a]: ",
 ]  # fmt: skip
 _EOLS = ["\n", "\n", "\n", "\r\n", "\r", ""]
 

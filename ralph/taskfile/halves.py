@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 MIN_LINES = 16_384
 """Below this a second process does not pay for itself."""
-_SHARE = 0.5  # of the lines this process parses (it also joins, the child also sends)
+_SHARE = 0.52  # of the lines this process parses (the child also moves and sends its steps)
 _FIELDS = tuple(f.name for f in fields(Step))
 Who = tuple[str, bytes, str, bool]  # name, data, sha256, bom: as _Builder.build takes them
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -37,6 +37,7 @@ markdown-it silently drops the rest of the file, so a plan that deep is refused 
 
 _ROW_STARTS = frozenset("|-:")
 _DELIMITER_ROW = re.compile(r"(?!-[ \t])[-|:][-|: \t]+")
+_LABEL = re.compile(r"\[(?:[^\[\]\\\n]|\\[^\n])*\]")  # a link label closed on its first line
 _HR = {m: re.compile(rf"(?:{re.escape(m)}[ \t]*){{3,}}") for m in "*-_"}
 
 
@@ -45,6 +46,7 @@ def markdown(front_matter: bool = True) -> MarkdownIt:
     """The block parser; without the front-matter rule for text that does not start the file."""
     md = configured(front_matter)
     dispatch(md)
+    quick_tokens(md)
     return md
 
 
@@ -92,7 +94,61 @@ def parse_until(src: str, front_matter: bool, stop: int) -> tuple[list[Token], i
 def _stoppable(front_matter: bool) -> tuple[MarkdownIt, list[int]]:
     md, cell = configured(front_matter), [sys.maxsize, -1]
     dispatch(md, cell)
+    quick_tokens(md)
     return md, cell
+
+
+_TOKEN_FIELDS = ("type", "tag", "nesting", "attrs", "map", "level", "children", "content")
+_TOKEN_FIELDS += ("markup", "info", "meta", "block", "hidden")
+
+
+def quick_tokens(md: MarkdownIt) -> None:
+    """Make `md`'s block parser build its tokens without Token.__init__'s calls (a default
+    factory per dict and __post_init__, which swaps the empty attrs dict for another):
+    the same fields with the same values, half the cost of the 700k tokens of a big plan.
+    Left alone if markdown-it's Token has other fields than those known here."""
+    from dataclasses import fields
+
+    from markdown_it.rules_block.state_block import StateBlock
+    from markdown_it.token import Token
+
+    if tuple(f.name for f in fields(Token)) != _TOKEN_FIELDS:
+        return
+    new = object.__new__
+
+    class _State(StateBlock):
+        def push(self, ttype: str, tag: str, nesting: Any) -> Token:
+            """StateBlock.push, with Token(ttype, tag, nesting) written out."""
+            token = new(Token)
+            token.type = ttype
+            token.tag = tag
+            token.nesting = nesting
+            token.attrs = {}
+            token.map = None
+            if nesting < 0:
+                self.level -= 1  # closing tag
+            token.level = self.level
+            if nesting > 0:
+                self.level += 1  # opening tag
+            token.children = None
+            token.content = ""
+            token.markup = ""
+            token.info = ""
+            token.meta = {}
+            token.block = True
+            token.hidden = False
+            self.tokens.append(token)
+            return token
+
+    def parse(src: str, md: MarkdownIt, env: Any, out: list[Token]) -> list[Token] | None:
+        """ParserBlock.parse, with the state above."""
+        if not src:
+            return None
+        state = _State(src, md, env, out)
+        md.block.tokenize(state, state.line, state.lineMax)
+        return state.tokens
+
+    md.block.parse = parse  # type: ignore[method-assign]
 
 
 def dispatch(md: MarkdownIt, stop: list[int] | None = None) -> None:
@@ -120,9 +176,10 @@ def _needs() -> dict[Any, str]:
     """What each stock rule needs before it can match: the first characters it accepts at
     the line's first non-space position (`bMarks + tShift`, as each rule reads it), or a
     test named by a word: "table" (the line below is a delimiter row: `|`, `-`, `:` and
-    blanks, not starting `- `),
-    "hr" (the line is three or more of one marker and blanks), "top" (the first line).
-    Each mirrors the rule's own first test (markdown_it/rules_block/*.py)."""
+    blanks, not starting `- `), "hr" (the line is three or more of one marker and blanks),
+    "code" (indented 4 or more past the block's indent), "ref" (a `[` whose label, if it
+    closes on this line, is followed by `:`), "top" (the first line). Each mirrors the
+    rule's own first tests, which have no side effect (markdown_it/rules_block/*.py)."""
     from markdown_it import rules_block as rb
     from mdit_py_plugins.front_matter.index import _front_matter_rule
 
@@ -131,7 +188,8 @@ def _needs() -> dict[Any, str]:
         rb.blockquote: ">",  # blockquote(): `state.src[pos] != ">"`
         rb.hr: "hr",  # hr(): `marker not in ("*", "-", "_")`, then the rest of the line
         rb.list_block: "*-+0123456789",  # skipOrderedListMarker / skipBulletListMarker
-        rb.reference: "[",  # reference(): `state.src[pos] != "["`
+        rb.code: "code",  # code(): `not state.is_code_block(startLine)`
+        rb.reference: "ref",  # reference(): `state.src[pos] != "["`, then its label's end
         rb.html_block: "<",  # html_block(): `state.src[pos] != "<"`
         rb.heading: "#",  # heading(): `ch != "#"`
         table_rule: "table",  # table(): the checks of first_ch, second_ch, ch on startLine + 1
@@ -159,12 +217,12 @@ def _chain(rules: list[tuple[Rule, str | None]]) -> Rule:
     full = tuple(fn for fn, _ in rules)
     needs = {need for _, need in rules}
     keys = frozenset("".join(need for need in needs if need and need not in _TESTS))
-    has_table, has_hr = "table" in needs, "hr" in needs
+    table, hr, code, ref = ("table" in needs, "hr" in needs, "code" in needs, "ref" in needs)
     picked: dict[str, tuple[Rule, ...]] = {}
 
     def pick(key: str) -> tuple[Rule, ...]:
-        c, table, hr = key[:1].strip("\0"), "\0t" in key, "\0h" in key
-        fns = tuple(fn for fn, need in rules if _possible(need, c, table, hr))
+        passed = {name for name, flag in _TESTS.items() if flag in key}
+        fns = tuple(fn for fn, need in rules if _possible(need, key[:1].strip("\0"), passed))
         picked[key] = fns
         return fns
 
@@ -181,14 +239,20 @@ def _chain(rules: list[tuple[Rule, str | None]]) -> Rule:
                 fns = full  # let the rules meet the end of the text themselves
             else:
                 key = c if c in keys else ""  # markdown-it turned every NUL into U+FFFD
-                if has_table:
+                if table:
                     at = bmarks[line + 1] + tshift[line + 1]
                     if src[at : at + 1] in _ROW_STARTS and _DELIMITER_ROW.fullmatch(
                         src, at, state.eMarks[line + 1]
                     ):
                         key += "\0t"
-                if has_hr and c in _HR and _HR[c].fullmatch(src, pos, state.eMarks[line]):
+                if hr and c in _HR and _HR[c].fullmatch(src, pos, state.eMarks[line]):
                     key += "\0h"
+                if code and state.sCount[line] - state.blkIndent >= 4:
+                    key += "\0c"
+                if ref and c == "[":
+                    label = _LABEL.match(src, pos, state.eMarks[line])
+                    if label is None or src[label.end() : label.end() + 1] == ":":
+                        key += "\0r"
                 fns = picked.get(key)
                 if fns is None:
                     fns = pick(key)
@@ -200,16 +264,12 @@ def _chain(rules: list[tuple[Rule, str | None]]) -> Rule:
     return chain
 
 
-_TESTS = ("table", "hr", "top")
+_TESTS = {"table": "\0t", "hr": "\0h", "code": "\0c", "ref": "\0r", "top": "\0-"}
 
 
-def _possible(need: str | None, c: str, table: bool, hr: bool) -> bool:
+def _possible(need: str | None, c: str, passed: set[str]) -> bool:
     if need is None:
         return True
-    if need == "table":
-        return table
-    if need == "hr":
-        return hr
-    if need == "top":
-        return False  # `chain` takes the full chain on line 0
+    if need in _TESTS:
+        return need in passed  # "top" never: `chain` takes the full chain on line 0
     return c != "" and c in need

@@ -247,11 +247,15 @@ class _Builder:
         detail_level = -1  # tokens at this level sit directly inside the innermost step item
         cuts = self.cuts
         for i, tok in enumerate(self.tokens):
-            if tok.level == detail_level and tok.nesting >= 0:
-                self._detail(tok)
+            if tok.nesting >= 0:
+                level = tok.level
+                if level == detail_level:
+                    self._detail(tok)
+                if level < 2 and tok.map:
+                    _cut(cuts, tok)
             kind = tok.type
-            if tok.level < 2 and tok.nesting >= 0 and tok.map:
-                _cut(cuts, tok)
+            if kind not in _HANDLED:
+                continue  # most tokens: paragraphs, their text, lists
             if kind in ("list_item_open", "blockquote_open") and tok.level >= _DEEPEST:
                 _too_deep(name, tok)
             if kind == "list_item_open":
@@ -410,17 +414,17 @@ class _Builder:
             indent = " " * _visual_col(raw[:col])
         up = self.drafts[owner] if owner is not None else None
         self.drafts.append(
-            _Draft(
-                line=line,
-                checked=content[1] != " ",
-                text=content[3:].lstrip(" \t"),
-                depth=self.items,
-                column=col,
-                headings=self.headings,
-                parent=owner,
-                parents=(*up.parents, up.text) if up else (),
-                note_at=end,
-                note_indent=indent,
+            _Draft(  # positional, in _Draft's field order
+                line,
+                content[1] != " ",
+                content[3:].lstrip(" \t"),
+                self.items,
+                col,
+                self.headings,
+                owner,
+                (*up.parents, up.text) if up else (),
+                end,
+                indent,
             )
         )
         index = len(self.drafts) - 1
@@ -476,30 +480,30 @@ class _Builder:
         for index, d in enumerate(self.drafts):
             state, attempts, approval = note_state(d.note, d.checked)
             steps.append(
-                Step(
-                    line=d.line + 1,
-                    checked=d.checked,
-                    text=d.text,
-                    depth=d.depth,
-                    state=state,
-                    attempts=attempts,
-                    note=d.note,
-                    approval_id=approval,
-                    headings=d.headings,
-                    parents=d.parents,
-                    hints=tuple(d.hints),
-                    settings=d.settings,
-                    verify=tuple(d.verify),
-                    details=tuple(d.details),
-                    index=index,
-                    parent=d.parent,
-                    children=tuple(d.children),
-                    column=d.column,
-                    note_line=None if d.note_line is None else d.note_line + 1,
-                    note_end=d.note_end,
-                    note_at=d.note_at,
-                    note_indent=d.note_indent,
-                    note_alts=tuple(d.note_alts) if d.note_alts else (),
+                Step(  # positional, in Step's field order: a third cheaper than by name
+                    d.line + 1,
+                    d.checked,
+                    d.text,
+                    d.depth,
+                    state,
+                    attempts,
+                    d.note,
+                    approval,
+                    d.headings,
+                    d.parents,
+                    tuple(d.hints),
+                    d.settings,
+                    tuple(d.verify),
+                    tuple(d.details),
+                    index,
+                    d.parent,
+                    tuple(d.children),
+                    d.column,
+                    None if d.note_line is None else d.note_line + 1,
+                    d.note_end,
+                    d.note_at,
+                    d.note_indent,
+                    tuple(d.note_alts) if d.note_alts else (),
                 )
             )
         return tuple(steps)
@@ -533,6 +537,11 @@ def _classify(content: str) -> tuple[str | None, str]:
 
 
 _MAY_CONTINUE = frozenset({"code_block", "ordered_list_open", "hr"})
+_HANDLED = (
+    _MAY_CONTINUE
+    | {"list_item_open", "list_item_close", "blockquote_open"}
+    | {"blockquote_close", "heading_open", "front_matter", "table_open"}
+)  # the token types `_Builder.build` acts on
 _UNDERLINE_RE = re.compile(r" {0,3}-+[ \t]*[\r\n]*")
 
 
