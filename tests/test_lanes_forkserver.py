@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from ralph.lanes import run as lanes_run
-from ralph.lanes.forkserver import Forked, ForkServer, exists
-from ralph.lanes.lane import with_ralph_on_path
+from ralph.lanes.forkserver import Forked, ForkServer, exists, with_ralph_on_path
 from tests.fakeserver import Request, Turn
 from tests.harness import Ralph, finish
 
@@ -153,7 +152,7 @@ def test_kill_9_of_the_parent_stops_the_server_and_its_lanes(tmp_path: Path) -> 
         import os, sys, time
         from pathlib import Path
         from ralph.lanes.forkserver import ForkServer
-        from ralph.lanes.lane import with_ralph_on_path
+        from ralph.lanes.forkserver import with_ralph_on_path
         server = ForkServer.start([], with_ralph_on_path(dict(os.environ)))
         tmp = Path({str(tmp_path)!r})
         (tmp / "lane").mkdir()
@@ -247,3 +246,48 @@ def test_without_a_fork_server_lanes_start_as_fresh_processes_and_the_record_say
         ("subprocess", "the fork server did not start: no fork server today")
     ]
     assert "lanes start as fresh processes" in err
+
+
+def test_a_lane_asked_for_before_the_server_died_was_never_forked(tmp_path: Path) -> None:
+    slow = ForkServer.start(["tests.forkprobe_slow"], with_ralph_on_path(dict(os.environ)))
+    try:
+        forked = spawn(slow, tmp_path, "report")  # waits behind the slow import
+        os.kill(slow.proc.pid, signal.SIGKILL)
+        assert forked.wait(30) == 1
+        assert forked.pid is None and forked.error == "the lanes' fork server ended"
+        assert not (tmp_path / "out.txt").exists()
+    finally:
+        slow.close()
+
+
+def test_every_provider_has_a_preload() -> None:
+    import importlib
+
+    from ralph.lanes.forkserver import PRELOAD, preload_for
+    from ralph.providers import KINDS
+
+    for name in KINDS:
+        extra = preload_for(f"{name}:some-model")[len(PRELOAD) :]
+        module, _, cls = extra[0].partition(":")
+        assert getattr(importlib.import_module(module), cls).sdk in ("anthropic", "openai")
+    assert preload_for(None) == list(PRELOAD) == preload_for("nonsense")
+
+
+@pytest.mark.slow
+def test_a_lane_the_server_never_forked_starts_again_as_a_fresh_process(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lost(self: ForkServer, entry: str, argv: list[str], **kwargs: object) -> Forked:
+        forked = Forked(self, argv)
+        forked.error, forked.returncode = "the lanes' fork server ended", 1
+        return forked
+
+    monkeypatch.setattr(lanes_run.ForkServer, "spawn", lost)
+    ws = _repo(tmp_path)
+    _two_lanes(ralph_anthropic)
+    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
+    assert code == 0, err
+    assert sorted(s["summary"] for s in summary["steps"]) == ["made the about page",
+                                                             "made the home page"]  # fmt: skip
+    said = [e for e in _events(ws) if e["event"] == "lane_launcher"]
+    assert [e["why"] for e in said] == ["the lanes' fork server ended"]

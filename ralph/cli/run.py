@@ -282,10 +282,10 @@ def _lane_server(options: dict[str, Any]) -> ForkServer | None:
     while the run is checked (for the model of --model or RALPH_MODEL, which no config
     file overrides; the scheduler adds the configured one). None when it cannot start:
     the scheduler tries again, and says so."""
-    from ralph.lanes.run import start_server
+    from ralph.lanes.forkserver import start_for
 
     try:
-        return start_server(options.get("model") or os.environ.get("RALPH_MODEL"))
+        return start_for(options.get("model") or os.environ.get("RALPH_MODEL"))
     except OSError:
         return None
 

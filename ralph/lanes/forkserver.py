@@ -88,6 +88,19 @@ def preload_for(model: str | None) -> list[str]:
     return [*PRELOAD, f"ralph.providers.{kind.module}:{kind.cls}"] if kind else list(PRELOAD)
 
 
+def start_for(model: str | None) -> ForkServer:
+    """Start the fork server for lanes running `model`, with this process's environment
+    (and this ralph first on the path). Raises OSError when it cannot be started."""
+    return ForkServer.start(preload_for(model), with_ralph_on_path(dict(os.environ)))
+
+
+def with_ralph_on_path(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the ralph this process runs first on PYTHONPATH (for a lane, the server)."""
+    code = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def die_with_parent(parent: int | None = None) -> None:
     """SIGTERM this process when its parent dies (even by kill -9); with `parent`, exit
     at once if that parent is already gone."""

@@ -13,7 +13,6 @@ it in the same worktree (or merges it, when its step was done there) or reports 
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -30,15 +29,8 @@ from ralph.git import Git
 from ralph.guard.approvals import ApprovalStore
 from ralph.lanes import lane as lanes
 from ralph.lanes.checks import plan_in_repo, trust_like, verifier
-from ralph.lanes.forkserver import Forked, ForkServer, preload_for
-from ralph.lanes.lane import (
-    Lane,
-    done_in_copy,
-    find_step,
-    same_step,
-    step_report,
-    with_ralph_on_path,
-)
+from ralph.lanes.forkserver import Forked, ForkServer, preload_for, start_for
+from ralph.lanes.lane import Lane, done_in_copy, find_step, same_step, step_report
 from ralph.lock import run_lock
 from ralph.record.log import RunLog
 from ralph.stop import Stop, exit_code
@@ -106,12 +98,6 @@ def run_parallel(
         return report
 
 
-def start_server(model: str | None) -> ForkServer:
-    """Start the lanes' fork server for `model` (it imports while the caller goes on; pass
-    it to `run_parallel`). Raises OSError when it cannot be started."""
-    return ForkServer.start(preload_for(model), with_ralph_on_path(dict(os.environ)))
-
-
 @dataclass
 class _Scheduler:
     preq: ParallelRequest
@@ -127,6 +113,7 @@ class _Scheduler:
     launched: int = 0
     halt: tuple[str, int] | None = None
     server: ForkServer | None = None  # what lanes are forked from (None: fresh processes)
+    fresh: bool = False  # lanes start as fresh processes: the record said why
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -146,7 +133,7 @@ class _Scheduler:
         the record says why."""
         try:
             if self.server is None:
-                return start_server(self.cfg.model)
+                return start_for(self.cfg.model)
             self.server.preload(preload_for(self.cfg.model))  # the model the config says
             return self.server
         except OSError as e:
@@ -154,10 +141,13 @@ class _Scheduler:
             return None
 
     def without_server(self, why: str) -> None:
+        """From now on lanes start as fresh processes (said once a run)."""
         if self.server is not None:
             self.server.close()
         self.server = None
-        self.record("lane_launcher", how="subprocess", why=why)
+        if not self.fresh:
+            self.fresh = True
+            self.record("lane_launcher", how="subprocess", why=why)
 
     def close_server(self) -> None:
         if self.server is not None:
