@@ -205,6 +205,17 @@ def _repo(tmp_path: Path) -> Path:
     return ws
 
 
+def _both_lanes_done(ralph: Ralph, tmp_path: Path) -> tuple[Path, str]:
+    """Run PLAN's two lanes with --parallel 2; both are done. The workspace, and stderr."""
+    ws = _repo(tmp_path)
+    _two_lanes(ralph)
+    code, summary, err = ralph.run(ws / "plan.md", "--all", "--parallel", "2")
+    assert code == 0, err
+    done = sorted(s["summary"] for s in summary["steps"] if s["outcome"] == "done")
+    assert done == ["made the about page", "made the home page"]
+    return ws, err
+
+
 def _two_lanes(ralph: Ralph) -> None:
     def answer(request: Request) -> Turn:
         first = request.body["messages"][0]["content"]
@@ -219,12 +230,7 @@ def _two_lanes(ralph: Ralph) -> None:
 def test_lanes_are_forked_by_the_server(
     ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
 ) -> None:
-    ws = _repo(tmp_path)
-    _two_lanes(ralph_anthropic)
-    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
-    assert code == 0, err
-    assert sorted(s["summary"] for s in summary["steps"]) == ["made the about page",
-                                                             "made the home page"]  # fmt: skip
+    ws, _ = _both_lanes_done(ralph_anthropic, tmp_path)
     assert not [e for e in _events(ws) if e["event"] == "lane_launcher"]
 
 
@@ -236,11 +242,7 @@ def test_without_a_fork_server_lanes_start_as_fresh_processes_and_the_record_say
         raise OSError("no fork server today")
 
     monkeypatch.setattr(lanes_run.ForkServer, "start", cannot)
-    ws = _repo(tmp_path)
-    _two_lanes(ralph_anthropic)
-    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
-    assert code == 0, err
-    assert len(summary["steps"]) == 2
+    ws, err = _both_lanes_done(ralph_anthropic, tmp_path)
     said = [e for e in _events(ws) if e["event"] == "lane_launcher"]
     assert [(e["how"], e["why"]) for e in said] == [
         ("subprocess", "the fork server did not start: no fork server today")
@@ -283,11 +285,6 @@ def test_a_lane_the_server_never_forked_starts_again_as_a_fresh_process(
         return forked
 
     monkeypatch.setattr(lanes_run.ForkServer, "spawn", lost)
-    ws = _repo(tmp_path)
-    _two_lanes(ralph_anthropic)
-    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
-    assert code == 0, err
-    assert sorted(s["summary"] for s in summary["steps"]) == ["made the about page",
-                                                             "made the home page"]  # fmt: skip
+    ws, _ = _both_lanes_done(ralph_anthropic, tmp_path)
     said = [e for e in _events(ws) if e["event"] == "lane_launcher"]
     assert [e["why"] for e in said] == ["the lanes' fork server ended"]
