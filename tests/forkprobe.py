@@ -29,6 +29,7 @@ def main() -> None:
             "sid": os.getsid(0),
             "pgid": os.getpgid(0),
             "ppid": os.getppid(),
+            "modules": sorted(m for m in sys.modules if m.startswith("tests.")),
         }
         print(json.dumps(report))
         print("a line on stderr", file=sys.stderr)

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from ralph.lanes import run as lanes_run
-from ralph.lanes.forkserver import Forked, ForkServer, exists
-from ralph.lanes.lane import with_ralph_on_path
+from ralph.lanes.forkserver import Forked, ForkServer, exists, with_ralph_on_path
 from tests.fakeserver import Request, Turn
 from tests.harness import Ralph, finish
 
@@ -85,6 +84,23 @@ def test_a_forked_lane_gets_its_cwd_environment_fds_and_session(
     assert (tmp_path / "log.txt").read_text() == "earlier log\na line on stderr\n"
 
 
+def test_the_server_imports_what_it_is_asked_to_and_says_what_failed(
+    server: ForkServer, tmp_path: Path
+) -> None:
+    server.preload(["tests.gitrepo", "tests.no_such_module"])
+    assert spawn(server, tmp_path, "report").wait(30) == 0
+    report = json.loads((tmp_path / "out.txt").read_text())
+    assert "tests.gitrepo" in report["modules"]  # imported before the lane was forked
+    assert server.ready == {"ready": True, "failed": []}
+
+    other = ForkServer.start(["tests.no_such_module"], with_ralph_on_path(dict(os.environ)))
+    try:
+        wait_for(lambda: other.pump(0.1) or other.ready is not None)
+        assert other.ready == {"ready": True, "failed": ["tests.no_such_module"]}
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize(
     ("args", "code", "stderr"),
     [
@@ -136,7 +152,7 @@ def test_kill_9_of_the_parent_stops_the_server_and_its_lanes(tmp_path: Path) -> 
         import os, sys, time
         from pathlib import Path
         from ralph.lanes.forkserver import ForkServer
-        from ralph.lanes.lane import with_ralph_on_path
+        from ralph.lanes.forkserver import with_ralph_on_path
         server = ForkServer.start([], with_ralph_on_path(dict(os.environ)))
         tmp = Path({str(tmp_path)!r})
         (tmp / "lane").mkdir()
@@ -189,6 +205,17 @@ def _repo(tmp_path: Path) -> Path:
     return ws
 
 
+def _both_lanes_done(ralph: Ralph, tmp_path: Path) -> tuple[Path, str]:
+    """Run PLAN's two lanes with --parallel 2; both are done. The workspace, and stderr."""
+    ws = _repo(tmp_path)
+    _two_lanes(ralph)
+    code, summary, err = ralph.run(ws / "plan.md", "--all", "--parallel", "2")
+    assert code == 0, err
+    done = sorted(s["summary"] for s in summary["steps"] if s["outcome"] == "done")
+    assert done == ["made the about page", "made the home page"]
+    return ws, err
+
+
 def _two_lanes(ralph: Ralph) -> None:
     def answer(request: Request) -> Turn:
         first = request.body["messages"][0]["content"]
@@ -203,12 +230,7 @@ def _two_lanes(ralph: Ralph) -> None:
 def test_lanes_are_forked_by_the_server(
     ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
 ) -> None:
-    ws = _repo(tmp_path)
-    _two_lanes(ralph_anthropic)
-    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
-    assert code == 0, err
-    assert sorted(s["summary"] for s in summary["steps"]) == ["made the about page",
-                                                             "made the home page"]  # fmt: skip
+    ws, _ = _both_lanes_done(ralph_anthropic, tmp_path)
     assert not [e for e in _events(ws) if e["event"] == "lane_launcher"]
 
 
@@ -220,13 +242,49 @@ def test_without_a_fork_server_lanes_start_as_fresh_processes_and_the_record_say
         raise OSError("no fork server today")
 
     monkeypatch.setattr(lanes_run.ForkServer, "start", cannot)
-    ws = _repo(tmp_path)
-    _two_lanes(ralph_anthropic)
-    code, summary, err = ralph_anthropic.run(ws / "plan.md", "--all", "--parallel", "2")
-    assert code == 0, err
-    assert len(summary["steps"]) == 2
+    ws, err = _both_lanes_done(ralph_anthropic, tmp_path)
     said = [e for e in _events(ws) if e["event"] == "lane_launcher"]
     assert [(e["how"], e["why"]) for e in said] == [
         ("subprocess", "the fork server did not start: no fork server today")
     ]
     assert "lanes start as fresh processes" in err
+
+
+def test_a_lane_asked_for_before_the_server_died_was_never_forked(tmp_path: Path) -> None:
+    slow = ForkServer.start(["tests.forkprobe_slow"], with_ralph_on_path(dict(os.environ)))
+    try:
+        forked = spawn(slow, tmp_path, "report")  # waits behind the slow import
+        os.kill(slow.proc.pid, signal.SIGKILL)
+        assert forked.wait(30) == 1
+        assert forked.pid is None and forked.error == "the lanes' fork server ended"
+        assert not (tmp_path / "out.txt").exists()
+    finally:
+        slow.close()
+
+
+def test_every_provider_has_a_preload() -> None:
+    import importlib
+
+    from ralph.lanes.forkserver import PRELOAD, preload_for
+    from ralph.providers import KINDS
+
+    for name in KINDS:
+        extra = preload_for(f"{name}:some-model")[len(PRELOAD) :]
+        module, _, cls = extra[0].partition(":")
+        assert getattr(importlib.import_module(module), cls).sdk in ("anthropic", "openai")
+    assert preload_for(None) == list(PRELOAD) == preload_for("nonsense")
+
+
+@pytest.mark.slow
+def test_a_lane_the_server_never_forked_starts_again_as_a_fresh_process(
+    ralph_anthropic: Ralph, tmp_path: Path, git_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lost(self: ForkServer, entry: str, argv: list[str], **kwargs: object) -> Forked:
+        forked = Forked(self, argv)
+        forked.error, forked.returncode = "the lanes' fork server ended", 1
+        return forked
+
+    monkeypatch.setattr(lanes_run.ForkServer, "spawn", lost)
+    ws, _ = _both_lanes_done(ralph_anthropic, tmp_path)
+    said = [e for e in _events(ws) if e["event"] == "lane_launcher"]
+    assert [e["why"] for e in said] == ["the lanes' fork server ended"]

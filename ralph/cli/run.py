@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from ralph.agent.report import RunReport
     from ralph.agent.run import RunRequest
     from ralph.config import Config
+    from ralph.lanes.forkserver import ForkServer
     from ralph.providers import Provider
 
 
@@ -243,42 +245,67 @@ def _run(
     import json
 
     from ralph.agent.run import run_task
-    from ralph.cli.live import LanesView, LiveView
+    from ralph.cli.live import LiveView
     from ralph.cli.signals import stop_signals
     from ralph.guard.gate import tty_prompt
 
     as_json = options.pop("as_json")
-    prepared = _prepare(taskfile, mode, policy, steps, options, audit)
-    timeout = prepared.config.confirm_timeout
-    if lanes is not None:
-        from ralph.lanes.checks import require_parallel_ok
-        from ralph.lanes.run import ParallelRequest, run_parallel
-
-        request = prepared.request
-        require_parallel_ok(request.workspace, request.task_path)  # exit 2 before any lane
-        with stop_signals() as stop:
-            report = run_parallel(
-                ParallelRequest(request, *lanes),
-                emit=LanesView(),
-                stop=stop,
-                on_end=prepared.notify,
-            )
-    else:
-        with stop_signals() as stop:
-            report = run_task(
-                prepared.request,
-                prepared.make_provider,
-                emit=LiveView(),
-                stop=stop,
-                prompt=lambda text: tty_prompt(text, timeout=timeout),
-                on_end=prepared.notify,
-            )
+    server = _lane_server(options) if lanes is not None else None
+    try:
+        prepared = _prepare(taskfile, mode, policy, steps, options, audit)
+        timeout = prepared.config.confirm_timeout
+        if lanes is not None:
+            report = _run_lanes(prepared, lanes, server)
+        else:
+            with stop_signals() as stop:
+                report = run_task(
+                    prepared.request,
+                    prepared.make_provider,
+                    emit=LiveView(),
+                    stop=stop,
+                    prompt=lambda text: tty_prompt(text, timeout=timeout),
+                    on_end=prepared.notify,
+                )
+    finally:
+        if server is not None:
+            server.close()
     summary = prepared.summary(report)
     if "report" in summary:
         click.echo(stamped(f"ralph: audit report: {summary['report']}"), err=True)
     if as_json:
         click.echo(json.dumps(summary))
     return report.exit_code
+
+
+def _lane_server(options: dict[str, Any]) -> ForkServer | None:
+    """`--parallel`: the lanes' fork server, started first, so that it imports the SDK
+    while the run is checked (for the model of --model or RALPH_MODEL, which no config
+    file overrides; the scheduler adds the configured one). None when it cannot start:
+    the scheduler tries again, and says so."""
+    from ralph.lanes.forkserver import start_for
+
+    try:
+        return start_for(options.get("model") or os.environ.get("RALPH_MODEL"))
+    except OSError:
+        return None
+
+
+def _run_lanes(prepared: _Prepared, lanes: tuple[int, str], server: ForkServer | None) -> RunReport:
+    from ralph.cli.live import LanesView
+    from ralph.cli.signals import stop_signals
+    from ralph.lanes.checks import require_parallel_ok
+    from ralph.lanes.run import ParallelRequest, run_parallel
+
+    request = prepared.request
+    require_parallel_ok(request.workspace, request.task_path)  # exit 2 before any lane
+    with stop_signals() as stop:
+        return run_parallel(
+            ParallelRequest(request, *lanes),
+            emit=LanesView(),
+            stop=stop,
+            on_end=prepared.notify,
+            server=server,
+        )
 
 
 @dataclass(frozen=True)

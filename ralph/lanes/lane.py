@@ -31,7 +31,7 @@ from ralph.agent.report import StepReport
 from ralph.config import Config
 from ralph.errors import RalphError
 from ralph.fsutil import atomic_write_bytes, atomic_write_text, read_json_object
-from ralph.lanes.forkserver import Forked, ForkServer, die_with_parent
+from ralph.lanes.forkserver import Forked, ForkServer, die_with_parent, with_ralph_on_path
 from ralph.record.log import LANE_ENV
 from ralph.taskfile import Step, TaskFile
 from ralph.workspace import LANE_HOME_ENV, STATE_DIR, STATE_DIR_ENV
@@ -130,13 +130,6 @@ def lane_env(
     env[LANE_HOME_ENV] = str(home)
     env[LANE_ENV] = lane
     return with_ralph_on_path(env)
-
-
-def with_ralph_on_path(env: dict[str, str]) -> dict[str, str]:
-    """`env` with the ralph this parent runs first on PYTHONPATH (for a lane, the server)."""
-    code = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH", "")) if p)
-    return env
 
 
 def start(

@@ -13,7 +13,6 @@ it in the same worktree (or merges it, when its step was done there) or reports 
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -30,15 +29,8 @@ from ralph.git import Git
 from ralph.guard.approvals import ApprovalStore
 from ralph.lanes import lane as lanes
 from ralph.lanes.checks import plan_in_repo, trust_like, verifier
-from ralph.lanes.forkserver import Forked, ForkServer, preload_for
-from ralph.lanes.lane import (
-    Lane,
-    done_in_copy,
-    find_step,
-    same_step,
-    step_report,
-    with_ralph_on_path,
-)
+from ralph.lanes.forkserver import Forked, ForkServer, preload_for, start_for
+from ralph.lanes.lane import Lane, done_in_copy, find_step, same_step, step_report
 from ralph.lock import run_lock
 from ralph.record.log import RunLog
 from ralph.stop import Stop, exit_code
@@ -68,10 +60,12 @@ def run_parallel(
     emit: Callable[..., None] = lambda event, **fields: None,
     stop: Stop | None = None,
     on_end: Callable[[RunReport], None] | None = None,
+    server: ForkServer | None = None,
 ) -> RunReport:
     """Run the plan's steps in lanes until done or a stop condition; the record (the
     parent's own, in the main checkout) ends with `run_end` however the run ends, no lane
-    is left running, and `on_end(report)` is called."""
+    is left running, the fork server (`server`, started early by the caller, else here)
+    is closed, and `on_end(report)` is called."""
     req = preq.run
     with run_lock(req.task_path, req.workspace), RunLog.create(runs_dir(req.workspace)) as log:
 
@@ -93,7 +87,7 @@ def run_parallel(
             parallel=preq.parallel,
             merge=preq.merge,
         )
-        sched = _Scheduler(preq, report, record, stop or Stop())
+        sched = _Scheduler(preq, report, record, stop or Stop(), server=server)
 
         def cleanup() -> None:
             lanes.stop(sched.running())
@@ -119,6 +113,7 @@ class _Scheduler:
     launched: int = 0
     halt: tuple[str, int] | None = None
     server: ForkServer | None = None  # what lanes are forked from (None: fresh processes)
+    fresh: bool = False  # lanes start as fresh processes: the record said why
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -133,21 +128,26 @@ class _Scheduler:
     # -- the fork server lanes start from ------------------------------------------------
 
     def start_server(self) -> ForkServer | None:
-        """The fork server (it imports the SDK while the first lanes are made); without
-        one, lanes start as fresh processes, slower, and the record says why."""
+        """The fork server (it imports the SDK while the first lanes are made), the one
+        the CLI started if any; without one, lanes start as fresh processes, slower, and
+        the record says why."""
         try:
-            return ForkServer.start(
-                preload_for(self.cfg.model), with_ralph_on_path(dict(os.environ))
-            )
+            if self.server is None:
+                return start_for(self.cfg.model)
+            self.server.preload(preload_for(self.cfg.model))  # the model the config says
+            return self.server
         except OSError as e:
             self.without_server(f"the fork server did not start: {e}")
             return None
 
     def without_server(self, why: str) -> None:
+        """From now on lanes start as fresh processes (said once a run)."""
         if self.server is not None:
             self.server.close()
         self.server = None
-        self.record("lane_launcher", how="subprocess", why=why)
+        if not self.fresh:
+            self.fresh = True
+            self.record("lane_launcher", how="subprocess", why=why)
 
     def close_server(self) -> None:
         if self.server is not None:
