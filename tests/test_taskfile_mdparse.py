@@ -161,3 +161,12 @@ def test_generated_plans() -> None:
             for _ in range(rng.randint(1, 30))
         )  # fmt: skip
         assert_same(text)
+
+
+def test_an_unknown_token_shape_keeps_the_stock_push(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mdparse, "_TOKEN_FIELDS", (*mdparse._TOKEN_FIELDS, "new_field"))
+    md = mdparse.configured()
+    mdparse.quick_tokens(md)
+    assert "parse" not in vars(md.block)
+    mdparse.dispatch(md)
+    assert tokens(md, EDGE_CASES[-5]) == tokens(mdparse.configured(), EDGE_CASES[-5])

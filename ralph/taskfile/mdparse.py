@@ -10,7 +10,10 @@ chain's order, only the rules that character leaves possible: the same rules, ca
 same way, so the tokens are the same (tests/test_taskfile_mdparse.py checks that against
 stock markdown-it-py). A rule is skipped only where its own first test, which has no side
 effect, would make it return False; any other rule (a plugin's, a replaced one) is always
-called. Checked against markdown-it-py 3.0 to 4.3 and mdit-py-plugins' front matter.
+called. Written against markdown-it-py 4.3 and mdit-py-plugins 0.7 (these first tests
+are those of markdown-it's JavaScript rules); the test compares with whatever version is
+installed, and a markdown-it whose internals (the ruler's chain cache, Token's fields)
+are not the ones used here keeps its stock parse.
 """
 
 from __future__ import annotations
@@ -157,11 +160,16 @@ def dispatch(md: MarkdownIt, stop: list[int] | None = None) -> None:
     later, and puts that block's line in `stop[1]`."""
     from markdown_it.ruler import Ruler
 
+    if not callable(getattr(Ruler, "__compile__", None)):
+        return  # another markdown-it: its own chains
+
     class _Dispatching(Ruler):  # type: ignore[type-arg]
         def __compile__(self) -> None:
             super().__compile__()
             needs = _needs()
-            chains: dict[str, list[Any]] = self.__cache__  # type: ignore[assignment]
+            chains = getattr(self, "__cache__", None)
+            if not isinstance(chains, dict):
+                return
             for name, fns in chains.items():
                 fn = _chain([(fn, needs.get(fn)) for fn in fns])
                 chains[name] = [_stopping(fn, stop) if stop is not None and not name else fn]
@@ -181,7 +189,11 @@ def _needs() -> dict[Any, str]:
     closes on this line, is followed by `:`), "top" (the first line). Each mirrors the
     rule's own first tests, which have no side effect (markdown_it/rules_block/*.py)."""
     from markdown_it import rules_block as rb
-    from mdit_py_plugins.front_matter.index import _front_matter_rule
+
+    try:
+        from mdit_py_plugins.front_matter.index import _front_matter_rule
+    except ImportError:  # another mdit-py-plugins: its front matter rule is always tried
+        _front_matter_rule = None
 
     return {
         rb.fence: "`~",  # fence(): `marker not in markers`
