@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,37 @@ def test_cut_line_follows_a_blank_line_at_column_zero() -> None:
     assert cut is not None and lines[cut] == "c\n" and lines[cut - 1] == "\n"
     assert halves.cut_line(["a\n"] * 100) is None
     assert Path(halves.__file__).name == "halves.py"
+
+
+KILLED = """
+import os, signal, sys, time
+from ralph.taskfile import halves, reader
+halves.below = lambda *a: time.sleep(60)  # a child that would outlive its parent
+real_fork = os.fork
+def fork():
+    pid = real_fork()
+    if pid:
+        open(sys.argv[2], "w").write(str(pid))
+    return pid
+os.fork = fork
+def above(*a):
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGKILL)
+halves.above = above
+reader.parse(open(sys.argv[1], "rb").read(), "plan.md")
+"""
+
+
+def test_the_child_dies_with_its_parent(tmp_path: Path) -> None:
+    plan, pid_file = tmp_path / "plan.md", tmp_path / "child.pid"
+    plan.write_text(big_plan(700), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", KILLED, str(plan), str(pid_file)], check=False)
+    assert done.returncode == -9
+    child = int(pid_file.read_text())
+    for _ in range(100):
+        stat = Path(f"/proc/{child}/stat")
+        if not stat.exists() or stat.read_text().split(") ")[1][:1] in "ZX":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"child {child} outlived its parent")

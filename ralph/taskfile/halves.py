@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 MIN_LINES = 16_384
 """Below this a second process does not pay for itself."""
 _SHARE = 0.52  # of the lines this process parses (the child also moves and sends its steps)
+_REACH = 2_000  # lines searched either way for a cut (a flat list has none: not split)
 _FIELDS = tuple(f.name for f in fields(Step))
 Who = tuple[str, bytes, str, bool]  # name, data, sha256, bom: as _Builder.build takes them
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -61,9 +62,9 @@ def parse(body: str, lines: tuple[str, ...], front_matter: bool, who: Who) -> Ta
 
 def cut_line(lines: Sequence[str], share: float = _SHARE) -> int | None:
     """A line near `share` of the way down that follows a blank line and starts at column 0
-    (where a top-level block most likely starts), or None."""
+    (where a top-level block most likely starts), or None if none is near."""
     target = int(len(lines) * share)
-    for k in range(len(lines) // 10):
+    for k in range(min(len(lines) // 10, _REACH)):
         for at in (target + k, target - k):
             if 0 < at < len(lines) and _may_cut(lines, at):
                 return at
@@ -97,12 +98,13 @@ def _forked(
     mdparse.markdown(False)  # set up before the fork, so neither process does it twice
     read_end, write_end = os.pipe()
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # held until the child is ready
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
         pid = -1
     if pid == 0:
-        _child(lines, cut, read_end, write_end, mask)
+        _child(lines, cut, (read_end, write_end, parent), mask)
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     os.close(write_end)
     if pid < 0:
@@ -128,13 +130,18 @@ def _forked(
                 os.waitpid(pid, 0)
 
 
-def _child(lines: tuple[str, ...], cut: int, read_end: int, write_end: int, mask: Any) -> None:
-    """The forked process: parse the lines from the cut, send them, leave. Never returns."""
+def _child(lines: tuple[str, ...], cut: int, how: tuple[int, int, int], mask: Any) -> None:
+    """The forked process: parse the lines from the cut, send them, leave. Never returns.
+    It dies with this process, however that ends (Linux's parent-death signal)."""
+    read_end, write_end, parent = how
     code = 1
     try:
         os.close(read_end)
         for sig in _SIGNALS:
             signal.signal(sig, signal.SIG_DFL)  # not the parent's handlers: just stop
+        _die_with_parent()
+        if os.getppid() != parent:
+            return  # the parent is already gone
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         payload = below(lines, cut)
         with os.fdopen(write_end, "wb") as pipe:
@@ -142,6 +149,13 @@ def _child(lines: tuple[str, ...], cut: int, read_end: int, write_end: int, mask
         code = 0
     finally:
         os._exit(code)
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):  # not Linux: the child ends when its work does
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def above(
