@@ -196,8 +196,12 @@ PLAN = """\
 
 
 def _repo(tmp_path: Path) -> Path:
+    """A project with a `ralph` package of its own (ralph working on ralph, say): a lane
+    must run the ralph that started it, never the one in its worktree."""
     ws = tmp_path / "proj"
-    ws.mkdir()
+    (ws / "ralph").mkdir(parents=True)
+    (ws / "ralph" / "__init__.py").write_text("raise SystemExit('the repo's own ralph ran')\n")
+    (ws / "ralph" / "__main__.py").write_text("raise SystemExit('the repo's own ralph ran')\n")
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
         if args[0] == "add":
             (ws / "plan.md").write_text(PLAN)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -311,6 +312,7 @@ def test_kill_9_of_the_parent_then_the_next_run_resumes_every_lane(
         assert asked.acquire(timeout=60) and asked.acquire(timeout=60)
         parent.send_signal(signal.SIGKILL)
         parent.wait(30)
+        _until(lambda: _both_ended(ws), 30)  # the lanes died with it, their turn unanswered
     finally:
         killed.set()
         if parent.poll() is None:
@@ -332,6 +334,19 @@ def test_kill_9_of_the_parent_then_the_next_run_resumes_every_lane(
     assert (ws / "a.txt").read_text() == "a\n" and (ws / "b.txt").read_text() == "b\n"
     assert not list((ws / ".ralph" / "worktrees").iterdir())
     assert git(ws, "branch", "--list", "ralph/*") == ""
+
+
+def _both_ended(ws: Path) -> bool:
+    records = lane_records(ws)
+    ended = [any(e["event"] == "run_end" for e in events) for events in records.values()]
+    return len(ended) == 2 and all(ended)
+
+
+def _until(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def _resolved(items: list[Any]) -> list[Any]:

@@ -156,7 +156,7 @@ def start(
     else:
         with open(out, "wb") as stdout, open(log, "ab") as stderr:
             lane.proc = subprocess.Popen(
-                [sys.executable, "-m", "ralph", *args],
+                [sys.executable, "-P", "-m", "ralph", *args],  # -P: not the worktree's own
                 cwd=lane.path,
                 env=env,
                 stdin=subprocess.DEVNULL,
