@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ralph.errors import TaskFileError
-from ralph.taskfile import TaskFile, halves, reader
+from ralph.taskfile import TaskFile, builder, halves, reader
 from tests.test_taskfile import CASES
 
 WHO = ("plan.md", b"", "", False)
@@ -28,7 +28,7 @@ def fields_of(tf: TaskFile) -> dict[str, object]:
 
 def alone(text: str) -> TaskFile:
     front_matter = reader._FRONT_MATTER_RE.match(text) is not None
-    return reader._Builder(text, front_matter=front_matter).build(*WHO)
+    return builder._Builder(text, front_matter=front_matter).build(*WHO)
 
 
 def joined_at(text: str, cut: int) -> TaskFile | None:

@@ -10,8 +10,9 @@
 - Edits never re-render (`edit`): checking a box changes one character, a note is one
   inserted (or replaced) line; every other byte survives.
 
-`model` holds the data types, `reader` turns bytes into them, `lines` is markdown-it's
-line model. Lines are 1-based in the API.
+`model` holds the data types, `reader` turns bytes into them (markdown-it-py set up by
+`mdparse`, tokens to steps in `builder`, a big plan in two processes by `halves`),
+`lines` is markdown-it's line model. Lines are 1-based in the API.
 """
 
 from ralph.taskfile.edit import edit_bytes, record_outcome

@@ -71,7 +71,7 @@ def splice(
 
 def _parse_region(lines: tuple[str, ...] | list[str], first: int) -> tuple[TaskFile, list]:
     from ralph.gcpause import gc_paused
-    from ralph.taskfile.reader import _Builder
+    from ralph.taskfile.builder import _Builder
 
     with gc_paused():
         builder = _Builder("".join(lines), front_matter=first == 0)

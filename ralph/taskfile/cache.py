@@ -170,7 +170,7 @@ def parser_key() -> str:
     here = Path(__file__).parent
     sources = [
         here / f"{m}.py"
-        for m in ("reader", "mdparse", "halves", "model", "notes", "lines", "cache")
+        for m in ("reader", "builder", "mdparse", "halves", "model", "notes", "lines", "cache")
     ]
     for package in ("markdown_it", "mdit_py_plugins"):
         spec = find_spec(package)

@@ -168,7 +168,7 @@ def above(
     """This process's half: the parse of the blocks above the cut (None if no top-level
     block starts at the cut), and the heading path (level, text) at its end."""
     from ralph.taskfile import mdparse
-    from ralph.taskfile.reader import _Builder
+    from ralph.taskfile.builder import _Builder
 
     tokens, stopped = mdparse.parse_until(body, front_matter, cut)
     if stopped != cut:
@@ -181,7 +181,7 @@ def below(lines: tuple[str, ...], cut: int) -> bytes:
     """The child's half: the steps of the lines from the cut parsed alone, with the line
     numbers of the whole file, each with the lowest heading level above it in this half."""
     from ralph.taskfile.block import _moved
-    from ralph.taskfile.reader import _Builder
+    from ralph.taskfile.builder import _Builder
 
     part = lines[cut:]
     builder = _Builder("".join(part), front_matter=False, lines=part)

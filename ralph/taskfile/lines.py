@@ -45,3 +45,8 @@ def _visual_col(prefix: str) -> int:
 def _dedent(line: str, width: int) -> str:
     ws = _leading_ws(line)
     return line[min(len(ws), width) :]
+
+
+def split_lines(text: str) -> tuple[str, ...]:
+    """`text` as markdown-it counts lines, each with its EOL."""
+    return tuple(_LINE_RE.findall(text))
