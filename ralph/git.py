@@ -107,16 +107,20 @@ class Git:
         then the object name of each of `revs` that names one (`--revs-only`: none for
         one that does not). Meanwhile the configured drivers are listed for the commands
         after: rev-parse runs no driver, so it need not wait for that list."""
-        if self._neutral is None and self._listing is None:
-            with contextlib.suppress(OSError):  # tried again, and said, by the next command
-                self._listing = subprocess.Popen(
-                    _LIST_DRIVERS,
-                    cwd=self.workspace,
-                    env=self.env(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                )
+        if self._listing_lock.acquire(blocking=False):  # else another thread lists them now
+            try:
+                if self._neutral is None and self._listing is None:
+                    with contextlib.suppress(OSError):  # tried again, and said, by the next
+                        self._listing = subprocess.Popen(
+                            _LIST_DRIVERS,
+                            cwd=self.workspace,
+                            env=self.env(),
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL,
+                        )
+            finally:
+                self._listing_lock.release()
         argv = ["git", "--no-pager", *HARDENING, "rev-parse", *_LOCATE]
         argv += ["--revs-only", "--end-of-options", *revs] if revs else []
         return self._spawn(argv, None, GIT_TIMEOUT_S, "rev-parse")

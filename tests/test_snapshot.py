@@ -264,3 +264,9 @@ def test_the_chain_holds_when_each_snapshot_is_taken_by_a_fresh_runner(repo: Pat
     assert git(repo, "rev-parse", f"{c.id}^") == b.id
     assert git(repo, "rev-parse", REF_PREFIX + "root") == c.id
     assert [s.label for s in Snapshots(repo).list()] == ["three", "two", "one"]
+    ahead = Snapshots(repo)
+    ahead.git()  # finds the repository and the tip
+    d = Snapshots(repo).take("four")  # another run of this workspace moves the tip
+    e = ahead.take("five")
+    assert git(repo, "rev-parse", f"{e.id}^") == d.id
+    assert git(repo, "rev-parse", REF_PREFIX + "root") == e.id
