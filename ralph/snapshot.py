@@ -318,15 +318,6 @@ def _umask() -> int:
 _NO_SPACE = os.strerror(errno.ENOSPC)
 
 
-def take_snapshot(workspace: Path, label: str) -> tuple[Snapshot | None, str]:
-    """A snapshot for the run loop: (snapshot, "") or (None, why there is none).
-    StorageError on a full disk: the step would not get far, and could not be undone."""
-    pending = PendingSnapshot(workspace, label)
-    pending.run()
-    pending.captured()
-    return pending.result()
-
-
 class PendingSnapshot:
     """The snapshot before a step, taken in the background so the step's prompt is built
     meanwhile: `captured()` returns once the workspace is recorded (nothing may change it
