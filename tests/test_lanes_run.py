@@ -3,6 +3,7 @@ through the real CLI, real git, real lane processes and the fake model server.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -362,32 +363,39 @@ def _resolved(items: list[Any]) -> list[Any]:
     return [call(item) for item in items]
 
 
+@contextlib.contextmanager
+def held_turn() -> Iterator[Callable[[Request], Turn]]:
+    """A model turn that is answered only after the block (the run must stop first)."""
+    release = threading.Event()
+
+    def held(request: Request) -> Turn:
+        release.wait(60)
+        return Turn(tool_calls=[finish("too late")])
+
+    try:
+        yield held
+    finally:
+        release.set()
+
+
 def test_one_budget_across_lanes_stops_them_all(
     ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
 ) -> None:
     ws = make_repo(tmp_path, WORDS)
-    release = threading.Event()
-
-    def held(request: Request) -> Turn:
-        release.wait(60)  # never answered in time: the parent stops the lanes first
-        return Turn(tool_calls=[finish("too late")])
-
     dear = Usage(1_000_000, 0)  # $3 a turn on Sonnet: each lane alone stays under $5
-    says = {
-        f"Say {w}": [
-            Turn(tool_calls=[write(f"{w}.txt", "x\n")]),
-            Turn(tool_calls=[("read_file", {"path": f"{w}.txt"})], usage=dear),
-            held,
-        ]
-        for w in ("hello", "goodbye")
-    }
-    ralph_anthropic.server.add(*_resolved(lanes_script(says, together=2)))
-    try:
+    with held_turn() as held:  # never answered in time: the parent stops the lanes first
+        says = {
+            f"Say {w}": [
+                Turn(tool_calls=[write(f"{w}.txt", "x\n")]),
+                Turn(tool_calls=[("read_file", {"path": f"{w}.txt"})], usage=dear),
+                held,
+            ]
+            for w in ("hello", "goodbye")
+        }
+        ralph_anthropic.server.add(*_resolved(lanes_script(says, together=2)))
         code, summary, err = ralph_anthropic.run(
             ws / "plan.md", "--all", "--parallel", "2", "--max-cost", "5"
         )
-    finally:
-        release.set()
 
     assert code == 1, err
     assert summary["stopped"] == "run budget spent ($6.00 of $5.00)"
@@ -472,20 +480,12 @@ def test_the_run_time_is_one_total_across_lanes(
     ralph_anthropic: Ralph, tmp_path: Path, git_home: Path
 ) -> None:
     ws = make_repo(tmp_path, WORDS)
-    release = threading.Event()
-
-    def held(request: Request) -> Turn:
-        release.wait(60)  # the lanes never get an answer before the run's time is up
-        return Turn(tool_calls=[finish("too late")])
-
-    says = {f"Say {w}": [held] for w in ("hello", "goodbye")}
-    ralph_anthropic.server.add(*_resolved(lanes_script(says)))
-    try:
+    with held_turn() as held:  # the lanes never get an answer before the run's time is up
+        says = {f"Say {w}": [held] for w in ("hello", "goodbye")}
+        ralph_anthropic.server.add(*_resolved(lanes_script(says)))
         code, summary, err = ralph_anthropic.run(
             ws / "plan.md", "--all", "--parallel", "2", "--max-time", "4s"
         )
-    finally:
-        release.set()
 
     assert code == 1, err
     assert summary["stopped"] == "run time spent (4s)"
